@@ -1,0 +1,97 @@
+-- The append-only audit trail: who changed which configuration or event row,
+-- when, from what to what.  Contact addresses are masked and secrets never
+-- recorded.  Nobody, evmgmt_admin included, can change or delete audit rows.
+
+CREATE TABLE evmgmt.audit_log (
+	audit_id		uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+	at				timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	txid			bigint NOT NULL DEFAULT pg_catalog.txid_current(),
+	actor			text NOT NULL DEFAULT SESSION_USER,
+	role_used		text NOT NULL,
+	action			text NOT NULL CHECK (action IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
+	table_name		text NOT NULL,
+	old_row			jsonb,
+	new_row			jsonb
+);
+CREATE INDEX ON evmgmt.audit_log (at);
+CREATE INDEX ON evmgmt.audit_log (table_name, at);
+COMMENT ON TABLE evmgmt.audit_log IS 'Append-only audit trail of changes to configuration and event tables (actor = session_user; contact addresses masked, secrets omitted)';
+COMMENT ON COLUMN evmgmt.audit_log.role_used IS 'The role taken with SET ROLE when the change was made, or none';
+
+-- Row image fit for the audit trail: secrets dropped, contact addresses masked.
+CREATE FUNCTION evmgmt.audit_image(tbl text, r jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE
+	WHEN r IS NULL THEN NULL
+	WHEN tbl = 'provider_secret' THEN r - 'secret' || '{"secret": "***"}'
+	WHEN tbl IN ('contact_channel', 'notification') THEN r || pg_catalog.jsonb_build_object('address', evmgmt.mask_address(r ->> 'address'), 'recipient', evmgmt.mask_address(r ->> 'recipient')) - CASE WHEN tbl = 'notification' THEN 'address' ELSE 'recipient' END
+	ELSE r
+END;
+COMMENT ON FUNCTION evmgmt.audit_image(text, jsonb) IS 'The row image written to audit_log: secrets replaced by ***, contact addresses masked';
+
+-- Writes one audit row per changed row.  SECURITY DEFINER so that roles without
+-- any privilege on audit_log are still audited.  While a superuser restores a
+-- dump with evmgmt.restoring = on, the restored rows are not audited again.
+CREATE FUNCTION evmgmt.audit_row() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO evmgmt.audit_log (role_used, action, table_name, old_row, new_row)
+	VALUES (pg_catalog.current_setting('role') , TG_OP, TG_TABLE_NAME,
+			CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN evmgmt.audit_image(TG_TABLE_NAME, pg_catalog.to_jsonb(OLD)) END,
+			CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN evmgmt.audit_image(TG_TABLE_NAME, pg_catalog.to_jsonb(NEW)) END);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.audit_row() IS 'Trigger: appends the change to audit_log';
+
+CREATE FUNCTION evmgmt.audit_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	INSERT INTO evmgmt.audit_log (role_used, action, table_name)
+	VALUES (pg_catalog.current_setting('role'), 'TRUNCATE', TG_TABLE_NAME);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.audit_truncate() IS 'Trigger: records a TRUNCATE in audit_log';
+
+CREATE FUNCTION evmgmt.audit_log_append_only() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'the audit trail is append-only'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = pg_catalog.format('%s on evmgmt.audit_log is not allowed.', TG_OP);
+END
+$$;
+COMMENT ON FUNCTION evmgmt.audit_log_append_only() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE on audit_log';
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON evmgmt.audit_log
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_log_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON evmgmt.audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_log_append_only();
+
+DO $audit$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY[
+		'operation', 'calendar', 'calendar_hours', 'calendar_holiday', 'site', 'queue',
+		'severity_policy', 'notification_footprint', 'event_subtype', 'detection_source',
+		'cause_category', 'lever_class', 'lever', 'lever_applicability',
+		'event', 'pool_condition', 'response_action', 'post_resolution_analysis', 'action_item', 'objective_impact',
+		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
+		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'escalation', 'escalation_ack']
+	LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
+		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);
+	END LOOP;
+END
+$audit$;
