@@ -17,17 +17,12 @@ if [ -z "${EVMGMT_IN_CLUSTER:-}" ]; then
 	bash test/tools/deps.sh
 	make -s clean >/dev/null
 	make -s >/dev/null
-	make -s install >/dev/null
-	# pg_virtualenv names its cluster 15/regress; a stale one from an
-	# interrupted run would make it fail.
-	if pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx '15/regress'; then
-		pg_dropcluster --stop 15 regress || true
-	fi
-	exec pg_virtualenv -v 15 \
-		-o "shared_preload_libraries=evmgmt" \
-		-o "max_worker_processes=32" \
-		-o "log_min_messages=warning" \
-		env EVMGMT_IN_CLUSTER=1 bash test/run.sh "$@"
+	# Install into a private tree, not the system directories, so that runs from
+	# several checkouts never see each other's build.
+	destdir="$PWD/tmp/destdir"
+	rm -rf "$destdir"
+	make -s install DESTDIR="$destdir" >/dev/null
+	exec bash test/tools/cluster.sh env EVMGMT_IN_CLUSTER=1 bash test/run.sh "$@"
 fi
 
 passed=0
