@@ -199,18 +199,21 @@ DECLARE
 	st record;
 	po text;
 	prefix text := COALESCE(pg_catalog.current_setting('evmgmt.event_link_prefix', true), '');
+	v_any evmgmt.severity;
 BEGIN
+	-- the tier of a cancelled event is the one it had
+	SELECT pg_catalog.min(pc.severity) INTO v_any FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event;
 	SELECT pg_catalog.jsonb_build_object(
 			'event_id', r.event_id, 'operation_id', r.operation_id,
-			'tier', COALESCE(r.floor_severity::text, 'unclassified'),
-			'severity', COALESCE(r.floor_severity::text, 'unclassified'),
+			'tier', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
+			'severity', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
 			'type', r.event_type, 'subtype', COALESCE(r.subtype, ''),
 			'site', r.site_id, 'site_name', s.name, 'time_zone', s.time_zone, 'queue', COALESCE(r.queue_id, ''),
 			'title', r.title, 'state', r.state,
 			'pools', (SELECT pg_catalog.string_agg(pc.pool || ' ' || COALESCE(pc.severity::text, 'unclassified'), ', '
 												   ORDER BY pc.severity NULLS LAST, pc.pool)
 					  FROM evmgmt.pool_condition pc
-					  WHERE pc.event_id = r.event_id AND pc.state <> 'cancelled'),
+					  WHERE pc.event_id = r.event_id AND (pc.state <> 'cancelled' OR r.floor_severity IS NULL)),
 			'opened_at', pg_catalog.to_char(r.opened_at AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI') || ' ' || s.time_zone,
 			'link', CASE WHEN prefix <> '' THEN prefix || r.event_id END),
 		   r.queue_id, r.site_id
@@ -534,7 +537,7 @@ AS $$
 DECLARE
 	d date := (at AT TIME ZONE time_zone)::date;
 	i integer;
-	day date;
+	v_day date;
 	w record;
 	s timestamptz;
 BEGIN
@@ -542,21 +545,21 @@ BEGIN
 		RETURN at;
 	END IF;
 	FOR i IN 0 .. 400 LOOP
-		day := d + i;
-		CONTINUE WHEN days_of_week IS NOT NULL AND NOT pg_catalog.date_part('isodow', day)::smallint = ANY (days_of_week);
+		v_day := d + i;
+		CONTINUE WHEN days_of_week IS NOT NULL AND NOT pg_catalog.date_part('isodow', v_day)::smallint = ANY (days_of_week);
 		IF NOT working_hours THEN
-			s := day::timestamp AT TIME ZONE time_zone;
+			s := v_day::timestamp AT TIME ZONE time_zone;
 			IF s > at THEN
 				RETURN s;
 			END IF;
 			CONTINUE;
 		END IF;
-		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.calendar_holiday h WHERE h.calendar_id = next_time_window.calendar_id AND h.day = day);
+		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.calendar_holiday h WHERE h.calendar_id = next_time_window.calendar_id AND h.day = v_day);
 		FOR w IN SELECT h.opens, h.closes FROM evmgmt.calendar_hours h
-				 WHERE h.calendar_id = next_time_window.calendar_id AND h.isodow = pg_catalog.date_part('isodow', day)
+				 WHERE h.calendar_id = next_time_window.calendar_id AND h.isodow = pg_catalog.date_part('isodow', v_day)
 				 ORDER BY h.opens
 		LOOP
-			s := (day + w.opens) AT TIME ZONE time_zone;
+			s := (v_day + w.opens) AT TIME ZONE time_zone;
 			IF s > at THEN
 				RETURN s;
 			END IF;
@@ -751,6 +754,9 @@ DECLARE
 	v_skip bigint;
 	v_len float8;
 	v_outcome text;
+	v_provider text;
+	v_recipient text;
+	v_notification bigint;
 	v_loops integer := 0;
 	v_fired integer := 0;
 	v_guc_spacing interval := evmgmt.setting_interval('evmgmt.voice_retry_interval', interval '120 seconds');
@@ -774,7 +780,7 @@ BEGIN
 		st := evmgmt.snapshot_step(e.plan_snapshot, e.next_step_no);
 		v_channel := (st ->> 'channel')::evmgmt.channel;
 		v_retries := (st ->> 'voice_retries')::integer;
-		v_nominal := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, e.cycle, e.next_step_no);
+		v_nominal := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, e.cycle, e.next_step_no) + e.hold_shift;
 		v_due := e.next_due_at;
 		v_next := evmgmt.snapshot_next_step(e.plan_snapshot, e.next_step_no);
 		v_next_nominal := CASE
@@ -782,7 +788,7 @@ BEGIN
 			WHEN e.plan_snapshot ->> 'repeat_from_step' IS NOT NULL
 				THEN evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, e.cycle + 1,
 												evmgmt.snapshot_next_step(e.plan_snapshot, NULL, true))
-			END;
+			END + e.hold_shift;
 		IF v_facts IS NULL THEN
 			v_facts := evmgmt.event_facts(e.event_id);
 		END IF;
@@ -862,17 +868,24 @@ BEGIN
 				VALUES (e.escalation_id, e.cycle, e.next_step_no, v_nominal, v_due, p_now, v_channel, 'held',
 						'held until ' || pg_catalog.to_char(v_hold AT TIME ZONE ev.time_zone, 'YYYY-MM-DD HH24:MI')
 						|| ' ' || ev.time_zone || ' (next working window)');
+				-- the rest of the plan keeps its delays from the held step
+				e.hold_shift := e.hold_shift + (v_hold - v_due);
 				e.next_due_at := v_hold;
 				v_advance := false;
 			ELSIF NOT v_outside THEN
 				FOR r IN SELECT * FROM evmgmt.step_recipients(st, p_now) LOOP
-					q := NULL;
+					v_provider := NULL;
+					v_recipient := NULL;
+					v_notification := NULL;
 					IF r.empty_reason IS NOT NULL THEN
 						v_outcome := r.empty_reason;
 					ELSIF st ->> 'target_kind' = 'endpoint' THEN
 						SELECT * INTO q FROM evmgmt.notify_endpoint('escalation_step', st ->> 'provider_id', e.event_id,
 																	e.escalation_id, ev.operation_id, v_vars, p_now);
 						v_outcome := q.outcome;
+						v_provider := st ->> 'provider_id';
+						v_recipient := q.recipient;
+						v_notification := q.notification_id;
 					ELSIF (e.plan_snapshot ->> 'require_all_ack')::boolean
 						  AND EXISTS (SELECT FROM evmgmt.escalation_ack a
 									  WHERE a.escalation_id = e.escalation_id AND a.contact_id = r.contact_id) THEN
@@ -884,12 +897,14 @@ BEGIN
 						SELECT * INTO q FROM evmgmt.notify_contact('escalation_step', r.contact_id, v_channel, e.event_id,
 																   e.escalation_id, ev.operation_id, v_vars, p_now);
 						v_outcome := q.outcome;
+						v_provider := q.provider_id;
+						v_recipient := q.recipient;
+						v_notification := q.notification_id;
 					END IF;
 					INSERT INTO evmgmt.escalation_step_run (escalation_id, cycle, step_no, scheduled_at, due_at, fired_at,
 															channel, contact_id, provider_id, recipient, notification_id, outcome, detail)
 					VALUES (e.escalation_id, e.cycle, e.next_step_no, v_nominal, v_due, p_now, v_channel, r.contact_id,
-							COALESCE(q.provider_id, CASE WHEN st ->> 'target_kind' = 'endpoint' THEN st ->> 'provider_id' END),
-							q.recipient, q.notification_id, v_outcome,
+							v_provider, v_recipient, v_notification, v_outcome,
 							CASE v_outcome WHEN 'outside_hours' THEN 'outside working hours in ' || r.time_zone END);
 					IF v_outcome IN ('queued', 'bundled') THEN
 						v_ok := true;
@@ -920,7 +935,7 @@ BEGIN
 			ELSIF e.plan_snapshot ->> 'repeat_from_step' IS NOT NULL THEN
 				v_cycle := e.cycle + 1;
 				v_first := evmgmt.snapshot_next_step(e.plan_snapshot, NULL, true);
-				e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first);
+				e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first) + e.hold_shift;
 				IF e.next_due_at <= p_now THEN
 					-- after an outage, whole cycles that are over are not replayed
 					v_len := pg_catalog.date_part('epoch', evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle + 1, v_first)
@@ -928,7 +943,7 @@ BEGIN
 					v_skip := pg_catalog.floor(pg_catalog.date_part('epoch', p_now - e.next_due_at) / v_len)::bigint;
 					IF v_skip > 0 THEN
 						v_cycle := v_cycle + v_skip;
-						e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first);
+						e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first) + e.hold_shift;
 						UPDATE evmgmt.escalation_step_run
 						SET detail = pg_catalog.concat_ws('; ', detail, pg_catalog.format('skipped %s overdue repeat cycles', v_skip))
 						WHERE run_id = (SELECT pg_catalog.max(run_id) FROM evmgmt.escalation_step_run
@@ -949,7 +964,7 @@ BEGIN
 
 	UPDATE evmgmt.escalation
 	SET cycle = e.cycle, next_step_no = e.next_step_no, next_retry_no = e.next_retry_no, next_due_at = e.next_due_at,
-		state = e.state, ended_at = e.ended_at, end_reason = e.end_reason
+		hold_shift = e.hold_shift, state = e.state, ended_at = e.ended_at, end_reason = e.end_reason
 	WHERE escalation_id = e.escalation_id;
 	RETURN v_fired;
 END
@@ -1114,9 +1129,11 @@ BEGIN
 			UPDATE evmgmt.escalation
 			SET state = v_state, ended_at = p_now, next_due_at = NULL, end_reason = p_why
 			WHERE escalation_id = x.escalation_id;
-			PERFORM evmgmt.cancel_unsent(x.escalation_id);
 			v_stopped := v_stopped + 1;
 		END IF;
+		-- an exhausted escalation may still have pages waiting: a resolved
+		-- event never pages anyone later
+		PERFORM evmgmt.cancel_unsent(x.escalation_id);
 		v_ids := v_ids || x.escalation_id;
 	END LOOP;
 
@@ -1220,7 +1237,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'escalation % does not exist', p_id USING ERRCODE = 'no_data_found';
 	END IF;
-	IF e.state <> 'active' THEN
+	-- an exhausted escalation paged everyone it could and still waits for
+	-- somebody to take it
+	IF e.state NOT IN ('active', 'exhausted') THEN
 		SELECT c.name INTO v_by FROM evmgmt.contact c WHERE c.contact_id = e.acknowledged_by;
 		RAISE EXCEPTION 'escalation % is no longer active', p_id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1251,7 +1270,7 @@ BEGIN
 	IF v_missing > 0 THEN
 		-- this responder is done; the others keep being paged
 		PERFORM evmgmt.cancel_unsent(p_id, v_contact);
-		RETURN 'active';
+		RETURN e.state;
 	END IF;
 	UPDATE evmgmt.escalation
 	SET state = 'acknowledged', acknowledged_at = v_now, acknowledged_by = v_contact, ack_note = p_note,
@@ -1266,7 +1285,7 @@ BEGIN
 	RETURN 'acknowledged';
 END
 $$;
-COMMENT ON FUNCTION evmgmt.acknowledge(bigint, bigint, text) IS 'Acknowledges an escalation as a named contact (default: the contact of the session user): stops it at once and cancels unsent notifications (with require_all_ack, once every paged responder has acknowledged); returns the resulting state';
+COMMENT ON FUNCTION evmgmt.acknowledge(bigint, bigint, text) IS 'Acknowledges a running (or exhausted) escalation as a named contact (default: the contact of the session user): stops it at once and cancels unsent notifications (with require_all_ack, once every paged responder has acknowledged); returns the resulting state';
 
 -- Acknowledge every running escalation of an event (one pool or all).
 CREATE FUNCTION evmgmt.acknowledge_event(event_id bigint, pool evmgmt.pool DEFAULT NULL, contact_id bigint DEFAULT NULL,
@@ -1280,7 +1299,7 @@ DECLARE
 	n integer := 0;
 BEGIN
 	FOR x IN SELECT e.escalation_id FROM evmgmt.escalation e
-			 WHERE e.event_id = $1 AND ($2 IS NULL OR e.pool = $2) AND e.state = 'active'
+			 WHERE e.event_id = $1 AND ($2 IS NULL OR e.pool = $2) AND e.state IN ('active', 'exhausted')
 			   AND NOT EXISTS (SELECT FROM evmgmt.escalation_ack a
 							   WHERE a.escalation_id = e.escalation_id AND a.contact_id = evmgmt.acting_contact($3))
 			 ORDER BY e.escalation_id
@@ -1344,6 +1363,10 @@ BEGIN
 			 SELECT p.contact_id, p.channel FROM evmgmt.paged_contacts(p_extra) p
 			 ORDER BY 1, 2
 	LOOP
+		-- somebody who is both paged and in an audience hears it once
+		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.notification n
+							  WHERE n.event_id = p_event_id AND n.kind = p_kind AND n.contact_id = r.contact_id
+								AND n.channel = r.channel AND n.created_at = p_now AND n.state <> 'cancelled');
 		SELECT * INTO q FROM evmgmt.notify_contact(p_kind, r.contact_id, r.channel, p_event_id, NULL, v_op, p_vars, p_now);
 		IF q.outcome NOT IN ('queued', 'bundled') THEN
 			v_gaps := v_gaps || pg_catalog.jsonb_build_object('contact_id', r.contact_id, 'channel', r.channel, 'outcome', q.outcome);
@@ -1554,7 +1577,7 @@ BEGIN
 	END IF;
 
 	FOR x IN SELECT e.escalation_id FROM evmgmt.escalation e
-			 WHERE e.event_id = p_event AND e.start_reason = 'status_overdue' AND e.state = 'active'
+			 WHERE e.event_id = p_event AND e.start_reason = 'status_overdue' AND e.state IN ('active', 'exhausted')
 			 FOR UPDATE
 	LOOP
 		UPDATE evmgmt.escalation
@@ -1604,7 +1627,9 @@ BEGIN
 		ON CONFLICT (event_id, pool, target) DO UPDATE
 		SET due_at = EXCLUDED.due_at, warn_at = EXCLUDED.warn_at,
 			warned_at = CASE WHEN EXCLUDED.due_at > t.due_at THEN NULL ELSE t.warned_at END,
-			met_at = CASE WHEN v_met THEN COALESCE(t.met_at, EXCLUDED.met_at) END
+			-- a response stays met (an acknowledgment counts too); a resolution
+			-- only while the condition is over (a reopened one runs again)
+			met_at = CASE WHEN v_target = 'resolution' AND v_live THEN NULL ELSE COALESCE(t.met_at, EXCLUDED.met_at) END
 		WHERE t.breached_at IS NULL;
 		UPDATE evmgmt.target_timer t
 		SET next_at = CASE WHEN t.met_at IS NOT NULL OR t.breached_at IS NOT NULL THEN NULL
