@@ -43,6 +43,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION evmgmt.calendar_hours_check() IS 'Trigger: refuses overlapping working windows on one weekday of a calendar';
 CREATE TRIGGER calendar_hours_check BEFORE INSERT OR UPDATE ON evmgmt.calendar_hours
 	FOR EACH ROW EXECUTE FUNCTION evmgmt.calendar_hours_check();
 
