@@ -110,15 +110,16 @@ INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, opened_at, c
 VALUES
 	(1, 'aa', 'sev1', 'resolved', '2026-03-02 14:04+08', '2026-03-02 14:05+08', '2026-03-02 14:10+08', '2026-03-02 15:05+08',
 	 'technology', 'Expired TLS certificate on the account API gateway', 'it_escalation', '2026-03-02 14:12+08',
-	 '2026-03-02 14:08+08', '2026-03-02 15:40+08', 'Certificate renewed, AI agent traffic restored'),
+	 '2026-03-02 14:13+08', '2026-03-02 15:40+08', 'Certificate renewed, AI agent traffic restored'),
 	(1, 'spec', 'sev3', 'resolved', '2026-03-02 14:04+08', '2026-03-02 14:35+08', '2026-03-02 15:35+08', '2026-03-03 14:35+08',
 	 'demand', 'AI fallback doubled specialist volume', 'schedule_adjustment', '2026-03-02 14:40+08',
 	 '2026-03-02 14:45+08', '2026-03-02 16:10+08', 'Backlog cleared after overtime and offline activities cancelled');
 INSERT INTO evmgmt.event_timeline (event_id, pool, at, actor, action, from_state, to_state, from_severity, to_severity, lever, reason) VALUES
 	(1, NULL, '2026-03-02 14:04+08', 'dana', 'opened', NULL, 'detected', NULL, NULL, NULL, NULL),
 	(1, 'aa', '2026-03-02 14:05+08', 'dana', 'classified', 'detected', 'classified', NULL, 'sev1', NULL, 'AI pool answering 0%'),
-	(1, 'aa', '2026-03-02 14:08+08', 'dana', 'responded', 'classified', 'responding', NULL, NULL, 'it_escalation', 'IT bridge opened'),
-	(1, 'aa', '2026-03-02 14:12+08', 'lee', 'diagnosed', 'responding', 'responding', NULL, NULL, NULL, 'Expired certificate'),
+	(1, 'aa', '2026-03-02 14:11+08', 'dana', 'acknowledged', NULL, NULL, NULL, NULL, NULL, 'On it'),
+	(1, 'aa', '2026-03-02 14:12+08', 'lee', 'diagnosed', 'classified', 'diagnosed', NULL, NULL, NULL, 'Expired certificate'),
+	(1, 'aa', '2026-03-02 14:13+08', 'dana', 'responded', 'diagnosed', 'responding', NULL, NULL, 'it_escalation', 'IT bridge opened'),
 	(1, 'spec', '2026-03-02 14:35+08', 'dana', 'classified', 'detected', 'classified', NULL, 'sev3', NULL, 'SL 45% for 30 minutes'),
 	(1, 'spec', '2026-03-02 14:40+08', 'dana', 'diagnosed', 'classified', 'diagnosed', NULL, NULL, NULL, 'Fallback volume'),
 	(1, 'spec', '2026-03-02 14:45+08', 'dana', 'responded', 'diagnosed', 'responding', NULL, NULL, 'overtime', NULL),
@@ -128,7 +129,7 @@ INSERT INTO evmgmt.event_timeline (event_id, pool, at, actor, action, from_state
 	(1, NULL, '2026-03-03 09:30+08', 'dana', 'analysis', NULL, NULL, NULL, NULL, NULL, NULL),
 	(1, NULL, '2026-03-03 10:00+08', 'dana', 'closed', 'resolved', 'closed', NULL, NULL, NULL, NULL);
 INSERT INTO evmgmt.response_action (event_id, pool, lever, activated_at, actor, note) VALUES
-	(1, 'aa', 'it_escalation', '2026-03-02 14:08+08', 'dana', 'IT bridge opened'),
+	(1, 'aa', 'it_escalation', '2026-03-02 14:13+08', 'dana', 'IT bridge opened'),
 	(1, 'spec', 'overtime', '2026-03-02 14:45+08', 'dana', '12 agents accepted 2 h overtime'),
 	(1, 'spec', 'cancel_offline_activities', '2026-03-02 14:46+08', 'dana', 'Coaching sessions moved to Wednesday');
 INSERT INTO evmgmt.post_resolution_analysis (event_id, root_cause, contributing_factors, action_plan, detector_gap, recorded_at, recorded_by)
@@ -151,9 +152,9 @@ INSERT INTO evmgmt.escalation (escalation_id, event_id, pool, plan_id, plan_snap
 							   next_step_no, next_due_at, acknowledged_at, acknowledged_by, ack_note, ended_at)
 SELECT 1, 1, 'aa', 'sev1-roc',
 	   jsonb_build_object('plan', to_jsonb(p), 'steps', (SELECT jsonb_agg(to_jsonb(s) ORDER BY s.step_no) FROM evmgmt.escalation_step s WHERE s.plan_id = p.plan_id)),
-	   '2026-03-02 14:05+08', 'opened', 'acknowledged', 1, NULL, NULL, '2026-03-02 14:07+08', 1, 'On it', '2026-03-02 14:07+08'
+	   '2026-03-02 14:05+08', 'opened', 'acknowledged', 1, NULL, NULL, '2026-03-02 14:11+08', 1, 'On it', '2026-03-02 14:11+08'
 FROM evmgmt.escalation_plan p WHERE p.plan_id = 'sev1-roc';
-INSERT INTO evmgmt.escalation_ack VALUES (1, 1, '2026-03-02 14:07+08', 'On it');
+INSERT INTO evmgmt.escalation_ack VALUES (1, 1, '2026-03-02 14:11+08', 'On it');
 INSERT INTO evmgmt.notification (notification_id, idempotency_key, event_id, escalation_id, kind, channel, provider_id, contact_id,
 								 recipient, subject, body, state, attempts, created_at, next_attempt_at, sent_at, last_status)
 VALUES
