@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 
 work=$(mktemp -d)
 cleanup() {
-	for db in evm_dump_src evm_dump_dst evm_dump_plain; do dropdb --if-exists -q "$db" 2>/dev/null || true; done
+	for db in evm_dump_src evm_dump_dst evm_dump_plain; do dropdb --if-exists "$db" 2>/dev/null || true; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
