@@ -31,7 +31,7 @@ FROM unnest(ARRAY['effective_severity_policy', 'effective_notification_footprint
 
 -- keys
 SELECT col_is_pk('evmgmt', 'pool_condition', ARRAY['event_id', 'pool']::name[], 'primary key of pool_condition');
-SELECT col_is_pk('evmgmt', 'interval_stat', ARRAY['site_id', 'queue_id', 'pool', 'interval_start']::name[], 'primary key of interval_stat');
+SELECT col_is_pk('evmgmt', 'interval_stat', ARRAY['interval_start', 'site_id', 'queue_id', 'pool']::name[], 'primary key of interval_stat');
 SELECT col_is_pk('evmgmt', 'severity_policy', ARRAY['operation_id', 'severity']::name[], 'primary key of severity_policy');
 SELECT fk_ok('evmgmt', 'pool_condition', 'event_id', 'evmgmt', 'event', 'event_id');
 SELECT fk_ok('evmgmt', 'interval_stat', 'site_id', 'evmgmt', 'site', 'site_id');
