@@ -48,6 +48,8 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	LifecycleInit();
+
 	MarkGUCPrefixReserved("evmgmt");
 }
 

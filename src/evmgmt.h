@@ -15,10 +15,22 @@
 #ifndef EVMGMT_H
 #define EVMGMT_H
 
+#include "fmgr.h"
+
 /* evmgmt.c: module load and settings */
 extern bool evmgmt_loaded_via_preload;
 extern bool evmgmt_restoring;
 
 extern void EnsurePreloaded(void);
+
+/* classify.c: severity classification from the service-level signal */
+extern bool SignalBelow(double service_level, double threshold);
+extern bool SustainMet(double minutes, int sustain_minutes);
+extern Datum EnumDatumForReturn(FunctionCallInfo fcinfo, const char *label);
+
+/* state_machine.c: the pool-aware event lifecycle */
+extern int	evmgmt_recurrence_window;
+
+extern void LifecycleInit(void);
 
 #endif							/* EVMGMT_H */
