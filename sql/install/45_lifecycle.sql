@@ -61,6 +61,10 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = pg_catalog.format('The amount given was %s.', amount);
 	END IF;
+	IF NOT EXISTS (SELECT FROM evmgmt.calendar c WHERE c.calendar_id = add_business_time.calendar_id) THEN
+		RAISE EXCEPTION 'calendar "%" does not exist', calendar_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	IF NOT EXISTS (SELECT FROM evmgmt.calendar_hours h WHERE h.calendar_id = add_business_time.calendar_id) THEN
 		RAISE EXCEPTION 'calendar "%" has no working hours', calendar_id
 			USING ERRCODE = 'invalid_parameter_value',
