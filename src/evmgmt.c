@@ -49,6 +49,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	EscalationDefineSettings();
+	LifecycleInit();
 
 	MarkGUCPrefixReserved("evmgmt");
 }
