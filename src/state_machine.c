@@ -824,6 +824,27 @@ SetSeverity(EventRow *ev, Condition *c, const char *severity, const char *state,
 	*resolution_due = Val(0, 2);
 }
 
+/*
+ * Hand a pool condition to the escalation engine at the call's time
+ * (sql/install/65_escalation_engine.sql): "opened" and "upgraded" start its
+ * escalation and the footprint's open messages, "resolved" and "cancelled"
+ * stop its escalations at once and tell everyone who was paged.
+ */
+static void
+NotifyEscalation(EventRow *ev, Condition *c, const char *what, const char *at)
+{
+	const char *args[4];
+
+	args[0] = ev->id;
+	args[1] = c->pool;
+	args[2] = what;
+	args[3] = at;
+	if (strcmp(what, "opened") == 0 || strcmp(what, "upgraded") == 0)
+		RunSQL(false, "SELECT evmgmt.escalation_start($1::bigint, $2::evmgmt.pool, $3, $4::timestamptz)", 4, args);
+	else
+		RunSQL(false, "SELECT evmgmt.escalation_stop($1::bigint, $2::evmgmt.pool, $3, $4::timestamptz)", 4, args);
+}
+
 /* classify_pool(event_id, pool, severity): detected -> classified. */
 Datum
 evmgmt_classify_pool(PG_FUNCTION_ARGS)
@@ -856,6 +877,7 @@ evmgmt_classify_pool(PG_FUNCTION_ARGS)
 	kv[3] = sdue;
 	AddTimeline(&ev, c->pool, at, "classified", state_names[c->state], state_names[to],
 				NULL, severity, NULL, NULL, JsonObject(2, kv));
+	NotifyEscalation(&ev, c, "opened", at);
 	SPI_finish();
 	return EnumDatumForReturn(fcinfo, state_names[to]);
 }
@@ -900,6 +922,9 @@ evmgmt_reclassify_pool(PG_FUNCTION_ARGS)
 	kv[5] = sdue;
 	AddTimeline(&ev, c->pool, at, "reclassified", state_names[c->state], state_names[to],
 				c->severity, severity, NULL, reason, JsonObject(3, kv));
+	/* a more severe tier restarts the escalation; a lower one keeps it */
+	if (strcmp(severity, c->severity) < 0)
+		NotifyEscalation(&ev, c, "upgraded", at);
 	SPI_finish();
 	return EnumDatumForReturn(fcinfo, state_names[to]);
 }
@@ -1121,6 +1146,7 @@ ResolveCondition(EventRow *ev, Condition *c, const char *note, const char *at)
 		  4, args);
 	AddTimeline(ev, c->pool, at, "resolved", state_names[c->state], "resolved",
 				NULL, NULL, NULL, note, NULL);
+	NotifyEscalation(ev, c, "resolved", at);
 }
 
 /* resolve_pool(event_id, pool, note): responding -> resolved. */
@@ -1203,6 +1229,7 @@ CancelCondition(EventRow *ev, Condition *c, const char *reason, const char *at)
 		  2, args);
 	AddTimeline(ev, c->pool, at, "cancelled", state_names[c->state], "cancelled",
 				NULL, NULL, NULL, reason, NULL);
+	NotifyEscalation(ev, c, "cancelled", at);
 }
 
 /* cancel_pool(event_id, pool, reason): one pool was a false positive. */

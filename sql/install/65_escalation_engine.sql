@@ -1557,7 +1557,8 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
 	END IF;
-	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled')) THEN
+	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled'))
+	   OR EXISTS (SELECT FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NOT NULL) THEN
 		RAISE EXCEPTION 'event % has no live pool condition', p_event
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'Status updates are for events that are still unresolved.';

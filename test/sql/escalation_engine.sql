@@ -4,6 +4,9 @@
 -- Every run_due_work call gets an explicit moment, so the output is exact.
 \set VERBOSITY terse
 \set ON_ERROR_ROLLBACK on
+-- a clean slate, whatever the tests before left behind
+DROP EXTENSION evmgmt;
+CREATE EXTENSION evmgmt;
 BEGIN;
 \ir test/fixtures/escalation.psql
 
@@ -189,14 +192,13 @@ SELECT evmgmt.acknowledge_event(9110, 'aa', 9003);
 SELECT details ->> 'contact' AS contact, details ->> 'stopped' AS stopped, details ->> 'awaiting' AS awaiting
 FROM evmgmt.event_timeline WHERE event_id = 9109 AND action = 'acknowledged' ORDER BY entry_id;
 
--- Resolve: escalations stop, unsent messages are cancelled, everyone who was
--- paged hears it is over, on a channel they were paged on (not voice).
-UPDATE evmgmt.pool_condition SET state = 'resolved', resolved_at = '2026-03-03 14:05Z' WHERE event_id = 9101 AND pool = 'spec';
+-- Resolve (what the lifecycle's resolve_pool calls): escalations stop, unsent
+-- messages are cancelled, everyone who was paged hears it is over, on a
+-- channel they were paged on (not voice).
 SELECT evmgmt.escalation_stop(9101, 'spec', 'resolved', '2026-03-03 14:05Z') AS stopped;
 SELECT kind, channel, recipient, state, body FROM pg_temp.outbox(9101) WHERE kind = 'resolved';
 -- event 9106 paged Ana by push, sms and voice; resolving it after its
 -- escalation was exhausted tells her once, by sms
-UPDATE evmgmt.pool_condition SET state = 'resolved', resolved_at = '2026-03-03 11:01Z' WHERE event_id = 9106;
 SELECT evmgmt.escalation_stop(9106, 'spec', 'resolved', '2026-03-03 11:01Z') AS stopped;
 SELECT kind, channel, recipient, state FROM pg_temp.outbox(9106);
 SELECT state, end_reason FROM evmgmt.escalation WHERE event_id = 9106;

@@ -3,6 +3,9 @@
 -- burst limit, message templates, and privileges.
 \set VERBOSITY terse
 \set ON_ERROR_ROLLBACK on
+-- a clean slate, whatever the tests before left behind
+DROP EXTENSION evmgmt;
+CREATE EXTENSION evmgmt;
 BEGIN;
 \ir test/fixtures/escalation.psql
 
@@ -45,8 +48,8 @@ SELECT kind, channel, recipient, body FROM pg_temp.outbox(9301) WHERE created = 
 SELECT start_reason, state, end_reason FROM evmgmt.escalation_status WHERE event_id = 9301;
 SELECT next_status_at, last_owner_update_at FROM evmgmt.status_schedule WHERE event_id = 9301;
 SELECT action, reason FROM evmgmt.event_timeline WHERE event_id = 9301 ORDER BY entry_id;
--- resolution: the on_resolve audiences hear it, the cadence ends, nothing more
-UPDATE evmgmt.pool_condition SET state = 'resolved', resolved_at = '2026-03-02 09:40Z' WHERE event_id = 9301;
+-- resolution (escalation_stop is what the lifecycle's resolve_pool calls):
+-- the on_resolve audiences hear it, the cadence ends, nothing more
 SELECT evmgmt.escalation_stop(9301, 'spec', 'resolved', '2026-03-02 09:40Z');
 SELECT kind, channel, recipient, subject FROM pg_temp.outbox(9301) WHERE kind = 'resolved';
 SELECT ended_at, end_reason, next_status_at FROM evmgmt.status_schedule WHERE event_id = 9301;
@@ -62,11 +65,13 @@ SELECT pg_temp.classify(9302, 'spec', 'sev2', '2026-03-02 08:00Z');
 SELECT evmgmt.escalation_start(9302, 'spec', 'opened', '2026-03-02 08:00Z') IS NULL AS no_paging_plan;
 SELECT kind, channel, recipient FROM pg_temp.outbox(9302);
 SELECT severity, cadence, next_status_at, told_open FROM evmgmt.status_schedule WHERE event_id = 9302;
--- upgraded to sev1: the new audiences are told, the cadence becomes hourly
-UPDATE evmgmt.pool_condition SET severity = 'sev1' WHERE event_id = 9302;
-SELECT evmgmt.escalation_start(9302, 'spec', 'upgraded', '2026-03-02 10:00Z') IS NULL AS no_paging_plan;
-SELECT kind, channel, recipient, created FROM pg_temp.outbox(9302) WHERE created = '03-02 10:00:00';
-SELECT severity, cadence, next_status_at, told_open FROM evmgmt.status_schedule WHERE event_id = 9302;
+-- upgraded to sev1 with the lifecycle function (which starts the 'upgraded'
+-- escalation now): the new audiences are told, the cadence becomes hourly
+SELECT evmgmt.reclassify_pool(9302, 'spec', 'sev1', 'router failover failed');
+SELECT kind, channel, recipient FROM pg_temp.outbox(9302) WHERE created > '03-02 08:00:00';
+SELECT severity, cadence,
+	   next_status_at = (SELECT max(created_at) FROM evmgmt.notification WHERE event_id = 9302) + cadence AS restarted_at_upgrade, told_open
+FROM evmgmt.status_schedule WHERE event_id = 9302;
 
 -- sev3: nobody at open, no cadence, ROC and site WFM at resolution.
 SELECT pg_temp.new_event(9303, '2026-03-02 08:00Z', 'NYC');
@@ -74,7 +79,6 @@ SELECT pg_temp.classify(9303, 'spec', 'sev3', '2026-03-02 08:00Z');
 SELECT evmgmt.escalation_start(9303, 'spec', 'opened', '2026-03-02 08:00Z') IS NULL AS no_paging_plan;
 SELECT severity, cadence, next_status_at FROM evmgmt.status_schedule WHERE event_id = 9303;
 SELECT count(*) AS at_open FROM evmgmt.notification WHERE event_id = 9303;
-UPDATE evmgmt.pool_condition SET state = 'resolved', resolved_at = '2026-03-02 11:00Z' WHERE event_id = 9303;
 SELECT evmgmt.escalation_stop(9303, 'spec', 'resolved', '2026-03-02 11:00Z');
 -- New York has no site WFM mapping of its own: the operation-wide group (Ben)
 SELECT kind, channel, recipient, body FROM pg_temp.outbox(9303);
@@ -83,7 +87,6 @@ SELECT kind, channel, recipient, body FROM pg_temp.outbox(9303);
 SELECT pg_temp.new_event(9304, '2026-03-02 08:00Z');
 SELECT pg_temp.classify(9304, 'aa', 'sev4', '2026-03-02 08:00Z');
 SELECT evmgmt.escalation_start(9304, 'aa', 'opened', '2026-03-02 08:00Z') IS NULL AS no_paging_plan;
-UPDATE evmgmt.pool_condition SET state = 'resolved', resolved_at = '2026-03-03 08:00Z' WHERE event_id = 9304;
 SELECT evmgmt.escalation_stop(9304, 'aa', 'resolved', '2026-03-03 08:00Z');
 SELECT kind, channel, recipient FROM pg_temp.outbox(9304);
 
@@ -91,7 +94,6 @@ SELECT kind, channel, recipient FROM pg_temp.outbox(9304);
 SELECT pg_temp.new_event(9307, '2026-03-02 08:00Z');
 SELECT pg_temp.classify(9307, 'collab', 'sev2', '2026-03-02 08:00Z');
 SELECT evmgmt.escalation_start(9307, 'collab', 'opened', '2026-03-02 08:00Z') IS NULL AS no_paging_plan;
-UPDATE evmgmt.pool_condition SET state = 'cancelled' WHERE event_id = 9307;
 SELECT evmgmt.escalation_stop(9307, 'collab', 'cancelled', '2026-03-02 08:30Z');
 SELECT kind, channel, recipient, subject FROM pg_temp.outbox(9307) WHERE kind = 'resolved';
 
@@ -114,7 +116,6 @@ SELECT start_reason, plan_id, state, current_step, contacts_paged FROM evmgmt.es
 SELECT step, contact, channel, outcome FROM pg_temp.history((SELECT escalation_id FROM evmgmt.escalation WHERE event_id = 9305));
 SELECT action, reason FROM evmgmt.event_timeline WHERE event_id = 9305;
 -- resolving meets the resolution target: no warning, no breach
-UPDATE evmgmt.pool_condition SET state = 'resolved', resolved_at = '2026-03-02 09:00Z' WHERE event_id = 9305;
 SELECT evmgmt.escalation_stop(9305, 'collab', 'resolved', '2026-03-02 09:00Z');
 SELECT target, warned_at, breached_at, met_at, next_at FROM evmgmt.target_timer WHERE event_id = 9305 ORDER BY target;
 SELECT count(*) AS active_escalations FROM evmgmt.escalation WHERE event_id = 9305 AND state = 'active';
@@ -127,8 +128,9 @@ SELECT evmgmt.escalation_start(9306, 'aa', 'manual', '2026-03-02 08:00Z') AS esc
 SELECT evmgmt.run_due_work('2026-03-02 08:00Z') IS NOT NULL AS more;
 SELECT evmgmt.acknowledge(:esc, 9003);
 SELECT target, met_at IS NOT NULL AS met, next_at FROM evmgmt.target_timer WHERE event_id = 9306 ORDER BY target;
--- a due time moved by a reclassification moves the timer
-UPDATE evmgmt.pool_condition SET resolution_due = '2026-03-02 10:00Z' WHERE event_id = 9306;
+-- a reclassification moves the due times (sev2 from detection: 08:30 and
+-- 12:00) and the timers with them; the acknowledged response stays met
+SELECT evmgmt.reclassify_pool(9306, 'aa', 'sev2', 'contained');
 SELECT target, due_at, warn_at, next_at, met_at IS NOT NULL AS met FROM evmgmt.target_timer WHERE event_id = 9306 ORDER BY target;
 
 -- The burst limit: three pages to Ben's phone within two minutes become one

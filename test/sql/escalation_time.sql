@@ -3,6 +3,9 @@
 -- across the DST changes of 2026 (EU: 29 March and 25 October; US: 8 March).
 \set VERBOSITY terse
 \set ON_ERROR_ROLLBACK on
+-- a clean slate, whatever the tests before left behind
+DROP EXTENSION evmgmt;
+CREATE EXTENSION evmgmt;
 BEGIN;
 \ir test/fixtures/escalation.psql
 
