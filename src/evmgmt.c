@@ -21,6 +21,7 @@
 #include "utils/guc.h"
 
 #include "evmgmt.h"
+#include "workers.h"
 
 PG_MODULE_MAGIC;
 
@@ -47,6 +48,15 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* background workers and dispatcher (worker_guc.c, launcher.c, shmem.c) */
+	DefineWorkerSettings(process_shared_preload_libraries_in_progress);
+	InstallDdlHook();
+	if (process_shared_preload_libraries_in_progress)
+	{
+		EvmgmtShmemInit();
+		RegisterLauncher();
+	}
 
 	MarkGUCPrefixReserved("evmgmt");
 }
