@@ -49,6 +49,8 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	EscalationDefineSettings();
+
 	/* background workers and dispatcher (worker_guc.c, launcher.c, shmem.c) */
 	DefineWorkerSettings(process_shared_preload_libraries_in_progress);
 	InstallDdlHook();

@@ -21,4 +21,13 @@ extern bool evmgmt_restoring;
 
 extern void EnsurePreloaded(void);
 
+/* escalation.c: settings of the escalation engine */
+extern int	evmgmt_recipient_burst_window;
+extern int	evmgmt_target_warning_lead;
+extern int	evmgmt_voice_retry_interval;
+extern int	evmgmt_escalation_batch_size;
+extern char *evmgmt_event_link_prefix;
+
+extern void EscalationDefineSettings(void);
+
 #endif							/* EVMGMT_H */

@@ -64,6 +64,9 @@ CREATE TABLE evmgmt.audience_group (
 	site_id			text REFERENCES evmgmt.site ON DELETE CASCADE,
 	audience		text NOT NULL REFERENCES evmgmt.audience,
 	group_id		text NOT NULL REFERENCES evmgmt.contact_group ON DELETE CASCADE,
+	channels		evmgmt.channel[] NOT NULL DEFAULT '{email}'
+		CONSTRAINT audience_group_person_channels CHECK (pg_catalog.cardinality(channels) >= 1 AND NOT 'webhook' = ANY (channels)),
 	UNIQUE NULLS NOT DISTINCT (operation_id, site_id, audience, group_id)
 );
-COMMENT ON TABLE evmgmt.audience_group IS 'Which contact group is an audience of the footprint, for an operation (site_id NULL) or for one site';
+COMMENT ON TABLE evmgmt.audience_group IS 'Which contact group is an audience of the footprint, for an operation (site_id NULL) or for one site; site rows of an audience replace the operation-wide rows';
+COMMENT ON COLUMN evmgmt.audience_group.channels IS 'Channels on which the group''s members receive footprint messages (opened, status updates, resolution)';

@@ -37,12 +37,14 @@ CREATE TABLE evmgmt.escalation_plan (
 	site_ids		text[],
 	pools			evmgmt.pool[],
 	priority		integer NOT NULL DEFAULT 100,
+	start_reasons	text[] CONSTRAINT escalation_plan_start_reasons_known CHECK (start_reasons <@ ARRAY['opened', 'upgraded', 'response_breach', 'resolution_breach', 'status_overdue', 'manual']),
 	repeat_from_step integer CHECK (repeat_from_step >= 1),
 	require_all_ack	boolean NOT NULL DEFAULT false,
 	active			boolean NOT NULL DEFAULT true
 );
 COMMENT ON TABLE evmgmt.escalation_plan IS 'An escalation plan and the events it applies to (NULL criteria match anything); the matching active plan with the lowest priority number wins';
 COMMENT ON COLUMN evmgmt.escalation_plan.repeat_from_step IS 'After the last step, start again from this step until acknowledged (NULL: stop after the last step)';
+COMMENT ON COLUMN evmgmt.escalation_plan.start_reasons IS 'Why an escalation starts for the plan to apply: opened, upgraded, response_breach, resolution_breach, status_overdue, manual (NULL: any)';
 COMMENT ON COLUMN evmgmt.escalation_plan.require_all_ack IS 'When true, every paged responder must acknowledge before the escalation stops';
 
 CREATE TABLE evmgmt.escalation_step (
@@ -76,21 +78,28 @@ CREATE TABLE evmgmt.escalation (
 	plan_snapshot	jsonb NOT NULL,
 	started_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	start_reason	text NOT NULL CHECK (start_reason IN ('opened', 'upgraded', 'response_breach', 'resolution_breach', 'status_overdue', 'manual')),
-	state			text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'acknowledged', 'resolved', 'cancelled', 'exhausted')),
+	state			text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'acknowledged', 'resolved', 'cancelled', 'exhausted', 'superseded', 'satisfied')),
 	cycle			integer NOT NULL DEFAULT 1 CHECK (cycle >= 1),
 	next_step_no	integer,
+	next_retry_no	smallint NOT NULL DEFAULT 0 CHECK (next_retry_no >= 0),
 	next_due_at		timestamptz,
 	acknowledged_at	timestamptz,
 	acknowledged_by	bigint REFERENCES evmgmt.contact,
 	ack_note		text,
 	ended_at		timestamptz,
+	end_reason		text,
+	resolve_notified_at timestamptz,
 	FOREIGN KEY (event_id, pool) REFERENCES evmgmt.pool_condition ON DELETE CASCADE,
+	CONSTRAINT escalation_active_is_scheduled CHECK (state <> 'active' OR (next_step_no IS NOT NULL AND next_due_at IS NOT NULL)),
 	CONSTRAINT escalation_active_has_next CHECK ((state = 'active') = (ended_at IS NULL)),
 	CONSTRAINT escalation_ack_complete CHECK ((state = 'acknowledged') = (acknowledged_at IS NOT NULL AND acknowledged_by IS NOT NULL))
 );
 CREATE INDEX escalation_due_idx ON evmgmt.escalation (next_due_at) WHERE state = 'active';
 CREATE INDEX ON evmgmt.escalation (event_id, pool);
 COMMENT ON TABLE evmgmt.escalation IS 'A running (or finished) escalation of one pool condition, with the plan snapshotted at its start';
+COMMENT ON COLUMN evmgmt.escalation.state IS 'active; acknowledged; resolved or cancelled (the pool condition ended); exhausted (last step fired, no repeat); superseded (a newer opened/upgraded escalation replaced it); satisfied (the owner posted the overdue status update)';
+COMMENT ON COLUMN evmgmt.escalation.next_retry_no IS 'When > 0 the next action is this voice retry of step next_step_no rather than the step itself';
+COMMENT ON COLUMN evmgmt.escalation.resolve_notified_at IS 'When the resolve notifications to everyone paged by this escalation were queued';
 
 CREATE TABLE evmgmt.escalation_ack (
 	escalation_id	bigint NOT NULL REFERENCES evmgmt.escalation ON DELETE CASCADE,
@@ -106,7 +115,7 @@ CREATE TABLE evmgmt.notification (
 	idempotency_key	uuid NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid(),
 	event_id		bigint REFERENCES evmgmt.event ON DELETE CASCADE,
 	escalation_id	bigint REFERENCES evmgmt.escalation ON DELETE CASCADE,
-	kind			text NOT NULL CHECK (kind IN ('escalation_step', 'status_update', 'target_warning', 'target_breach', 'resolved', 'test')),
+	kind			text NOT NULL CHECK (kind IN ('escalation_step', 'opened', 'status_update', 'target_warning', 'target_breach', 'resolved', 'digest', 'test')),
 	channel			evmgmt.channel NOT NULL,
 	provider_id		text NOT NULL REFERENCES evmgmt.channel_provider,
 	contact_id		bigint REFERENCES evmgmt.contact,
@@ -131,6 +140,7 @@ CREATE INDEX notification_lease_idx ON evmgmt.notification (lease_until) WHERE s
 CREATE INDEX ON evmgmt.notification (escalation_id) WHERE escalation_id IS NOT NULL;
 CREATE INDEX ON evmgmt.notification (event_id);
 CREATE INDEX ON evmgmt.notification (created_at);
+CREATE INDEX notification_recipient_idx ON evmgmt.notification (channel, recipient, created_at);
 COMMENT ON TABLE evmgmt.notification IS 'The transactional outbox: one row per message to one recipient; idempotency_key is sent as webhook-id so receivers can drop duplicates';
 
 CREATE TABLE evmgmt.escalation_step_run (
@@ -138,16 +148,24 @@ CREATE TABLE evmgmt.escalation_step_run (
 	escalation_id	bigint NOT NULL REFERENCES evmgmt.escalation ON DELETE CASCADE,
 	cycle			integer NOT NULL,
 	step_no			integer NOT NULL,
+	retry_no		smallint NOT NULL DEFAULT 0 CHECK (retry_no >= 0),
+	scheduled_at	timestamptz NOT NULL,
 	due_at			timestamptz NOT NULL,
 	fired_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	channel			evmgmt.channel NOT NULL,
 	contact_id		bigint REFERENCES evmgmt.contact,
+	provider_id		text REFERENCES evmgmt.channel_provider,
+	recipient		text,
 	notification_id	bigint REFERENCES evmgmt.notification ON DELETE SET NULL,
-	outcome			text NOT NULL CHECK (outcome IN ('queued', 'no_channel', 'empty_rota', 'empty_group', 'held', 'inactive_contact', 'no_provider')),
+	outcome			text NOT NULL CHECK (outcome IN ('queued', 'bundled', 'no_channel', 'empty_rota', 'empty_group', 'held',
+													 'inactive_contact', 'no_provider', 'outside_hours', 'already_acknowledged')),
 	detail			text
 );
 CREATE INDEX ON evmgmt.escalation_step_run (escalation_id, cycle, step_no);
-COMMENT ON TABLE evmgmt.escalation_step_run IS 'History of every step an escalation fired: when it was due, when it fired (late_by = fired_at - due_at), channel, recipient and outcome';
+COMMENT ON TABLE evmgmt.escalation_step_run IS 'History of every step an escalation fired, one row per recipient: when it was due, when it fired (late_by = fired_at - due_at), channel, recipient and typed outcome';
+COMMENT ON COLUMN evmgmt.escalation_step_run.scheduled_at IS 'The step''s place in the plan schedule: start + sum of delays (+ whole repeat cycles)';
+COMMENT ON COLUMN evmgmt.escalation_step_run.due_at IS 'When the step was due to fire: scheduled_at, earlier after a fall-through, later after a hold until a working window';
+COMMENT ON COLUMN evmgmt.escalation_step_run.outcome IS 'queued or bundled (into a digest) when a notification was written; otherwise the typed reason nobody was reached: no_channel, empty_rota, empty_group, inactive_contact, no_provider, outside_hours, already_acknowledged, or held (waiting for a working window)';
 
 CREATE TABLE evmgmt.delivery_attempt (
 	attempt_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,

@@ -25,9 +25,13 @@ CREATE TABLE evmgmt.interval_stat (
 	scheduled		real CONSTRAINT interval_stat_scheduled_not_negative CHECK (scheduled >= 0 AND scheduled < 'Infinity'),
 	forecast_offered real CONSTRAINT interval_stat_forecast_offered_not_negative CHECK (forecast_offered >= 0 AND forecast_offered < 'Infinity'),
 	forecast_aht	real CONSTRAINT interval_stat_forecast_aht_positive CHECK (forecast_aht > 0 AND forecast_aht < 'Infinity'),
-	CONSTRAINT interval_stat_handled_not_more_than_offered CHECK (handled <= offered),
-	CONSTRAINT interval_stat_abandoned_not_more_than_offered CHECK (abandoned <= offered - handled),
-	CONSTRAINT interval_stat_answered_not_more_than_handled CHECK (answered_in_threshold <= handled),
+	-- The relational checks hold vacuously when a count is already wrong on its
+	-- own, so that a bad row is reported by the most specific constraint.
+	CONSTRAINT interval_stat_handled_not_more_than_offered CHECK (offered < 0 OR handled < 0 OR handled <= offered),
+	CONSTRAINT interval_stat_abandoned_not_more_than_offered CHECK (
+		offered < 0 OR handled < 0 OR abandoned < 0 OR handled > offered OR abandoned <= offered - handled),
+	CONSTRAINT interval_stat_answered_not_more_than_handled CHECK (
+		handled < 0 OR answered_in_threshold < 0 OR handled > offered OR answered_in_threshold <= handled),
 	-- on a whole minute, aligned to the interval length (at most 15 minutes, so
 	-- that sites in zones offset by 30 or 45 minutes keep their local boundaries)
 	CONSTRAINT interval_stat_start_aligned CHECK (

@@ -21,9 +21,9 @@ DECLARE
 		'severity_policy', 'notification_footprint', 'event_subtype', 'detection_source',
 		'cause_category', 'lever_class', 'lever', 'lever_applicability',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
-		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step'];
+		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'message_template'];
 	-- what readers may not see at all (contact data has masked views)
-	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log'];
+	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run'];
 BEGIN
 	FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
@@ -41,7 +41,7 @@ $grants$;
 
 -- Responders need real addresses to call people back, and the outbox to see
 -- what was sent to whom.  Never the provider secrets.
-GRANT SELECT ON evmgmt.contact_channel, evmgmt.notification TO evmgmt_responder;
+GRANT SELECT ON evmgmt.contact_channel, evmgmt.notification, evmgmt.escalation_step_run TO evmgmt_responder;
 REVOKE SELECT ON evmgmt.provider_secret FROM evmgmt_responder, evmgmt_reader;
 
 -- Ingest loads intervals, directly or through the quarantine inbox.
