@@ -130,3 +130,6 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 it_done() {
 	[ "$IT_FAILED" -eq 0 ]
 }
+
+# sink_has NAME N: the sink logged at least N requests
+sink_has() { [ "$(log_lines "$1")" -ge "$2" ]; }
