@@ -120,7 +120,10 @@ WorkerHandleInterrupts(void)
 	}
 }
 
-/* Call evmgmt.run_due_work() in a subtransaction; return its next due time. */
+/*
+ * Call evmgmt.run_due_work() (escalation engine, sql/install/65_escalation_
+ * engine.sql) in a subtransaction; return its next due time.
+ */
 static TimestampTz
 CallRunDueWork(void)
 {
@@ -128,18 +131,6 @@ CallRunDueWork(void)
 	ResourceOwner oldowner = CurrentResourceOwner;
 	volatile TimestampTz result = DT_NOEND;
 	int			rc;
-
-	rc = SPI_execute("SELECT pg_catalog.to_regprocedure('evmgmt.run_due_work(timestamptz)') IS NOT NULL",
-					 true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "evmgmt: could not look up evmgmt.run_due_work");
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (isnull || !DatumGetBool(d))
-			return DT_NOEND;
-	}
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
@@ -366,6 +357,8 @@ EvmgmtWorkerMain(Datum main_arg)
 			pgstat_report_activity(STATE_IDLE, NULL);
 
 			now = GetCurrentTimestamp();
+			if (escalation_due <= now)
+				continue;		/* more escalation work than one batch */
 			if (wake_at == DT_NOEND)
 				timeout = -1;
 			else if (wake_at <= now)
