@@ -21,6 +21,7 @@
 #include "utils/guc.h"
 
 #include "evmgmt.h"
+#include "workers.h"
 
 PG_MODULE_MAGIC;
 
@@ -50,6 +51,15 @@ _PG_init(void)
 
 	EscalationDefineSettings();
 	LifecycleInit();
+
+	/* background workers and dispatcher (worker_guc.c, launcher.c, shmem.c) */
+	DefineWorkerSettings(process_shared_preload_libraries_in_progress);
+	InstallDdlHook();
+	if (process_shared_preload_libraries_in_progress)
+	{
+		EvmgmtShmemInit();
+		RegisterLauncher();
+	}
 
 	MarkGUCPrefixReserved("evmgmt");
 }

@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * dispatch.h
+ *	  One delivery job of the dispatcher, shared by dispatch.c (claim, the
+ *	  libcurl multi loop, settle) and the channel builders http.c and
+ *	  smtp.c.
+ *
+ * IDENTIFICATION
+ *	  src/dispatch.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVMGMT_DISPATCH_H
+#define EVMGMT_DISPATCH_H
+
+#include <curl/curl.h>
+
+#include "datatype/timestamp.h"
+#include "lib/ilist.h"
+
+/* At most this much of a response body is kept (for the error message). */
+#define RESPONSE_KEEP_BYTES		512
+/* A response larger than this is cut off. */
+#define RESPONSE_MAX_BYTES		(1024 * 1024)
+
+struct ClaimBatch;
+
+/* A claimed notification, its request and its result. */
+typedef struct DeliveryJob
+{
+	dlist_node	node;
+	struct ClaimBatch *batch;	/* memory it lives in */
+
+	/* what was claimed */
+	int64		notification_id;
+	int32		attempt_no;
+	char	   *idempotency_key;
+	char	   *channel;
+	char	   *provider_id;
+	char	   *provider_kind;	/* webhook, smtp, twilio, ntfy */
+	bool		provider_active;
+	char	   *endpoint;
+	char	   *username;
+	char	   *from_address;
+	char	   *secret;
+	char	   *starttls;		/* provider setting, NULL if unset */
+	char	   *from_name;		/* provider setting, NULL if unset */
+	char	   *recipient;
+	char	   *subject;
+	char	   *body;
+	char	   *json_body;		/* the webhook payload */
+	char	   *severity;		/* from the payload, may be NULL */
+	char	   *event_ref;		/* from the payload, may be NULL */
+
+	/* the request */
+	CURL	   *easy;
+	struct curl_slist *headers;
+	struct curl_slist *recipients;
+	char	   *upload;			/* SMTP message */
+	size_t		upload_len;
+	size_t		upload_pos;
+	char	   *post;			/* form body */
+	char		response[RESPONSE_KEEP_BYTES + 1];
+	size_t		response_len;
+	size_t		response_total;
+	char		errbuf[CURL_ERROR_SIZE];
+	bool		refused;
+	char		refused_addr[64];
+	double		retry_after;	/* seconds, < 0 if none */
+
+	/* the result */
+	TimestampTz started;
+	TimestampTz finished;
+	CURLcode	result;
+	long		status;
+	const char *outcome;		/* sent, retry, dead, refused */
+	const char *new_state;		/* sent, retry, dead */
+	char	   *error;
+	double		delay_s;		/* before the next attempt, when retrying */
+} DeliveryJob;
+
+/* http.c: webhook, Twilio-compatible and ntfy-compatible requests */
+extern bool BuildWebhookRequest(DeliveryJob *job, char **error);
+extern bool BuildTwilioRequest(DeliveryJob *job, char **error);
+extern bool BuildNtfyRequest(DeliveryJob *job, char **error);
+extern char *EncodeHeaderWord(const char *text);
+
+/* dispatch.c: options every request gets */
+extern void SetCommonOptions(DeliveryJob *job);
+
+/* smtp.c: e-mail */
+extern bool BuildSmtpRequest(DeliveryJob *job, char **error);
+
+#endif							/* EVMGMT_DISPATCH_H */

@@ -1,0 +1,277 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *	  The HTTP channels of the dispatcher: webhook, sms and voice through a
+ *	  Twilio-compatible API, push through an ntfy-compatible API.
+ *
+ *	  webhook  POST <endpoint>, JSON body (see docs/workers.md), Standard
+ *			   Webhooks headers webhook-id (the notification's idempotency
+ *			   key), webhook-timestamp and webhook-signature;
+ *	  twilio   POST <endpoint>/2010-04-01/Accounts/<username>/Messages.json
+ *			   (sms: To, From, Body) or .../Calls.json (voice: To, From,
+ *			   Twiml <Say>), form-encoded, basic auth username:secret, and
+ *			   I-Twilio-Idempotency-Token = the idempotency key;
+ *	  ntfy	   POST <endpoint>/<topic = recipient>, the text as body, Title,
+ *			   Priority and Tags headers from the severity, basic auth
+ *			   (username:secret) or a bearer token (secret alone).
+ *
+ * Every request carries the idempotency key, so that a retry after a crash
+ * can be recognised by the receiver.
+ *
+ * IDENTIFICATION
+ *	  src/http.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "common/base64.h"
+#include "lib/stringinfo.h"
+
+#include "dispatch.h"
+#include "workers.h"
+
+/* Append a header line to the job's list. */
+static void
+AddHeader(DeliveryJob *job, const char *fmt,...)
+{
+	char		line[1024];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* a header value never spans lines */
+	for (char *p = line; *p; p++)
+	{
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	}
+	job->headers = curl_slist_append(job->headers, line);
+}
+
+/* The endpoint without a trailing slash. */
+static char *
+BaseUrl(const char *endpoint)
+{
+	char	   *s = pstrdup(endpoint);
+	size_t		len = strlen(s);
+
+	while (len > 0 && s[len - 1] == '/')
+		s[--len] = '\0';
+	return s;
+}
+
+/* URL-encode a component with libcurl, into palloc'd memory. */
+static char *
+Escape(DeliveryJob *job, const char *s)
+{
+	char	   *e = curl_easy_escape(job->easy, s ? s : "", 0);
+	char	   *r = pstrdup(e);
+
+	curl_free(e);
+	return r;
+}
+
+/*
+ * A header value as RFC 2047 "=?UTF-8?B?...?=" when it is not plain ASCII,
+ * as it is otherwise.
+ */
+char *
+EncodeHeaderWord(const char *text)
+{
+	bool		ascii = true;
+	int			len = (int) strlen(text);
+	char	   *b64;
+	int			n;
+
+	for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+	{
+		if (*p >= 0x80 || *p < 0x20)
+			ascii = false;
+	}
+	if (ascii)
+		return pstrdup(text);
+	b64 = palloc(pg_b64_enc_len(len) + 1);
+	n = pg_b64_encode(text, len, b64, pg_b64_enc_len(len));
+	b64[Max(n, 0)] = '\0';
+	return psprintf("=?UTF-8?B?%s?=", b64);
+}
+
+/* Finish a POST: body, headers, protocols. */
+static void
+SetPost(DeliveryJob *job, const char *body, size_t len)
+{
+	curl_easy_setopt(job->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(job->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(job->easy, CURLOPT_POSTFIELDSIZE, (long) len);
+	curl_easy_setopt(job->easy, CURLOPT_POSTFIELDS, body);
+	/* no "Expect: 100-continue" round trip */
+	AddHeader(job, "Expect:");
+	curl_easy_setopt(job->easy, CURLOPT_HTTPHEADER, job->headers);
+}
+
+/* Webhook: signed JSON POST. */
+bool
+BuildWebhookRequest(DeliveryJob *job, char **error)
+{
+	int64		ts = (int64) time(NULL);
+	size_t		len = strlen(job->json_body);
+
+	curl_easy_setopt(job->easy, CURLOPT_URL, job->endpoint);
+	AddHeader(job, "Content-Type: application/json");
+	AddHeader(job, "webhook-id: %s", job->idempotency_key);
+	AddHeader(job, "webhook-timestamp: " INT64_FORMAT, ts);
+	if (job->secret)
+	{
+		char	   *sig = WebhookSignature(job->secret, job->idempotency_key, ts,
+										   job->json_body, len);
+
+		if (sig == NULL)
+		{
+			*error = psprintf("the secret of provider \"%s\" is not valid base64 after its \"whsec_\" prefix",
+							  job->provider_id);
+			return false;
+		}
+		AddHeader(job, "webhook-signature: %s", sig);
+	}
+	SetPost(job, job->json_body, len);
+	return true;
+}
+
+/* XML-escape text for TwiML. */
+static char *
+XmlEscape(const char *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	for (; *s; s++)
+	{
+		switch (*s)
+		{
+			case '&':
+				appendStringInfoString(&b, "&amp;");
+				break;
+			case '<':
+				appendStringInfoString(&b, "&lt;");
+				break;
+			case '>':
+				appendStringInfoString(&b, "&gt;");
+				break;
+			case '"':
+				appendStringInfoString(&b, "&quot;");
+				break;
+			default:
+				appendStringInfoChar(&b, *s);
+		}
+	}
+	return b.data;
+}
+
+/* SMS or voice call through a Twilio-compatible API. */
+bool
+BuildTwilioRequest(DeliveryJob *job, char **error)
+{
+	bool		voice = strcmp(job->channel, "voice") == 0;
+	char	   *url;
+	char	   *form;
+
+	if (job->username == NULL || job->secret == NULL)
+	{
+		*error = psprintf("provider \"%s\" needs a username (the account SID) and a secret (the auth token)",
+						  job->provider_id);
+		return false;
+	}
+	if (job->from_address == NULL)
+	{
+		*error = psprintf("provider \"%s\" has no from_address (the sending number)", job->provider_id);
+		return false;
+	}
+	url = psprintf("%s/2010-04-01/Accounts/%s/%s", BaseUrl(job->endpoint),
+				   Escape(job, job->username), voice ? "Calls.json" : "Messages.json");
+	if (voice)
+		form = psprintf("To=%s&From=%s&Twiml=%s",
+						Escape(job, job->recipient), Escape(job, job->from_address),
+						Escape(job, psprintf("<Response><Say>%s</Say></Response>", XmlEscape(job->body))));
+	else
+		form = psprintf("To=%s&From=%s&Body=%s",
+						Escape(job, job->recipient), Escape(job, job->from_address),
+						Escape(job, job->body));
+	job->post = form;
+
+	curl_easy_setopt(job->easy, CURLOPT_URL, url);
+	curl_easy_setopt(job->easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+	curl_easy_setopt(job->easy, CURLOPT_USERNAME, job->username);
+	curl_easy_setopt(job->easy, CURLOPT_PASSWORD, job->secret);
+	AddHeader(job, "Content-Type: application/x-www-form-urlencoded");
+	AddHeader(job, "I-Twilio-Idempotency-Token: %s", job->idempotency_key);
+	SetPost(job, form, strlen(form));
+	return true;
+}
+
+/* ntfy priority (1..5) of a severity. */
+static int
+NtfyPriority(const char *severity)
+{
+	if (severity == NULL)
+		return 3;
+	if (strcmp(severity, "sev1") == 0)
+		return 5;
+	if (strcmp(severity, "sev2") == 0)
+		return 4;
+	if (strcmp(severity, "sev3") == 0)
+		return 3;
+	return 2;
+}
+
+/* ntfy tags (emoji short codes) of a severity. */
+static const char *
+NtfyTag(const char *severity)
+{
+	if (severity == NULL)
+		return "bell";
+	if (strcmp(severity, "sev1") == 0)
+		return "rotating_light";
+	if (strcmp(severity, "sev2") == 0)
+		return "warning";
+	if (strcmp(severity, "sev3") == 0)
+		return "information_source";
+	return "memo";
+}
+
+/* Push through an ntfy-compatible API. */
+bool
+BuildNtfyRequest(DeliveryJob *job, char **error)
+{
+	char	   *url;
+
+	if (job->recipient == NULL || job->recipient[0] == '\0')
+	{
+		*error = pstrdup("a push notification needs a topic as its recipient");
+		return false;
+	}
+	url = psprintf("%s/%s", BaseUrl(job->endpoint), Escape(job, job->recipient));
+	curl_easy_setopt(job->easy, CURLOPT_URL, url);
+	AddHeader(job, "Content-Type: text/plain; charset=utf-8");
+	if (job->subject)
+		AddHeader(job, "Title: %s", EncodeHeaderWord(job->subject));
+	AddHeader(job, "Priority: %d", NtfyPriority(job->severity));
+	if (job->severity)
+		AddHeader(job, "Tags: %s,%s", NtfyTag(job->severity), job->severity);
+	else
+		AddHeader(job, "Tags: %s", NtfyTag(job->severity));
+	AddHeader(job, "X-Idempotency-Key: %s", job->idempotency_key);
+	if (job->username && job->secret)
+	{
+		curl_easy_setopt(job->easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		curl_easy_setopt(job->easy, CURLOPT_USERNAME, job->username);
+		curl_easy_setopt(job->easy, CURLOPT_PASSWORD, job->secret);
+	}
+	else if (job->secret)
+		AddHeader(job, "Authorization: Bearer %s", job->secret);
+	SetPost(job, job->body, strlen(job->body));
+	return true;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Worker topology and lifecycle: a database that gets the extension gets a
+# worker; the worker is idle when nothing is due (no CPU, idle in
+# pg_stat_activity); it is woken by a commit, not before; DROP EXTENSION
+# stops it and CREATE EXTENSION brings it back; a terminated worker is
+# restarted; SIGHUP turns dispatch off and on; DROP DATABASE neither hangs
+# nor fails because of the worker.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. test/tools/itest.sh
+
+plan 16
+DB=evmgmt_it_life
+new_db $DB
+wait_for 20 has_worker $DB
+ok $? "CREATE EXTENSION in a new database starts its worker"
+PID=$(worker_pid $DB)
+
+start_http_sink hook
+q $DB "INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint) VALUES ('hook', 'webhook', 'webhook', 'http://127.0.0.1:$SINK_PORT/ok')" >/dev/null
+
+# Idle: nothing due, so no CPU and no transaction.
+wait_for 10 sql_true postgres "SELECT state = 'idle' AND xact_start IS NULL FROM pg_stat_activity WHERE pid = $PID"
+ok $? "the idle worker shows as idle in pg_stat_activity"
+T1=$(cpu_ticks "$PID")
+sleep 3	# the measuring window, not a wait for something to happen
+T2=$(cpu_ticks "$PID")
+ok $([ $((T2 - T1)) -le 1 ] && echo 0 || echo 1) "the idle worker used no CPU over 3 s ($T1 -> $T2 ticks)"
+is "$(q postgres "SELECT state FROM pg_stat_activity WHERE pid = $PID")" idle "and is still idle"
+
+# Woken by the commit, not by the insert.
+psql -XqAt -d $DB -c "BEGIN" -c "INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'webhook', 'hook', 'ops', 'woken by commit')" \
+	-c "SELECT pg_sleep(1.5)" -c "COMMIT" >/dev/null &
+TXN=$!
+wait_for 5 sql_true postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$DB' AND query = 'SELECT pg_sleep(1.5)' AND state = 'active'"
+is "$(log_lines hook)" 0 "nothing is sent while the inserting transaction is open"
+wait $TXN
+wait_for 2 sink_has hook 1
+ok $? "the commit wakes the worker, which sends at once"
+is "$(q $DB "SELECT count(*) FROM evmgmt.delivery_attempt WHERE started_at - (SELECT created_at FROM evmgmt.notification WHERE body = 'woken by commit') < interval '3 s'")" 1 \
+	"the delivery followed the commit without waiting for a poll"
+
+q $DB "BEGIN; INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'webhook', 'hook', 'ops', 'rolled back'); ROLLBACK" >/dev/null
+is "$(q $DB "SELECT count(*) FROM evmgmt.notification WHERE body = 'rolled back'")" 0 "a rolled-back insert leaves nothing to send"
+
+# SIGHUP: evmgmt.worker_enabled off holds work back, on releases it.
+set_guc evmgmt.worker_enabled off
+q $DB "INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'webhook', 'hook', 'ops', 'held while disabled')" >/dev/null
+sleep 1	# window in which nothing may happen
+is "$(q $DB "SELECT state FROM evmgmt.notification WHERE body = 'held while disabled'")" pending "with evmgmt.worker_enabled = off nothing is sent (reloaded on SIGHUP)"
+set_guc evmgmt.worker_enabled on
+wait_for 10 sql_true $DB "SELECT state = 'sent' FROM evmgmt.notification WHERE body = 'held while disabled'"
+ok $? "turned on again, the held notification is sent"
+
+# DROP EXTENSION stops the worker, CREATE EXTENSION brings it back.
+q $DB "DROP EXTENSION evmgmt" >/dev/null
+wait_for 10 no_worker $DB
+ok $? "DROP EXTENSION stops the worker"
+q $DB "CREATE EXTENSION evmgmt" >/dev/null
+wait_for 10 has_worker $DB
+ok $? "CREATE EXTENSION again starts it again"
+
+# A worker that dies is restarted by the launcher.
+PID=$(worker_pid $DB)
+q postgres "SELECT pg_terminate_backend($PID)" >/dev/null
+wait_for 15 sql_true postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'evmgmt worker' AND datname = '$DB' AND pid <> $PID"
+ok $? "a terminated worker is restarted"
+
+is "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evmgmt launcher'")" 1 "one launcher runs"
+
+# DROP DATABASE with a live worker: quick, and no error.
+START=$(date +%s%N)
+dropdb $DB 2>"$IT_DIR/dropdb.err"
+RC=$?
+ELAPSED=$(( ($(date +%s%N) - START) / 1000000 ))
+ok $([ $RC -eq 0 ] && [ $ELAPSED -lt 4000 ] && echo 0 || echo 1) "DROP DATABASE succeeds at once despite the worker ($ELAPSED ms) $(cat "$IT_DIR/dropdb.err")"
+wait_for 10 no_worker $DB
+ok $? "and its worker is gone"
+
+it_done
