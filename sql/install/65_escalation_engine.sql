@@ -431,6 +431,28 @@ END
 $$;
 COMMENT ON FUNCTION evmgmt.cancel_unsent(bigint, bigint) IS 'Cancels the not yet sent notifications of an escalation (or of one of its recipients), removing its items from pending digests';
 
+-- A page that was in flight when its escalation was acknowledged or resolved
+-- (claimed by the dispatcher, so not cancellable then) and failed is not
+-- retried: it is cancelled instead of going back to the queue.
+CREATE FUNCTION evmgmt.notification_drop_stale_retry() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.kind = 'escalation_step' AND NEW.escalation_id IS NOT NULL
+	   AND EXISTS (SELECT FROM evmgmt.escalation e
+				   WHERE e.escalation_id = NEW.escalation_id AND e.state NOT IN ('active', 'exhausted')) THEN
+		NEW.state := 'cancelled';
+		NEW.lease_until := NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.notification_drop_stale_retry() IS 'Trigger: a failed escalation page whose escalation ended meanwhile is cancelled instead of retried';
+CREATE TRIGGER notification_drop_stale_retry BEFORE UPDATE OF state ON evmgmt.notification
+	FOR EACH ROW WHEN (OLD.state = 'sending' AND NEW.state = 'retry')
+	EXECUTE FUNCTION evmgmt.notification_drop_stale_retry();
+
 -- Reach one contact on one channel: check the contact, find the address and
 -- the provider, render and enqueue.  The outcome says why nothing was queued.
 CREATE FUNCTION evmgmt.notify_contact(p_kind text, p_contact_id bigint, p_channel evmgmt.channel, p_event_id bigint,
@@ -1596,14 +1618,15 @@ COMMENT ON FUNCTION evmgmt.post_status_update(bigint, text, timestamptz) IS 'The
 ------------------------------------------------------------------------------
 
 -- Keep the target timers of a pool condition in step with its due times and
--- state.  Restored rows bring their own timers, so nothing is done then.
+-- state.  Nothing is done while evmgmt.restoring is on.
 CREATE FUNCTION evmgmt.target_timer_sync() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_lead interval := evmgmt.setting_interval('evmgmt.target_warning_lead', interval '10 minutes');
-	v_base timestamptz := COALESCE(NEW.classified_at, NEW.opened_at);
+	-- the lifecycle counts targets from the detection; the condition opened then
+	v_base timestamptz := NEW.opened_at;
 	v_live boolean := NEW.state NOT IN ('resolved', 'cancelled');
 	v_target text;
 	v_due timestamptz;
@@ -1642,7 +1665,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.target_timer_sync() IS 'Trigger: keeps target_timer in step with pool_condition.response_due, resolution_due, first_response_at and state';
-CREATE TRIGGER target_timer_sync AFTER INSERT OR UPDATE OF response_due, resolution_due, first_response_at, state, classified_at
+-- UPDATE only: the lifecycle sets due times by updating a condition it
+-- inserted as detected, while a restore (plain or not) only inserts and
+-- brings the timers along in its own COPY of target_timer.
+CREATE TRIGGER target_timer_sync AFTER UPDATE OF response_due, resolution_due, first_response_at, state, classified_at
 	ON evmgmt.pool_condition FOR EACH ROW EXECUTE FUNCTION evmgmt.target_timer_sync();
 
 -- A target timer is due: warn before the breach, escalate at the breach.
@@ -1821,7 +1847,7 @@ REVOKE ALL ON FUNCTION
 	evmgmt.fill_placeholders(text, jsonb), evmgmt.event_facts(bigint),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.render_digest(evmgmt.channel, jsonb),
 	evmgmt.enqueue_notification(text, evmgmt.channel, text, bigint, text, bigint, bigint, text, text, text, jsonb, timestamptz),
-	evmgmt.cancel_unsent(bigint, bigint),
+	evmgmt.cancel_unsent(bigint, bigint), evmgmt.notification_drop_stale_retry(),
 	evmgmt.notify_contact(text, bigint, evmgmt.channel, bigint, bigint, text, jsonb, timestamptz),
 	evmgmt.notify_endpoint(text, text, bigint, bigint, text, jsonb, timestamptz),
 	evmgmt.escalation_plan_check(), evmgmt.plan_snapshot(text), evmgmt.step_recipients(jsonb, timestamptz),

@@ -9,6 +9,8 @@
 # escalations at the same time and every step fires exactly once.
 # Prints TAP.  Every wait is bounded; everything started is cleaned up.
 set -u
+# no burst bundling here: the resolve notice must be a message of its own
+export PGOPTIONS="-c evmgmt.recipient_burst_window=0"
 db="evm_race_$$"
 tmp="$(mktemp -d)"
 bg_pids=()
@@ -71,7 +73,7 @@ if grep -q '^acknowledged$' "$tmp/a.out"; then ok "session A acknowledged (uncom
 # A firing step at the same instant skips the locked row at once: with a
 # 3 s statement timeout it must return, and fire nothing for it.
 start=$SECONDS
-PGOPTIONS="-c statement_timeout=3s" q "SELECT evmgmt.run_due_work(clock_timestamp() + interval '1 hour')" >/dev/null 2>"$tmp/b.err"
+PGOPTIONS="$PGOPTIONS -c statement_timeout=3s" q "SELECT evmgmt.run_due_work(clock_timestamp() + interval '1 hour')" >/dev/null 2>"$tmp/b.err"
 rc=$?
 check "run_due_work skips the escalation being acknowledged (no wait)" "$rc" "0"
 check "no step fired for it meanwhile" "$(q "SELECT count(*) FROM evmgmt.escalation_step_run WHERE escalation_id = $esc")" "1"

@@ -97,14 +97,14 @@ SELECT evmgmt.escalation_start(9307, 'collab', 'opened', '2026-03-02 08:00Z') IS
 SELECT evmgmt.escalation_stop(9307, 'collab', 'cancelled', '2026-03-02 08:30Z');
 SELECT kind, channel, recipient, subject FROM pg_temp.outbox(9307) WHERE kind = 'resolved';
 
--- Target timers: response due in 30 minutes, resolution in 4 hours (sev2),
--- as the lifecycle sets them at classification.
+-- Target timers: the lifecycle's classify_pool sets the due times from the
+-- detection (sev2: response in 30 minutes, resolution in 4 hours).
 SELECT pg_temp.new_event(9305, '2026-03-02 08:00Z');
-INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, opened_at, classified_at, response_due, resolution_due)
-VALUES (9305, 'collab', 'sev2', 'classified', '2026-03-02 08:00Z', '2026-03-02 08:00Z', '2026-03-02 08:30Z', '2026-03-02 12:00Z');
+INSERT INTO evmgmt.pool_condition (event_id, pool, opened_at) VALUES (9305, 'collab', '2026-03-02 08:00Z');
+SELECT evmgmt.classify_pool(9305, 'collab', 'sev2');
 SELECT target, due_at, warn_at, next_at FROM evmgmt.target_timer WHERE event_id = 9305 ORDER BY target;
 SELECT evmgmt.run_due_work('2026-03-02 08:19Z') IS NOT NULL AS more;
-SELECT count(*) AS warnings FROM evmgmt.notification WHERE event_id = 9305;
+SELECT count(*) AS warnings FROM evmgmt.notification WHERE event_id = 9305 AND kind = 'target_warning';
 -- 10 minutes before: the warning
 SELECT evmgmt.run_due_work('2026-03-02 08:20Z') IS NOT NULL AS more;
 SELECT kind, channel, recipient, body FROM pg_temp.outbox(9305) WHERE kind = 'target_warning' AND channel = 'push';
@@ -121,8 +121,8 @@ SELECT target, warned_at, breached_at, met_at, next_at FROM evmgmt.target_timer 
 SELECT count(*) AS active_escalations FROM evmgmt.escalation WHERE event_id = 9305 AND state = 'active';
 -- an acknowledgment counts as the response
 SELECT pg_temp.new_event(9306, '2026-03-02 08:00Z');
-INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, opened_at, classified_at, response_due, resolution_due)
-VALUES (9306, 'aa', 'sev1', 'classified', '2026-03-02 08:00Z', '2026-03-02 08:00Z', '2026-03-02 08:05Z', '2026-03-02 09:00Z');
+INSERT INTO evmgmt.pool_condition (event_id, pool, opened_at) VALUES (9306, 'aa', '2026-03-02 08:00Z');
+SELECT evmgmt.classify_pool(9306, 'aa', 'sev1');
 SELECT target, due_at, warn_at FROM evmgmt.target_timer WHERE event_id = 9306 ORDER BY target;
 SELECT evmgmt.escalation_start(9306, 'aa', 'manual', '2026-03-02 08:00Z') AS esc \gset
 SELECT evmgmt.run_due_work('2026-03-02 08:00Z') IS NOT NULL AS more;
