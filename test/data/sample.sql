@@ -174,6 +174,12 @@ INSERT INTO evmgmt.status_schedule (event_id, severity, cadence, started_at, nex
 									last_owner_update_at, told_open, ended_at, end_reason)
 VALUES (1, 'sev1', '1 hour', '2026-03-02 14:05+08', NULL, '2026-03-02 15:05+08', '2026-03-02 15:05+08',
 		'{roc_management,site_wfm}', '2026-03-02 16:10+08', 'resolved');
+-- Target timers: aa was acknowledged in time but resolved 35 minutes late.
+INSERT INTO evmgmt.target_timer (event_id, pool, target, due_at, warn_at, warned_at, breached_at, met_at, next_at) VALUES
+	(1, 'aa', 'response', '2026-03-02 14:10+08', '2026-03-02 14:07+08', '2026-03-02 14:07+08', NULL, '2026-03-02 14:11+08', NULL),
+	(1, 'aa', 'resolution', '2026-03-02 15:05+08', '2026-03-02 14:55+08', '2026-03-02 14:55+08', '2026-03-02 15:05+08', NULL, NULL),
+	(1, 'spec', 'response', '2026-03-02 15:35+08', '2026-03-02 15:25+08', NULL, NULL, '2026-03-02 14:45+08', NULL),
+	(1, 'spec', 'resolution', '2026-03-03 14:35+08', '2026-03-03 14:25+08', NULL, NULL, '2026-03-02 16:10+08', NULL);
 INSERT INTO evmgmt.message_template (operation_id, kind, channel, body, max_length)
 VALUES ('acme', 'escalation_step', 'sms', '{{tier}} {{site}} {{pools}}: {{title}}. Ack: evmgmt.acknowledge({{escalation_id}})', 160);
 INSERT INTO evmgmt.delivery_attempt (notification_id, attempt_no, started_at, finished_at, status_code, outcome, error) VALUES
