@@ -25,9 +25,13 @@
 -- A duration setting (GUC_UNIT_S) as an interval, with the built-in default
 -- when the library is not loaded.
 CREATE FUNCTION evmgmt.setting_interval(name text, fallback interval) RETURNS interval
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN COALESCE(NULLIF(pg_catalog.current_setting(name, true), '')::interval, fallback);
+AS $$
+BEGIN
+	RETURN COALESCE(NULLIF(pg_catalog.current_setting(name, true), '')::interval, fallback);
+END
+$$;
 COMMENT ON FUNCTION evmgmt.setting_interval(text, interval) IS 'Value of a duration setting as an interval, or the fallback when it is not defined';
 
 ------------------------------------------------------------------------------
@@ -178,10 +182,16 @@ COMMENT ON FUNCTION evmgmt.fill_placeholders(text, jsonb) IS 'Fills {{name}} pla
 
 -- Cut a text to at most max characters, marking the cut with an ellipsis.
 CREATE FUNCTION evmgmt.fit_length(body text, max integer) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN CASE WHEN max IS NULL OR pg_catalog.length(body) <= max THEN body
-			ELSE pg_catalog.rtrim(pg_catalog.left(body, max - 1)) || '…' END;
+AS $$
+BEGIN
+	IF max IS NULL OR pg_catalog.length(body) <= max THEN
+		RETURN body;
+	END IF;
+	RETURN pg_catalog.rtrim(pg_catalog.left(body, max - 1)) || '…';
+END
+$$;
 COMMENT ON FUNCTION evmgmt.fit_length(text, integer) IS 'The text cut to at most max characters (ellipsis included)';
 
 -- Facts about an event for templates and webhook payloads.
@@ -533,19 +543,26 @@ COMMENT ON FUNCTION evmgmt.notify_endpoint(text, text, bigint, bigint, text, jso
 -- on a day that is no holiday, all in local time of the given zone.
 CREATE FUNCTION evmgmt.in_time_window(at timestamptz, time_zone text, calendar_id text,
 									  days_of_week smallint[], working_hours boolean) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (
-	WITH l AS (SELECT at AT TIME ZONE time_zone AS t)
-	SELECT (days_of_week IS NULL OR pg_catalog.date_part('isodow', l.t)::smallint = ANY (days_of_week))
-		   AND (NOT working_hours
-				OR (EXISTS (SELECT FROM evmgmt.calendar_hours h
-							WHERE h.calendar_id = in_time_window.calendar_id
-							  AND h.isodow = pg_catalog.date_part('isodow', l.t)
-							  AND h.opens <= l.t::time AND l.t::time < h.closes)
-					AND NOT EXISTS (SELECT FROM evmgmt.calendar_holiday d
-									WHERE d.calendar_id = in_time_window.calendar_id AND d.day = l.t::date)))
-	FROM l);
+AS $$
+DECLARE
+	t timestamp := at AT TIME ZONE time_zone;
+	dow smallint := pg_catalog.date_part('isodow', t)::smallint;
+BEGIN
+	IF days_of_week IS NOT NULL AND NOT dow = ANY (days_of_week) THEN
+		RETURN false;
+	END IF;
+	IF NOT working_hours THEN
+		RETURN true;
+	END IF;
+	RETURN EXISTS (SELECT FROM evmgmt.calendar_hours h
+				   WHERE h.calendar_id = in_time_window.calendar_id AND h.isodow = dow
+					 AND h.opens <= t::time AND t::time < h.closes)
+		   AND NOT EXISTS (SELECT FROM evmgmt.calendar_holiday d
+						   WHERE d.calendar_id = in_time_window.calendar_id AND d.day = t::date);
+END
+$$;
 COMMENT ON FUNCTION evmgmt.in_time_window(timestamptz, text, text, smallint[], boolean) IS 'True when the moment falls on an allowed ISO weekday and, if working_hours, inside a working window of the calendar (no holiday), in local time of the zone';
 
 -- The next moment at or after a given one that is inside the allowed window
@@ -661,20 +678,43 @@ COMMENT ON FUNCTION evmgmt.plan_snapshot(text) IS 'A plan with its steps and the
 
 -- One step of a snapshot.
 CREATE FUNCTION evmgmt.snapshot_step(snapshot jsonb, step_no integer) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT s FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') s WHERE (s ->> 'step_no')::integer = step_no);
+AS $$
+DECLARE
+	s jsonb;
+BEGIN
+	FOR s IN SELECT x FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x LOOP
+		IF (s ->> 'step_no')::integer = step_no THEN
+			RETURN s;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
 COMMENT ON FUNCTION evmgmt.snapshot_step(jsonb, integer) IS 'The step with the given number from a plan snapshot';
 
 -- The step after a given one in a snapshot (the first step for NULL; with
 -- repeat = true the first step of the repeated part).
 CREATE FUNCTION evmgmt.snapshot_next_step(snapshot jsonb, after integer, repeat boolean DEFAULT false) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT pg_catalog.min((s ->> 'step_no')::integer)
-		FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') s
-		WHERE CASE WHEN repeat THEN (s ->> 'step_no')::integer >= (snapshot ->> 'repeat_from_step')::integer
-				   ELSE after IS NULL OR (s ->> 'step_no')::integer > after END);
+AS $$
+DECLARE
+	s jsonb;
+	n integer;
+	best integer;
+	r integer := (snapshot ->> 'repeat_from_step')::integer;
+BEGIN
+	FOR s IN SELECT x FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x LOOP
+		n := (s ->> 'step_no')::integer;
+		IF ((repeat AND n >= r) OR (NOT repeat AND (after IS NULL OR n > after))) AND (best IS NULL OR n < best) THEN
+			best := n;
+		END IF;
+	END LOOP;
+	RETURN best;
+END
+$$;
 COMMENT ON FUNCTION evmgmt.snapshot_next_step(jsonb, integer, boolean) IS 'Number of the step after the given one (the first for NULL; the first repeated step with repeat = true)';
 
 -- When step k of cycle c is scheduled: cycle 1 at start + offset(k); cycle
@@ -682,21 +722,37 @@ COMMENT ON FUNCTION evmgmt.snapshot_next_step(jsonb, integer, boolean) IS 'Numbe
 -- offset(step before the repeated part).  Seconds, so DST never shifts it.
 CREATE FUNCTION evmgmt.escalation_step_due(snapshot jsonb, started_at timestamptz, cycle integer, step_no integer)
 	RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN (
-	WITH s AS (
-		SELECT (x ->> 'step_no')::integer AS no, (x ->> 'offset_s')::float8 AS off,
-			   pg_catalog.date_part('epoch', (x ->> 'delay')::interval) AS delay
-		FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x),
-	k AS (
-		SELECT (SELECT off FROM s WHERE no = step_no) AS off,
-			   (SELECT pg_catalog.max(off) FROM s) AS last_off,
-			   (SELECT off - delay FROM s WHERE no = evmgmt.snapshot_next_step(snapshot, NULL, true)) AS rep_off)
-	SELECT started_at + pg_catalog.make_interval(secs =>
-		CASE WHEN cycle = 1 THEN k.off
-			 ELSE k.last_off + (cycle - 2) * (k.last_off - k.rep_off) + k.off - k.rep_off END)
-	FROM k);
+AS $$
+DECLARE
+	s jsonb;
+	n integer;
+	off float8;
+	k_off float8;
+	last_off float8 := 0;
+	rep_off float8;
+	rep_no integer;
+	r integer := (snapshot ->> 'repeat_from_step')::integer;
+BEGIN
+	FOR s IN SELECT x FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x LOOP
+		n := (s ->> 'step_no')::integer;
+		off := (s ->> 'offset_s')::float8;
+		IF n = step_no THEN
+			k_off := off;
+		END IF;
+		last_off := GREATEST(last_off, off);
+		IF r IS NOT NULL AND n >= r AND (rep_no IS NULL OR n < rep_no) THEN
+			rep_no := n;
+			rep_off := off - pg_catalog.date_part('epoch', (s ->> 'delay')::interval);
+		END IF;
+	END LOOP;
+	IF cycle = 1 THEN
+		RETURN started_at + pg_catalog.make_interval(secs => k_off);
+	END IF;
+	RETURN started_at + pg_catalog.make_interval(secs => last_off + (cycle - 2) * (last_off - rep_off) + k_off - rep_off);
+END
+$$;
 COMMENT ON FUNCTION evmgmt.escalation_step_due(jsonb, timestamptz, integer, integer) IS 'When a step of a cycle is scheduled: start + sum of delays (+ whole repeat cycles), independent of when anything ran';
 
 ------------------------------------------------------------------------------
@@ -708,37 +764,39 @@ COMMENT ON FUNCTION evmgmt.escalation_step_due(jsonb, timestamptz, integer, inte
 -- contact.  A target that resolves to nobody gives one row with the reason.
 CREATE FUNCTION evmgmt.step_recipients(step jsonb, at timestamptz)
 	RETURNS TABLE (contact_id bigint, time_zone text, empty_reason text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT c.contact_id, c.time_zone, NULL::text
-	FROM evmgmt.contact c
-	WHERE step ->> 'target_kind' = 'contact' AND c.contact_id = (step ->> 'contact_id')::bigint
-	UNION ALL
-	SELECT NULL, NULL, 'inactive_contact'
-	WHERE step ->> 'target_kind' = 'contact'
-	  AND NOT EXISTS (SELECT FROM evmgmt.contact c WHERE c.contact_id = (step ->> 'contact_id')::bigint)
-	UNION ALL
-	(SELECT c.contact_id, c.time_zone, NULL
-	 FROM evmgmt.group_member m JOIN evmgmt.contact c ON c.contact_id = m.contact_id
-	 WHERE step ->> 'target_kind' = 'group' AND m.group_id = step ->> 'group_id'
-	 ORDER BY c.contact_id)
-	UNION ALL
-	SELECT NULL, NULL, 'empty_group'
-	WHERE step ->> 'target_kind' = 'group'
-	  AND NOT EXISTS (SELECT FROM evmgmt.group_member m WHERE m.group_id = step ->> 'group_id')
-	UNION ALL
-	(SELECT DISTINCT c.contact_id, c.time_zone, NULL
-	 FROM evmgmt.rota_shift s JOIN evmgmt.contact c ON c.contact_id = s.contact_id
-	 WHERE step ->> 'target_kind' = 'rota' AND s.rota_id = step ->> 'rota_id' AND s.during @> at
-	 ORDER BY c.contact_id)
-	UNION ALL
-	SELECT NULL, NULL, 'empty_rota'
-	WHERE step ->> 'target_kind' = 'rota'
-	  AND NOT EXISTS (SELECT FROM evmgmt.rota_shift s WHERE s.rota_id = step ->> 'rota_id' AND s.during @> at)
-	UNION ALL
-	SELECT NULL, NULL, NULL
-	WHERE step ->> 'target_kind' = 'endpoint'
+#variable_conflict use_column
+DECLARE
+	v_kind text := step ->> 'target_kind';
+BEGIN
+	IF v_kind = 'contact' THEN
+		RETURN QUERY SELECT c.contact_id, c.time_zone, NULL::text
+					 FROM evmgmt.contact c WHERE c.contact_id = (step ->> 'contact_id')::bigint;
+		IF NOT FOUND THEN
+			RETURN QUERY SELECT NULL::bigint, NULL::text, 'inactive_contact'::text;
+		END IF;
+	ELSIF v_kind = 'group' THEN
+		RETURN QUERY SELECT c.contact_id, c.time_zone, NULL::text
+					 FROM evmgmt.group_member m JOIN evmgmt.contact c ON c.contact_id = m.contact_id
+					 WHERE m.group_id = step ->> 'group_id'
+					 ORDER BY c.contact_id;
+		IF NOT FOUND THEN
+			RETURN QUERY SELECT NULL::bigint, NULL::text, 'empty_group'::text;
+		END IF;
+	ELSIF v_kind = 'rota' THEN
+		RETURN QUERY SELECT DISTINCT c.contact_id, c.time_zone, NULL::text
+					 FROM evmgmt.rota_shift s JOIN evmgmt.contact c ON c.contact_id = s.contact_id
+					 WHERE s.rota_id = step ->> 'rota_id' AND s.during @> at
+					 ORDER BY c.contact_id;
+		IF NOT FOUND THEN
+			RETURN QUERY SELECT NULL::bigint, NULL::text, 'empty_rota'::text;
+		END IF;
+	ELSE
+		RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text;
+	END IF;
+END
 $$;
 COMMENT ON FUNCTION evmgmt.step_recipients(jsonb, timestamptz) IS 'Contacts a step reaches at a moment (group members, rota on duty then); one row with empty_group, empty_rota or inactive_contact when nobody';
 

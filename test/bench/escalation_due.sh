@@ -33,6 +33,7 @@ SELECT i, 'spec', 'sev2', 'classified', '2030-01-01', '2030-01-01' FROM generate
 "
 q "SELECT count(evmgmt.escalation_start(i, 'spec', 'manual', '2030-01-01'::timestamptz)) FROM generate_series(1, $n) i" >/dev/null
 q "ANALYZE"
+[ -n "${PROFILE:-}" ] && q "ALTER DATABASE $db SET track_functions = 'pl'"
 echo "open escalations: $(q "SELECT count(*) FROM evmgmt.escalation WHERE state = 'active'")"
 
 # idle: nothing due (first steps at 00:01)
@@ -60,3 +61,7 @@ BEGIN
 END \$\$;" 2>&1 | sed 's/.*NOTICE: *//')
 read -r secs calls steps <<<"$fire"
 echo "fired $steps due steps in ${secs} s over $calls run_due_work calls: $(awk -v s="$steps" -v t="$secs" 'BEGIN{printf "%.0f", s/t}') steps/s (one notification each)"
+if [ -n "${PROFILE:-}" ]; then
+	psql -X -d "$db" -c "SELECT funcname, calls, round(total_time::numeric, 1) AS total_ms, round(self_time::numeric, 1) AS self_ms
+	                     FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT 15"
+fi
