@@ -209,4 +209,17 @@ SELECT count(*) AS resolve_notices FROM evmgmt.notification WHERE event_id = 910
 SELECT evmgmt.run_due_work('2026-03-05 00:00Z') IS NOT NULL AS more;
 SELECT count(*) AS new_pages FROM evmgmt.notification
 WHERE event_id IN (9101, 9106) AND kind = 'escalation_step' AND created_at > '2026-03-03 11:01Z';
+
+-- Driven by the lifecycle functions: classify_pool starts the plan,
+-- resolve_pool stops it and tells the paged responder (at the calls' clock).
+SELECT evmgmt.open_event('system', 'BER', '{spec}', 'rule', 'Lifecycle driven', now(), NULL, 'router_failure') AS lev \gset
+SELECT evmgmt.classify_pool(:lev, 'spec', 'sev1');
+SELECT plan_id, start_reason, state, next_step_no FROM evmgmt.escalation WHERE event_id = :lev;
+SELECT evmgmt.escalation_advance(escalation_id, clock_timestamp()) AS fired FROM evmgmt.escalation WHERE event_id = :lev;
+SELECT evmgmt.diagnose_pool(:lev, 'spec', 'technology', 'routing');
+SELECT evmgmt.log_response(:lev, 'spec', 'routing_change') IS NOT NULL AS responded;
+SELECT evmgmt.resolve_pool(:lev, 'spec', 'router replaced');
+SELECT start_reason, state, end_reason FROM evmgmt.escalation WHERE event_id = :lev;
+SELECT kind, channel, recipient, state FROM evmgmt.notification WHERE event_id = :lev ORDER BY notification_id;
+SELECT ended_at IS NOT NULL AS cadence_ended, end_reason FROM evmgmt.status_schedule WHERE event_id = :lev;
 ROLLBACK;
