@@ -367,6 +367,8 @@ erlang_occupancy(double a, int n)
 {
 	double		occ = a / (double) n;
 
+	if (occ == 0.0)
+		return 0.0;				/* no -0 for traffic -0 */
 	return occ > 1.0 ? 1.0 : occ;
 }
 
@@ -635,5 +637,7 @@ erlang_a(double a, int n, double aht, double patience, double t,
 double
 erlang_traffic(double calls, double interval_seconds, double aht_seconds)
 {
-	return calls * (aht_seconds / interval_seconds);
+	double		traffic = calls * (aht_seconds / interval_seconds);
+
+	return traffic == 0.0 ? 0.0 : traffic;	/* no -0 for calls -0 */
 }
