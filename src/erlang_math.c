@@ -48,6 +48,9 @@
 /* below this traffic n / a could overflow in the fast recurrence */
 #define FAST_MIN_TRAFFIC 1.0e-90
 
+/* below this traffic (n / a)^4 could overflow in the unrolled recurrence */
+#define UNROLL_MIN_TRAFFIC 1.0e-20
+
 /* relative size of a series tail that is dropped */
 #define TAIL_EPS	1.0e-17
 
@@ -166,6 +169,10 @@ erlang_b_start(ErlangBState *st, double a)
 	st->inv_m1 = 0.0;
 	st->one = 1.0;
 	st->log_scale = 0.0;
+	st->ck_n = 0;
+	st->ck_inv = 1.0;
+	st->ck_one = 1.0;
+	st->ck_log_scale = 0.0;
 }
 
 /* One step of the recurrence for tiny traffic, done in logarithms. */
@@ -194,7 +201,18 @@ erlang_b_step_log(ErlangBState *st)
 	st->n = n;
 }
 
-/* Advance the recurrence to n agents (n >= st->n). */
+/*
+ * Advance the recurrence to n agents (n >= st->n).
+ *
+ * Four steps at a time: x(k+3) = one * alpha + beta * x(k-1), with alpha and
+ * beta built from c(j) = j / a outside the dependency chain, so the chain is
+ * one multiply-add per four agents.  Every term is positive; beta <= (n/a)^4
+ * stays far from overflow for a >= UNROLL_MIN_TRAFFIC.  The blocks always
+ * cover agents 4m+1 .. 4m+4 up to the checkpoint 4 * floor((n - 1) / 4), and
+ * the last one to four agents are single steps from that checkpoint, so the
+ * value for n is bit for bit the same whether it was computed from zero or
+ * reached by single steps (power_of_one and agents_required rely on that).
+ */
 void
 erlang_b_advance(ErlangBState *st, int n)
 {
@@ -205,15 +223,14 @@ erlang_b_advance(ErlangBState *st, int n)
 				log_scale;
 	int			k;
 
+	if (n <= st->n)
+		return;
 	if (a == 0)
 	{
 		/* no traffic: B = 0 for every n >= 1, represented by inv = inf */
-		if (n > st->n)
-		{
-			st->n = n;
-			st->inv = INFINITY;
-			st->inv_m1 = INFINITY;
-		}
+		st->n = n;
+		st->inv = INFINITY;
+		st->inv_m1 = INFINITY;
 		return;
 	}
 	if (a < FAST_MIN_TRAFFIC)
@@ -227,7 +244,41 @@ erlang_b_advance(ErlangBState *st, int n)
 	inv_m1 = st->inv_m1;
 	one = st->one;
 	log_scale = st->log_scale;
-	for (k = st->n + 1; k <= n; k++)
+	k = st->n + 1;
+
+	if (a >= UNROLL_MIN_TRAFFIC && ((n - 1) / 4) * 4 > st->ck_n)
+	{
+		double		inva = 1.0 / a;
+		int			target_ck = ((n - 1) / 4) * 4;
+
+		/* blocks from the last checkpoint */
+		inv = st->ck_inv;
+		one = st->ck_one;
+		log_scale = st->ck_log_scale;
+		for (k = st->ck_n + 1; k + 3 <= target_ck; k += 4)
+		{
+			double		c1 = (double) k * inva;
+			double		c2 = (double) (k + 1) * inva;
+			double		c3 = (double) (k + 2) * inva;
+			double		c4 = (double) (k + 3) * inva;
+			double		alpha = 1.0 + c4 * (1.0 + c3 * (1.0 + c2));
+			double		beta = (c4 * c3) * (c2 * c1);
+
+			inv = one * alpha + beta * inv;
+			if (inv > SCALE_UP)
+			{
+				inv *= SCALE_DOWN;
+				one *= SCALE_DOWN;
+				log_scale += LOG_SCALE;
+			}
+		}
+		st->ck_n = target_ck;
+		st->ck_inv = inv;
+		st->ck_one = one;
+		st->ck_log_scale = log_scale;
+	}
+
+	for (; k <= n; k++)
 	{
 		inv_m1 = inv * ((double) k / a);
 		inv = one + inv_m1;
@@ -243,8 +294,7 @@ erlang_b_advance(ErlangBState *st, int n)
 	st->inv_m1 = inv_m1;
 	st->one = one;
 	st->log_scale = log_scale;
-	if (n > st->n)
-		st->n = n;
+	st->n = n;
 }
 
 /* Advance the recurrence by one agent. */

@@ -35,6 +35,8 @@
  * 1/B(a, n), the inverse Erlang B blocking probability, kept as
  * inv * exp(log_scale) so that it never overflows.  inv_m1 is 1/B - 1 on the
  * same scale (computed without cancellation) and one is exp(-log_scale).
+ * The ck_ fields hold the same at the last multiple of four agents, where
+ * the unrolled recurrence in erlang_b_advance checkpoints.
  */
 typedef struct ErlangBState
 {
@@ -44,6 +46,10 @@ typedef struct ErlangBState
 	double		inv_m1;
 	double		one;
 	double		log_scale;
+	int			ck_n;
+	double		ck_inv;
+	double		ck_one;
+	double		ck_log_scale;
 } ErlangBState;
 
 /* one row of power_of_one */
