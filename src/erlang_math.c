@@ -463,9 +463,10 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 	/*
 	 * Walk up.  A cheap test first: SL >= target means C e <= 1 - target
 	 * with e = exp(-(n - a) t / aht), updated by one multiplication per
-	 * agent.  Only where that test does not clearly fail (margin 1e-9, far
-	 * above its rounding) is the exact erlang_row evaluated, so the answer
-	 * agrees with evmgmt.service_level to the last bit.
+	 * agent.  Only where that test does not clearly fail (relative margin
+	 * 1e-9, far above its rounding, plus 2^-51 for a service level that
+	 * rounds up to the target, as 1 does) is the exact erlang_row evaluated,
+	 * so the answer agrees with evmgmt.service_level to the last bit.
 	 */
 	decay = exp(-(t / aht));
 	e = exp(-(((double) n - a) * (t / aht)));
@@ -473,7 +474,7 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 	{
 		double		den = ((double) n - a) * st.inv + a * st.one;
 
-		if (!((1.0 - target_sl) * den < (double) n * st.one * e * (1.0 - 1e-9)))
+		if (!(((1.0 - target_sl) + 0x1p-51) * den < (double) n * st.one * e * (1.0 - 1e-9)))
 		{
 			erlang_row(&st, aht, t, &row);
 			if (row.service_level >= target_sl)

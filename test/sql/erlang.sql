@@ -49,7 +49,7 @@ SELECT count(*) AS cases,
 FROM (SELECT a, aht, sl, t, evmgmt.agents_required(a, aht, sl, t) AS r
 	  FROM generate_series(1, 400) g,
 		   LATERAL (SELECT g * 0.37 + (g % 7) * 1.3 AS a, 60.0 + (g % 5) * 60 AS aht,
-						   (ARRAY[0.5, 0.8, 0.9, 0.95])[1 + g % 4] AS sl, (ARRAY[0, 10, 20, 60])[1 + (g / 4) % 4] AS t) v) s;
+						   (ARRAY[0.5, 0.8, 0.9, 0.95, 0.999999, 1])[1 + g % 6] AS sl, (ARRAY[0, 10, 20, 60])[1 + (g / 4) % 4] AS t) v) s;
 
 -- Monotone in agents: B and C fall, service level rises, ASA falls.
 SELECT bool_and(b2 < b1) AS b_falls, bool_and(c2 < c1) AS c_falls, bool_and(sl2 >= sl1) AS sl_rises,
