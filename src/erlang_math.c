@@ -204,10 +204,12 @@ erlang_b_step_log(ErlangBState *st)
 /*
  * Advance the recurrence to n agents (n >= st->n).
  *
- * Four steps at a time: x(k+3) = one * alpha + beta * x(k-1), with alpha and
- * beta built from c(j) = j / a outside the dependency chain, so the chain is
- * one multiply-add per four agents.  Every term is positive; beta <= (n/a)^4
- * stays far from overflow for a >= UNROLL_MIN_TRAFFIC.  The blocks always
+ * Four steps at a time: x(k+3) = one * alpha + beta * x(k-1), with
+ *		alpha = 1 + c4 (1 + c3 (1 + c2)),  beta = c1 c2 c3 c4,  c(j) = j / a,
+ * evaluated as polynomials in 1/a with the (exact) integer products of
+ * k .. k+3, outside the dependency chain, so the chain is one multiply-add
+ * per four agents.  Every term is positive; beta <= (n/a)^4 stays far from
+ * overflow for a >= UNROLL_MIN_TRAFFIC.  The blocks always
  * cover agents 4m+1 .. 4m+4 up to the checkpoint 4 * floor((n - 1) / 4), and
  * the last one to four agents are single steps from that checkpoint, so the
  * value for n is bit for bit the same whether it was computed from zero or
@@ -255,21 +257,24 @@ erlang_b_advance(ErlangBState *st, int n)
 		inv = st->ck_inv;
 		one = st->ck_one;
 		log_scale = st->ck_log_scale;
-		for (k = st->ck_n + 1; k + 3 <= target_ck; k += 4)
 		{
-			double		c1 = (double) k * inva;
-			double		c2 = (double) (k + 1) * inva;
-			double		c3 = (double) (k + 2) * inva;
-			double		c4 = (double) (k + 3) * inva;
-			double		alpha = 1.0 + c4 * (1.0 + c3 * (1.0 + c2));
-			double		beta = (c4 * c3) * (c2 * c1);
+			double		inva4 = (inva * inva) * (inva * inva);
+			double		kd = (double) (st->ck_n + 1);
 
-			inv = one * alpha + beta * inv;
-			if (inv > SCALE_UP)
+			for (k = st->ck_n + 1; k + 3 <= target_ck; k += 4, kd += 4.0)
 			{
-				inv *= SCALE_DOWN;
-				one *= SCALE_DOWN;
-				log_scale += LOG_SCALE;
+				double		p43 = (kd + 3.0) * (kd + 2.0);
+				double		p432 = p43 * (kd + 1.0);
+				double		alpha = 1.0 + inva * ((kd + 3.0) + inva * (p43 + inva * p432));
+				double		beta = (p432 * kd) * inva4;
+
+				inv = one * alpha + beta * inv;
+				if (inv > SCALE_UP)
+				{
+					inv *= SCALE_DOWN;
+					one *= SCALE_DOWN;
+					log_scale += LOG_SCALE;
+				}
 			}
 		}
 		st->ck_n = target_ck;
