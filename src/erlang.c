@@ -21,12 +21,10 @@
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/tuplestore.h"
 
 #include "erlang_math.h"
-#include "evmgmt.h"
 
 PG_FUNCTION_INFO_V1(evmgmt_erlang_b);
 PG_FUNCTION_INFO_V1(evmgmt_erlang_c);
