@@ -120,6 +120,30 @@ pick_int(long c, int p, long long base)
 	return ints[j % nints];
 }
 
+/*
+ * The recurrence must give the same bits for n whether computed from zero or
+ * reached by single steps from a few agents below (power_of_one and
+ * agents_required depend on it).
+ */
+static int
+same_when_stepped(double a, int n)
+{
+	ErlangBState direct,
+				stepped;
+	int			k;
+
+	erlang_b_start(&direct, a);
+	erlang_b_advance(&direct, n);
+	erlang_b_start(&stepped, a);
+	erlang_b_advance(&stepped, n > 6 ? n - 6 : 0);
+	for (k = stepped.n; k < n; k++)
+		erlang_b_step(&stepped);
+	return memcmp(&direct.inv, &stepped.inv, sizeof(double)) == 0 &&
+		memcmp(&direct.inv_m1, &stepped.inv_m1, sizeof(double)) == 0 &&
+		memcmp(&direct.one, &stepped.one, sizeof(double)) == 0 &&
+		direct.log_scale == stepped.log_scale;
+}
+
 /* The two-argument functions: erlang_b, erlang_c, occupancy. */
 static void
 fuzz_traffic_agents(long combos)
@@ -144,6 +168,8 @@ fuzz_traffic_agents(long combos)
 			violation("erlang_c", (int) c);
 		if (!is_prob(erlang_occupancy(a, (int) n)))
 			violation("occupancy", (int) c);
+		if (!same_when_stepped(a, (int) n))
+			violation("erlang_b_advance", (int) c);
 	}
 }
 
