@@ -223,7 +223,7 @@ evmgmt_erlang_a(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", erlang_check_erlang_a_load(traffic, aht, patience)),
-				 errdetail("traffic was %s, aht_seconds %s, patience_seconds %s.",
+				 errdetail("The values given were traffic %s, aht_seconds %s and patience_seconds %s.",
 						   float8out_internal(traffic), float8out_internal(aht),
 						   float8out_internal(patience))));
 
@@ -261,6 +261,6 @@ evmgmt_traffic(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("traffic computed from calls, interval_seconds and aht_seconds is out of range"),
-				 errdetail("calls * aht_seconds / interval_seconds is not a finite number.")));
+				 errdetail("The result of calls * aht_seconds / interval_seconds is not a finite number.")));
 	PG_RETURN_FLOAT8(result);
 }
