@@ -265,6 +265,13 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION evmgmt.open_event(evmgmt.event_type, text, evmgmt.pool[], text, text, timestamptz, text, text, text) IS 'Opens an event with one detected condition per pool; returns its event_id';
 
+CREATE FUNCTION evmgmt.add_pool(event_id bigint, pool evmgmt.pool, note text DEFAULT NULL)
+RETURNS evmgmt.event_state
+AS 'MODULE_PATHNAME', 'evmgmt_add_pool'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.add_pool(bigint, evmgmt.pool, text) IS 'Adds a detected condition for one more pool to an open event';
+
 CREATE FUNCTION evmgmt.classify_pool(event_id bigint, pool evmgmt.pool, severity evmgmt.severity)
 RETURNS evmgmt.event_state
 AS 'MODULE_PATHNAME', 'evmgmt_classify_pool'
@@ -380,6 +387,7 @@ DECLARE
 BEGIN
 	FOREACH f IN ARRAY ARRAY[
 		'evmgmt.open_event(evmgmt.event_type, text, evmgmt.pool[], text, text, timestamptz, text, text, text)',
+		'evmgmt.add_pool(bigint, evmgmt.pool, text)',
 		'evmgmt.classify_pool(bigint, evmgmt.pool, evmgmt.severity)',
 		'evmgmt.reclassify_pool(bigint, evmgmt.pool, evmgmt.severity, text)',
 		'evmgmt.diagnose_pool(bigint, evmgmt.pool, text, text, text)',
