@@ -7,7 +7,7 @@
 #   1. pg_regress suites      test/sql/NAME.sql    -> expected/NAME.out
 #   2. pgTAP suites           test/pgtap/*.sql     (pg_prove)
 #   3. integration scripts    test/integration/*.sh (TAP, run with prove)
-# Exits non-zero on any failure; the last line reads "N passed, N failed"
+# Exits non-zero on any failure; the last line it prints reads "N passed, N failed"
 # where N counts test files (regression tests, pgTAP files, integration
 # scripts).
 set -euo pipefail
@@ -22,7 +22,20 @@ if [ -z "${EVMGMT_IN_CLUSTER:-}" ]; then
 	destdir="$PWD/tmp/destdir"
 	rm -rf "$destdir"
 	make -s install DESTDIR="$destdir" >/dev/null
-	exec bash test/tools/cluster.sh env EVMGMT_IN_CLUSTER=1 bash test/run.sh "$@"
+	# pg_virtualenv talks while it drops the cluster; the summary is printed
+	# after it so that the closing line is the count.
+	rm -f tmp/summary
+	set +e
+	bash test/tools/cluster.sh env EVMGMT_IN_CLUSTER=1 bash test/run.sh "$@"
+	rc=$?
+	set -e
+	if [ -s tmp/summary ]; then
+		cat tmp/summary
+	else
+		echo "0 passed, 1 failed"
+		rc=1
+	fi
+	exit $rc
 fi
 
 passed=0
@@ -77,5 +90,5 @@ done
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed: ${failed_names[*]}"
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed" > tmp/summary
 [ "$failed" -eq 0 ]

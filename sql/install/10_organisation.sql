@@ -43,6 +43,7 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION evmgmt.calendar_hours_check() IS 'Trigger: refuses overlapping working windows on one weekday of a calendar';
 CREATE TRIGGER calendar_hours_check BEFORE INSERT OR UPDATE ON evmgmt.calendar_hours
 	FOR EACH ROW EXECUTE FUNCTION evmgmt.calendar_hours_check();
 
@@ -55,7 +56,7 @@ CREATE TABLE evmgmt.calendar_holiday (
 COMMENT ON TABLE evmgmt.calendar_holiday IS 'Whole-day holidays of a calendar: no business time is counted on them';
 
 CREATE TABLE evmgmt.site (
-	site_id			text PRIMARY KEY CHECK (site_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+	site_id			text COLLATE "C" PRIMARY KEY CHECK (site_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
 	operation_id	text NOT NULL REFERENCES evmgmt.operation,
 	name			text NOT NULL CHECK (name <> ''),
 	time_zone		text NOT NULL CONSTRAINT site_time_zone_known CHECK (evmgmt.is_time_zone(time_zone)),
@@ -68,7 +69,7 @@ ALTER TABLE evmgmt.site ADD UNIQUE (operation_id, site_id);
 COMMENT ON TABLE evmgmt.site IS 'A contact-center site: its time zone and business calendar drive business-time targets';
 
 CREATE TABLE evmgmt.queue (
-	queue_id		text PRIMARY KEY CHECK (queue_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+	queue_id		text COLLATE "C" PRIMARY KEY CHECK (queue_id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
 	operation_id	text NOT NULL REFERENCES evmgmt.operation,
 	name			text NOT NULL CHECK (name <> ''),
 	channel			text NOT NULL DEFAULT 'voice' CHECK (channel IN ('voice', 'chat', 'email', 'messaging', 'back_office')),

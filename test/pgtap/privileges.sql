@@ -1,0 +1,92 @@
+-- pgTAP: what each role may do, and nothing more.
+BEGIN;
+SELECT plan(45);
+
+SELECT has_role(r) FROM unnest(ARRAY['evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest']) AS r;
+SELECT is((SELECT bool_or(rolcanlogin) FROM pg_roles WHERE rolname LIKE 'evmgmt\_%'), false, 'the evmgmt roles cannot log in');
+SELECT is_member_of('evmgmt_reader', 'evmgmt_responder');
+SELECT is_member_of('evmgmt_responder', 'evmgmt_admin');
+SELECT isnt_member_of('evmgmt_reader', 'evmgmt_ingest');
+
+-- granted privileges, exactly
+SELECT table_privs_are('evmgmt', 'event', 'evmgmt_reader', ARRAY['SELECT']);
+SELECT table_privs_are('evmgmt', 'event', 'evmgmt_admin', ARRAY['SELECT'], 'admins change events only through the lifecycle functions');
+SELECT table_privs_are('evmgmt', 'pool_condition', 'evmgmt_admin', ARRAY['SELECT']);
+SELECT table_privs_are('evmgmt', 'event_timeline', 'evmgmt_admin', ARRAY['SELECT']);
+SELECT table_privs_are('evmgmt', 'provider_secret', 'evmgmt_reader', ARRAY[]::text[]);
+SELECT table_privs_are('evmgmt', 'provider_secret', 'evmgmt_responder', ARRAY[]::text[]);
+SELECT table_privs_are('evmgmt', 'provider_secret', 'evmgmt_admin', ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
+SELECT table_privs_are('evmgmt', 'contact_channel', 'evmgmt_reader', ARRAY[]::text[]);
+SELECT table_privs_are('evmgmt', 'contact_channel', 'evmgmt_responder', ARRAY['SELECT']);
+SELECT table_privs_are('evmgmt', 'contact_channel_masked', 'evmgmt_reader', ARRAY['SELECT']);
+SELECT table_privs_are('evmgmt', 'audit_log', 'evmgmt_admin', ARRAY['SELECT'], 'even admins only read the audit trail');
+SELECT table_privs_are('evmgmt', 'audit_log', 'evmgmt_reader', ARRAY[]::text[]);
+SELECT table_privs_are('evmgmt', 'interval_stat', 'evmgmt_ingest', ARRAY['INSERT']);
+SELECT table_privs_are('evmgmt', 'interval_inbox', 'evmgmt_ingest', ARRAY['INSERT']);
+SELECT table_privs_are('evmgmt', 'interval_stat', 'evmgmt_reader', ARRAY['SELECT']);
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+	  AND c.relname NOT IN ('interval_stat', 'interval_inbox', 'interval_quarantine')
+	  AND (has_table_privilege('evmgmt_ingest', c.oid, 'SELECT') OR has_table_privilege('evmgmt_ingest', c.oid, 'INSERT')
+		   OR has_table_privilege('evmgmt_ingest', c.oid, 'UPDATE') OR has_table_privilege('evmgmt_ingest', c.oid, 'DELETE'))$$,
+	'ingest has no privilege outside the interval tables');
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+	  AND (has_table_privilege('evmgmt_reader', c.oid, 'INSERT') OR has_table_privilege('evmgmt_reader', c.oid, 'UPDATE')
+		   OR has_table_privilege('evmgmt_reader', c.oid, 'DELETE') OR has_table_privilege('evmgmt_reader', c.oid, 'TRUNCATE'))$$,
+	'readers cannot write anything');
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+	  AND (has_table_privilege('evmgmt_responder', c.oid, 'INSERT') OR has_table_privilege('evmgmt_responder', c.oid, 'UPDATE')
+		   OR has_table_privilege('evmgmt_responder', c.oid, 'DELETE'))$$,
+	'responders write only through functions');
+SELECT ok(NOT has_function_privilege('evmgmt_reader', 'evmgmt.calibrate_from_defaults(text)', 'EXECUTE'), 'readers cannot calibrate');
+SELECT ok(has_function_privilege('evmgmt_admin', 'evmgmt.calibrate_from_defaults(text)', 'EXECUTE'), 'admins can calibrate');
+
+-- and in practice, as each role
+INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care');
+INSERT INTO evmgmt.calendar VALUES ('std', 'Standard week');
+INSERT INTO evmgmt.site (site_id, operation_id, name, time_zone, calendar_id) VALUES ('MNL1', 'acme', 'Manila 1', 'Asia/Manila', 'std');
+INSERT INTO evmgmt.queue (queue_id, operation_id, name) VALUES ('billing', 'acme', 'Billing');
+INSERT INTO evmgmt.contact (contact_id, name) VALUES (1, 'Dana Cruz');
+INSERT INTO evmgmt.contact_channel VALUES (1, 'sms', '+639175551234');
+INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint) VALUES ('hook', 'webhook', 'webhook', 'http://127.0.0.1:9/hook');
+INSERT INTO evmgmt.provider_secret VALUES ('hook', 'whsec_c2VjcmV0');
+
+SET LOCAL ROLE evmgmt_ingest;
+SELECT lives_ok($$INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+				  VALUES ('MNL1', 'billing', 'spec', '2026-03-02 09:00+08', 15, 100, 90, 70, 20)$$, 'ingest loads intervals');
+SELECT lives_ok($$INSERT INTO evmgmt.interval_inbox (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+				  VALUES ('MNL1', 'billing', 'spec', '2026-03-02 09:15+08', 15, 10, 90, 70, 20)$$, 'ingest loads through the quarantine inbox');
+SELECT throws_ok($$SELECT count(*) FROM evmgmt.interval_stat$$, '42501', NULL, 'ingest cannot read intervals back');
+SELECT throws_ok($$SELECT count(*) FROM evmgmt.event$$, '42501', NULL, 'ingest cannot read events');
+SELECT throws_ok($$UPDATE evmgmt.interval_stat SET offered = 0$$, '42501', NULL, 'ingest cannot rewrite intervals');
+RESET ROLE;
+
+SET LOCAL ROLE evmgmt_reader;
+SELECT lives_ok($$SELECT count(*) FROM evmgmt.event_rollup$$, 'readers read the roll-up');
+SELECT is((SELECT address FROM evmgmt.contact_channel_masked WHERE contact_id = 1), '+**********34', 'readers see masked phone numbers');
+SELECT throws_ok($$SELECT address FROM evmgmt.contact_channel$$, '42501', NULL, 'readers cannot read contact addresses');
+SELECT throws_ok($$SELECT secret FROM evmgmt.provider_secret$$, '42501', NULL, 'readers cannot read provider secrets');
+SELECT throws_ok($$INSERT INTO evmgmt.operation VALUES ('x', 'X')$$, '42501', NULL, 'readers cannot configure');
+RESET ROLE;
+
+SET LOCAL ROLE evmgmt_responder;
+SELECT is((SELECT address FROM evmgmt.contact_channel WHERE contact_id = 1), '+639175551234', 'responders see real phone numbers');
+SELECT throws_ok($$SELECT secret FROM evmgmt.provider_secret$$, '42501', NULL, 'responders cannot read provider secrets');
+SELECT throws_ok($$INSERT INTO evmgmt.event (operation_id, site_id, event_type, detection_source, title, detected_at)
+				   VALUES ('acme', 'MNL1', 'demand', 'roc_analyst', 'x', now())$$, '42501', NULL, 'responders cannot insert events directly');
+RESET ROLE;
+
+SET LOCAL ROLE evmgmt_admin;
+SELECT is((SELECT secret FROM evmgmt.provider_secret WHERE provider_id = 'hook'), 'whsec_c2VjcmV0', 'admins manage provider secrets');
+SELECT lives_ok($$INSERT INTO evmgmt.severity_policy SELECT 'acme', severity, definition, sl_threshold, sustain_minutes,
+				  response_target, resolution_target, business_time, status_cadence, status_at_resolution
+				  FROM evmgmt.severity_policy_default WHERE severity = 'sev3'$$, 'admins calibrate the severity policy');
+SELECT throws_ok($$DELETE FROM evmgmt.audit_log$$, '42501', NULL, 'admins cannot delete audit rows');
+RESET ROLE;
+
+SELECT is((SELECT new_row ->> 'secret' FROM evmgmt.audit_log WHERE table_name = 'provider_secret'), '***', 'the audit trail never records secrets');
+
+SELECT * FROM finish();
+ROLLBACK;
