@@ -190,8 +190,7 @@ COMMENT ON FUNCTION evmgmt.target_due(text, evmgmt.severity, timestamptz) IS 'Re
 CREATE FUNCTION evmgmt.transition_table(OUT from_state text, OUT action text, OUT to_state text, OUT via text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'evmgmt_transition_table'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.transition_table() IS 'The legal transitions of a pool condition as compiled into the C state machine';
 
 CREATE VIEW evmgmt.lifecycle_transitions AS
