@@ -33,6 +33,7 @@
 
 #include <math.h>
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -266,7 +267,12 @@ evmgmt_sustained_below_transfn(PG_FUNCTION_ARGS)
 				 errdetail("An interval starting at %s came after one ending at %s.",
 						   timestamptz_to_str(start), timestamptz_to_str(state->last_end)),
 				 errhint("Call the aggregate with ORDER BY interval_start, one series per group.")));
-	end = start + (TimestampTz) minutes * USECS_PER_MINUTE;
+	if (pg_add_s64_overflow(start, (int64) minutes * USECS_PER_MINUTE, &end) || !IS_VALID_TIMESTAMP(end))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("interval end out of range"),
+				 errdetail("An interval of %d minutes starting at %s ends beyond the last representable time.",
+						   minutes, timestamptz_to_str(start))));
 
 	if (!state->no_threshold)
 	{

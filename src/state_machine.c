@@ -722,11 +722,13 @@ evmgmt_open_event(PG_FUNCTION_ARGS)
 	{
 		args[0] = detected_at;
 		args[1] = at;
-		RunSQL(false, "SELECT $1::timestamptz > $2::timestamptz", 2, args);
+		RunSQL(false,
+			   "SELECT $1::timestamptz > $2::timestamptz OR NOT pg_catalog.isfinite($1::timestamptz)",
+			   2, args);
 		if (strcmp(Val(0, 1), "t") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("detected_at lies in the future"),
+					 errmsg("detected_at must be a finite time, not in the future"),
 					 errdetail("It is %s.", detected_at)));
 	}
 

@@ -56,6 +56,15 @@ BEGIN
 				  DETAIL = pg_catalog.format('The amount given was %s.', amount),
 				  HINT = 'Give business days as days and working time as hours and minutes.';
 	END IF;
+	IF NOT pg_catalog.isfinite(start) THEN
+		RAISE EXCEPTION 'business time cannot start at %', start
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF v_days > 3650 OR v_secs > 3650 * 86400 THEN
+		RAISE EXCEPTION 'business time amount % is too large', amount
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'At most 3650 business days or 3650 days of working time can be added.';
+	END IF;
 	IF v_days < 0 OR v_secs < 0 THEN
 		RAISE EXCEPTION 'business time must not be negative'
 			USING ERRCODE = 'invalid_parameter_value',

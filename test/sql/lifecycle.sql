@@ -136,6 +136,7 @@ SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'wrong queue', queue_i
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', '  ');
 \set VERBOSITY terse
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'future', detected_at => now() + interval '1 hour');
+SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'forever ago', detected_at => '-infinity');
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'subtype of another type', subtype => 'volume_spike');
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'nosuch', 'unknown source');
 
