@@ -539,7 +539,7 @@ CheckTransition(EventRow *ev, Condition *c, PoolAction action)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot %s pool %s of event %s: it is %s",
 						action_verbs[action], c->pool, ev->id, state_names[c->state]),
-				 errdetail("%s is legal only from: %s.", action_functions[action],
+				 errdetail("The action %s is legal only from: %s.", action_names[action],
 						   StatesAllowing(action)),
 				 errhint("%s", LegalMovesHint(c->state))));
 	return (PoolState) to;
