@@ -47,7 +47,7 @@ DECLARE
 	v_left numeric;
 	v_len numeric;
 	v_n integer;
-	v_guard integer := 0;
+	v_guard integer := 0;		-- days walked since the last working time seen
 	w record;
 BEGIN
 	IF v_months <> 0 THEN
@@ -60,10 +60,10 @@ BEGIN
 		RAISE EXCEPTION 'business time cannot start at %', start
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF v_days > 3650 OR v_secs > 3650 * 86400 THEN
+	IF v_days > 1000 OR v_secs > 1000 * 86400 THEN
 		RAISE EXCEPTION 'business time amount % is too large', amount
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'At most 3650 business days or 3650 days of working time can be added.';
+				  DETAIL = 'At most 1000 business days and 1000 days of working time can be added.';
 	END IF;
 	IF v_days < 0 OR v_secs < 0 THEN
 		RAISE EXCEPTION 'business time must not be negative'
@@ -111,6 +111,7 @@ BEGIN
 			v_day := v_day + 1;
 			IF EXISTS (SELECT FROM evmgmt.business_windows(calendar_id, time_zone, v_day)) THEN
 				v_n := v_n - 1;
+				v_guard := 0;
 			END IF;
 			v_guard := v_guard + 1;
 			IF v_guard > 3660 THEN
@@ -148,6 +149,7 @@ BEGIN
 					RETURN GREATEST(w.window_start, v_cur) + pg_catalog.make_interval(secs => v_left::double precision);
 				END IF;
 				v_left := v_left - v_len;
+				v_guard := 0;
 			END LOOP;
 			v_day := v_day + 1;
 			v_guard := v_guard + 1;

@@ -20,8 +20,8 @@ CREATE TEMP TABLE ft AS SELECT v FROM unnest(ARRAY[
 	'2025-03-30 00:45+00', '2025-06-02 10:00+00'
 ]::timestamptz[]) v;
 CREATE TEMP TABLE fa AS SELECT v FROM unnest(ARRAY[
-	'0', '1 microsecond', '-1 microsecond', '1 hour', '1 day', '-1 day', '1 mon', '1 year', '3650 days',
-	'3651 days', '87600 hours', '87601 hours', '1 day -1 hour', '178000000 years'
+	'0', '1 microsecond', '-1 microsecond', '1 hour', '1 day', '-1 day', '1 mon', '1 year', '1001 days',
+	'24001 hours', '1 day -1 hour', '178000000 years', '-178000000 years'
 ]::interval[]) v;
 
 -- Run each statement of a set, count successes and SQLSTATEs.
@@ -80,7 +80,8 @@ SELECT 'interval_service_level' AS fn, (pg_temp.run(ARRAY(
 SELECT 'sustained_minutes_below' AS fn, (pg_temp.run(ARRAY(
 	SELECT format('SELECT evmgmt.sustained_minutes_below(%s::float8, %s::float8, %s::timestamptz, %s::int)',
 				  pg_temp.lit(a.v), pg_temp.lit(b.v), pg_temp.lit(t.v), pg_temp.lit(i.v))
-	FROM ff a, (SELECT v FROM ff WHERE v::text IN ('NaN', '0', '0.6', '1', '-1')) b, ft t, fi i
+	FROM ff a, (SELECT v FROM ff WHERE v::text IN ('NaN', '0', '0.6', '-1')) b, ft t,
+		 (SELECT v FROM fi WHERE v IN (-2147483648, 0, 15, 2147483647)) i
 	UNION ALL
 	SELECT format('SELECT evmgmt.sustained_minutes_below(x.sl, 0.6, %s::timestamptz + x.k * interval ''15 minutes'', 15) OVER (ORDER BY x.k) FROM (VALUES (0.1::float8, 0), (NULL, 1), (0.0, 2)) x(sl, k)',
 				  pg_temp.lit(t.v))
@@ -97,6 +98,8 @@ INSERT INTO evmgmt.calendar_hours SELECT 'full', d, '09:00', '17:00' FROM genera
 SELECT 'add_business_time' AS fn, (pg_temp.run(ARRAY(
 	SELECT format('SELECT evmgmt.add_business_time(%L, %L, %s::timestamptz, %s::interval)', c, z, pg_temp.lit(t.v), pg_temp.lit(a.v))
 	FROM (VALUES ('full'), ('thin')) cal(c), (VALUES ('Europe/Berlin'), ('Pacific/Chatham')) zone(z), ft t, fa a
+	UNION ALL SELECT 'SELECT evmgmt.add_business_time(''full'', ''Europe/Berlin'', ''2025-06-02 10:00+00'', ''1000 days'')'
+	UNION ALL SELECT 'SELECT evmgmt.add_business_time(''thin'', ''Europe/Berlin'', ''2025-06-02 10:00+00'', ''1000 hours'')'
 	UNION ALL SELECT 'SELECT evmgmt.add_business_time(''full'', ''No/Such_Zone'', now(), ''1 hour'')'
 	UNION ALL SELECT 'SELECT evmgmt.add_business_time(''nosuch'', ''UTC'', now(), ''1 hour'')'
 ))).*;
