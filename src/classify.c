@@ -33,6 +33,7 @@
 
 #include <math.h>
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -40,6 +41,7 @@
 
 #include "evmgmt.h"
 
+PG_FUNCTION_INFO_V1(evmgmt_interval_service_level);
 PG_FUNCTION_INFO_V1(evmgmt_classify_severity);
 PG_FUNCTION_INFO_V1(evmgmt_classify_sustained_runs);
 PG_FUNCTION_INFO_V1(evmgmt_sustained_below_transfn);
@@ -116,6 +118,27 @@ EnumDatumForReturn(FunctionCallInfo fcinfo, const char *label)
 		fcinfo->flinfo->fn_extra = typoid;
 	}
 	return DirectFunctionCall2(enum_in, CStringGetDatum(label), ObjectIdGetDatum(*typoid));
+}
+
+/*
+ * interval_service_level(answered_in_threshold, offered): the service level
+ * of an interval, NULL when nothing was offered (no signal).  In C rather
+ * than SQL because it runs once per interval row in set-wise classification.
+ */
+Datum
+evmgmt_interval_service_level(PG_FUNCTION_ARGS)
+{
+	int32		answered = PG_GETARG_INT32(0);
+	int32		offered = PG_GETARG_INT32(1);
+
+	if (answered < 0 || offered < 0 || answered > offered)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("answered in threshold must be between 0 and offered"),
+				 errdetail("Answered in threshold is %d, offered is %d.", answered, offered)));
+	if (offered == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8((double) answered / (double) offered);
 }
 
 /*
@@ -244,7 +267,12 @@ evmgmt_sustained_below_transfn(PG_FUNCTION_ARGS)
 				 errdetail("An interval starting at %s came after one ending at %s.",
 						   timestamptz_to_str(start), timestamptz_to_str(state->last_end)),
 				 errhint("Call the aggregate with ORDER BY interval_start, one series per group.")));
-	end = start + (TimestampTz) minutes * USECS_PER_MINUTE;
+	if (pg_add_s64_overflow(start, (int64) minutes * USECS_PER_MINUTE, &end) || !IS_VALID_TIMESTAMP(end))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("interval end out of range"),
+				 errdetail("An interval of %d minutes starting at %s ends beyond the last representable time.",
+						   minutes, timestamptz_to_str(start))));
 
 	if (!state->no_threshold)
 	{

@@ -50,6 +50,7 @@
 PG_FUNCTION_INFO_V1(evmgmt_transition_table);
 PG_FUNCTION_INFO_V1(evmgmt_refuse_direct_change);
 PG_FUNCTION_INFO_V1(evmgmt_open_event);
+PG_FUNCTION_INFO_V1(evmgmt_add_pool);
 PG_FUNCTION_INFO_V1(evmgmt_classify_pool);
 PG_FUNCTION_INFO_V1(evmgmt_reclassify_pool);
 PG_FUNCTION_INFO_V1(evmgmt_diagnose_pool);
@@ -538,7 +539,7 @@ CheckTransition(EventRow *ev, Condition *c, PoolAction action)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot %s pool %s of event %s: it is %s",
 						action_verbs[action], c->pool, ev->id, state_names[c->state]),
-				 errdetail("%s is legal only from: %s.", action_functions[action],
+				 errdetail("The action %s is legal only from: %s.", action_names[action],
 						   StatesAllowing(action)),
 				 errhint("%s", LegalMovesHint(c->state))));
 	return (PoolState) to;
@@ -721,11 +722,13 @@ evmgmt_open_event(PG_FUNCTION_ARGS)
 	{
 		args[0] = detected_at;
 		args[1] = at;
-		RunSQL(false, "SELECT $1::timestamptz > $2::timestamptz", 2, args);
+		RunSQL(false,
+			   "SELECT $1::timestamptz > $2::timestamptz OR NOT pg_catalog.isfinite($1::timestamptz)",
+			   2, args);
 		if (strcmp(Val(0, 1), "t") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("detected_at lies in the future"),
+					 errmsg("detected_at must be a finite time, not in the future"),
 					 errdetail("It is %s.", detected_at)));
 	}
 
@@ -796,12 +799,53 @@ evmgmt_open_event(PG_FUNCTION_ARGS)
 }
 
 /*
+ * add_pool(event_id, pool, note): the event turns out to hit one more pool;
+ * a new detected condition for it.
+ */
+Datum
+evmgmt_add_pool(PG_FUNCTION_ARGS)
+{
+	int64		event_id = RequireId(fcinfo, "event_id");
+	char	   *pool = ArgText(fcinfo, 1);
+	char	   *note = ArgText(fcinfo, 2);
+	EventRow	ev;
+	char	   *at;
+	const char *args[3];
+	int			i;
+
+	if (pool == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pool must not be null")));
+	SPI_connect();
+	LockEvent(event_id, &ev);
+	CheckEventOpen(&ev);
+	for (i = 0; i < ev.ncond; i++)
+		if (strcmp(ev.cond[i].pool, pool) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("event %s already has a condition in pool %s", ev.id, pool),
+					 errdetail("It is %s.", state_names[ev.cond[i].state])));
+	at = CallTime();
+	args[0] = ev.id;
+	args[1] = pool;
+	args[2] = at;
+	RunSQL(true,
+		   "INSERT INTO evmgmt.pool_condition (event_id, pool, opened_at)"
+		   " VALUES ($1::bigint, $2::evmgmt.pool, $3::timestamptz)",
+		   3, args);
+	AddTimeline(&ev, pool, at, "opened", NULL, "detected", NULL, NULL, NULL, note, NULL);
+	SPI_finish();
+	return EnumDatumForReturn(fcinfo, "detected");
+}
+
+/*
  * Set the severity of a condition and its due times from the effective
  * policy, counted from the event's detection; returns the due times.
  */
 static void
 SetSeverity(EventRow *ev, Condition *c, const char *severity, const char *state,
-			const char *at, bool first, char **response_due, char **resolution_due)
+			const char *at, bool first, char **details)
 {
 	const char *args[6];
 
@@ -818,10 +862,10 @@ SetSeverity(EventRow *ev, Condition *c, const char *severity, const char *state,
 		  "       response_due = d.response_due, resolution_due = d.resolution_due"
 		  "  FROM evmgmt.event e, evmgmt.target_due(e.site_id, $3::evmgmt.severity, e.detected_at) d"
 		  " WHERE e.event_id = pc.event_id AND pc.event_id = $1::bigint AND pc.pool = $2::evmgmt.pool"
-		  " RETURNING pc.response_due::text, pc.resolution_due::text",
+		  " RETURNING pg_catalog.jsonb_build_object('response_due', pc.response_due,"
+		  "           'resolution_due', pc.resolution_due)::text",
 		  6, args);
-	*response_due = Val(0, 1);
-	*resolution_due = Val(0, 2);
+	*details = Val(0, 1);
 }
 
 /*
@@ -856,9 +900,7 @@ evmgmt_classify_pool(PG_FUNCTION_ARGS)
 	Condition  *c;
 	PoolState	to;
 	char	   *at;
-	char	   *rdue;
-	char	   *sdue;
-	const char *kv[4];
+	char	   *details;
 
 	if (severity == NULL)
 		ereport(ERROR,
@@ -870,13 +912,9 @@ evmgmt_classify_pool(PG_FUNCTION_ARGS)
 	c = FindCondition(&ev, pool);
 	to = CheckTransition(&ev, c, PA_CLASSIFY);
 	at = CallTime();
-	SetSeverity(&ev, c, severity, state_names[to], at, true, &rdue, &sdue);
-	kv[0] = "response_due";
-	kv[1] = rdue;
-	kv[2] = "resolution_due";
-	kv[3] = sdue;
+	SetSeverity(&ev, c, severity, state_names[to], at, true, &details);
 	AddTimeline(&ev, c->pool, at, "classified", state_names[c->state], state_names[to],
-				NULL, severity, NULL, NULL, JsonObject(2, kv));
+				NULL, severity, NULL, NULL, details);
 	NotifyEscalation(&ev, c, "opened", at);
 	SPI_finish();
 	return EnumDatumForReturn(fcinfo, state_names[to]);
@@ -894,9 +932,8 @@ evmgmt_reclassify_pool(PG_FUNCTION_ARGS)
 	Condition  *c;
 	PoolState	to;
 	char	   *at;
-	char	   *rdue;
-	char	   *sdue;
-	const char *kv[6];
+	char	   *details;
+	const char *args[2];
 
 	if (severity == NULL)
 		ereport(ERROR,
@@ -913,15 +950,12 @@ evmgmt_reclassify_pool(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("pool %s of event %s is already %s", c->pool, ev.id, severity)));
 	at = CallTime();
-	SetSeverity(&ev, c, severity, state_names[to], at, false, &rdue, &sdue);
-	kv[0] = "direction";
-	kv[1] = strcmp(severity, c->severity) < 0 ? "up" : "down";
-	kv[2] = "response_due";
-	kv[3] = rdue;
-	kv[4] = "resolution_due";
-	kv[5] = sdue;
+	SetSeverity(&ev, c, severity, state_names[to], at, false, &details);
+	args[0] = details;
+	args[1] = strcmp(severity, c->severity) < 0 ? "up" : "down";
+	RunSQL(false, "SELECT ($1::jsonb || pg_catalog.jsonb_build_object('direction', $2))::text", 2, args);
 	AddTimeline(&ev, c->pool, at, "reclassified", state_names[c->state], state_names[to],
-				c->severity, severity, NULL, reason, JsonObject(3, kv));
+				c->severity, severity, NULL, reason, Val(0, 1));
 	/* a more severe tier restarts the escalation; a lower one keeps it */
 	if (strcmp(severity, c->severity) < 0)
 		NotifyEscalation(&ev, c, "upgraded", at);
@@ -940,7 +974,6 @@ LinkRecurrence(EventRow *ev, const char *cause, const char *at)
 {
 	const char *args[7];
 	char	   *predecessor;
-	const char *kv[6];
 
 	if (ev->recurrence_of)
 		return NULL;
@@ -967,14 +1000,14 @@ LinkRecurrence(EventRow *ev, const char *cause, const char *at)
 	predecessor = Val(0, 1);
 	args[1] = predecessor;
 	RunSQL(true, "UPDATE evmgmt.event SET recurrence_of = $2::bigint WHERE event_id = $1::bigint", 2, args);
-	kv[0] = "recurrence_of";
-	kv[1] = predecessor;
-	kv[2] = "cause_category";
-	kv[3] = cause;
-	kv[4] = "recurrence_window";
-	kv[5] = args[6];
+	args[2] = cause;
+	args[3] = WindowText();
+	RunSQL(false,
+		   "SELECT pg_catalog.jsonb_build_object('recurrence_of', $2::bigint, 'cause_category', $3,"
+		   "       'recurrence_window', $4::interval)::text",
+		   4, args);
 	AddTimeline(ev, NULL, at, "note", NULL, NULL, NULL, NULL, NULL,
-				psprintf("recurrence of event %s", predecessor), JsonObject(3, kv));
+				psprintf("recurrence of event %s", predecessor), Val(0, 1));
 	ev->recurrence_of = predecessor;
 	return predecessor;
 }
@@ -1064,7 +1097,7 @@ evmgmt_log_response(PG_FUNCTION_ARGS)
 	char	   *at;
 	char	   *action_id;
 	const char *args[5];
-	const char *kv[4];
+	const char *kv[2];
 
 	if (lever == NULL)
 		ereport(ERROR,
@@ -1121,10 +1154,13 @@ evmgmt_log_response(PG_FUNCTION_ARGS)
 		  "       first_response_at = COALESCE(first_response_at, $4::timestamptz)"
 		  " WHERE event_id = $1::bigint AND pool = $2::evmgmt.pool",
 		  4, args);
-	kv[2] = "action_id";
-	kv[3] = action_id;
+	args[0] = action_id;
+	args[1] = kv[1];
+	RunSQL(false,
+		   "SELECT pg_catalog.jsonb_build_object('action_id', $1::bigint, 'lever_class', $2)::text",
+		   2, args);
 	AddTimeline(&ev, c->pool, at, "responded", state_names[c->state], state_names[to],
-				NULL, NULL, lever, note, JsonObject(2, kv));
+				NULL, NULL, lever, note, Val(0, 1));
 	SPI_finish();
 	PG_RETURN_INT64(DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(action_id))));
 }
@@ -1518,7 +1554,6 @@ evmgmt_add_action_item(PG_FUNCTION_ARGS)
 	char	   *at;
 	char	   *item_id;
 	const char *args[4];
-	const char *kv[6];
 
 	RequireText(description, "description", "An action item says what is to be done.");
 	RequireText(owner, "owner", "An action item has an owner.");
@@ -1537,16 +1572,11 @@ evmgmt_add_action_item(PG_FUNCTION_ARGS)
 	args[3] = due;
 	RunSQL(true,
 		  "INSERT INTO evmgmt.action_item (event_id, description, owner, due_date)"
-		  " VALUES ($1::bigint, $2, $3, $4::date) RETURNING item_id::text",
+		  " VALUES ($1::bigint, $2, $3, $4::date) RETURNING item_id::text,"
+		  "        pg_catalog.jsonb_build_object('action_item', item_id, 'owner', owner, 'due_date', due_date)::text",
 		  4, args);
 	item_id = Val(0, 1);
-	kv[0] = "action_item";
-	kv[1] = item_id;
-	kv[2] = "owner";
-	kv[3] = owner;
-	kv[4] = "due_date";
-	kv[5] = due;
-	AddTimeline(&ev, NULL, at, "analysis", NULL, NULL, NULL, NULL, NULL, description, JsonObject(3, kv));
+	AddTimeline(&ev, NULL, at, "analysis", NULL, NULL, NULL, NULL, NULL, description, Val(0, 2));
 	SPI_finish();
 	PG_RETURN_INT64(DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(item_id))));
 }
@@ -1560,7 +1590,6 @@ evmgmt_complete_action_item(PG_FUNCTION_ARGS)
 	EventRow	ev;
 	char	   *at;
 	const char *args[2];
-	const char *kv[2];
 	int64		event_id;
 
 	snprintf(id, sizeof(id), INT64_FORMAT, item_id);
@@ -1580,10 +1609,9 @@ evmgmt_complete_action_item(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("action item %s is already done", id)));
-	kv[0] = "action_item_done";
-	kv[1] = id;
+	RunSQL(false, "SELECT pg_catalog.jsonb_build_object('action_item_done', $1::bigint)::text", 1, args);
 	AddTimeline(&ev, NULL, at, "note", NULL, NULL, NULL, NULL, NULL,
-				psprintf("action item %s done", id), JsonObject(1, kv));
+				psprintf("action item %s done", id), Val(0, 1));
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -1604,7 +1632,6 @@ evmgmt_record_objective_impact(PG_FUNCTION_ARGS)
 	EventRow	ev;
 	char	   *at;
 	const char *args[6];
-	const char *kv[6];
 
 	if (objective == NULL || direction == NULL)
 		ereport(ERROR,
@@ -1626,15 +1653,11 @@ evmgmt_record_objective_impact(PG_FUNCTION_ARGS)
 		  "INSERT INTO evmgmt.objective_impact (event_id, objective, direction, magnitude, unit, note)"
 		  " VALUES ($1::bigint, $2::evmgmt.objective, $3, $4::double precision, $5, $6)"
 		  " ON CONFLICT (event_id, objective) DO UPDATE SET direction = EXCLUDED.direction,"
-		  "       magnitude = EXCLUDED.magnitude, unit = EXCLUDED.unit, note = EXCLUDED.note",
+		  "       magnitude = EXCLUDED.magnitude, unit = EXCLUDED.unit, note = EXCLUDED.note"
+		  " RETURNING pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('objective', objective,"
+		  "           'direction', direction, 'magnitude', magnitude, 'unit', unit))::text",
 		  6, args);
-	kv[0] = "objective";
-	kv[1] = objective;
-	kv[2] = "direction";
-	kv[3] = direction;
-	kv[4] = "magnitude";
-	kv[5] = magnitude ? psprintf("%s %s", magnitude, unit ? unit : "") : NULL;
-	AddTimeline(&ev, NULL, at, "analysis", NULL, NULL, NULL, NULL, NULL, note, JsonObject(3, kv));
+	AddTimeline(&ev, NULL, at, "analysis", NULL, NULL, NULL, NULL, NULL, note, Val(0, 1));
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -47,7 +47,7 @@ DECLARE
 	v_left numeric;
 	v_len numeric;
 	v_n integer;
-	v_guard integer := 0;
+	v_guard integer := 0;		-- days walked since the last working time seen
 	w record;
 BEGIN
 	IF v_months <> 0 THEN
@@ -55,6 +55,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = pg_catalog.format('The amount given was %s.', amount),
 				  HINT = 'Give business days as days and working time as hours and minutes.';
+	END IF;
+	IF NOT pg_catalog.isfinite(start) THEN
+		RAISE EXCEPTION 'business time cannot start at %', start
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF v_days > 1000 OR v_secs > 1000 * 86400 THEN
+		RAISE EXCEPTION 'business time amount % is too large', amount
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'At most 1000 business days and 1000 days of working time can be added.';
 	END IF;
 	IF v_days < 0 OR v_secs < 0 THEN
 		RAISE EXCEPTION 'business time must not be negative'
@@ -102,6 +111,7 @@ BEGIN
 			v_day := v_day + 1;
 			IF EXISTS (SELECT FROM evmgmt.business_windows(calendar_id, time_zone, v_day)) THEN
 				v_n := v_n - 1;
+				v_guard := 0;
 			END IF;
 			v_guard := v_guard + 1;
 			IF v_guard > 3660 THEN
@@ -139,6 +149,7 @@ BEGIN
 					RETURN GREATEST(w.window_start, v_cur) + pg_catalog.make_interval(secs => v_left::double precision);
 				END IF;
 				v_left := v_left - v_len;
+				v_guard := 0;
 			END LOOP;
 			v_day := v_day + 1;
 			v_guard := v_guard + 1;
@@ -190,8 +201,7 @@ COMMENT ON FUNCTION evmgmt.target_due(text, evmgmt.severity, timestamptz) IS 'Re
 CREATE FUNCTION evmgmt.transition_table(OUT from_state text, OUT action text, OUT to_state text, OUT via text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'evmgmt_transition_table'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.transition_table() IS 'The legal transitions of a pool condition as compiled into the C state machine';
 
 CREATE VIEW evmgmt.lifecycle_transitions AS
@@ -264,6 +274,13 @@ AS 'MODULE_PATHNAME', 'evmgmt_open_event'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION evmgmt.open_event(evmgmt.event_type, text, evmgmt.pool[], text, text, timestamptz, text, text, text) IS 'Opens an event with one detected condition per pool; returns its event_id';
+
+CREATE FUNCTION evmgmt.add_pool(event_id bigint, pool evmgmt.pool, note text DEFAULT NULL)
+RETURNS evmgmt.event_state
+AS 'MODULE_PATHNAME', 'evmgmt_add_pool'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.add_pool(bigint, evmgmt.pool, text) IS 'Adds a detected condition for one more pool to an open event';
 
 CREATE FUNCTION evmgmt.classify_pool(event_id bigint, pool evmgmt.pool, severity evmgmt.severity)
 RETURNS evmgmt.event_state
@@ -380,6 +397,7 @@ DECLARE
 BEGIN
 	FOREACH f IN ARRAY ARRAY[
 		'evmgmt.open_event(evmgmt.event_type, text, evmgmt.pool[], text, text, timestamptz, text, text, text)',
+		'evmgmt.add_pool(bigint, evmgmt.pool, text)',
 		'evmgmt.classify_pool(bigint, evmgmt.pool, evmgmt.severity)',
 		'evmgmt.reclassify_pool(bigint, evmgmt.pool, evmgmt.severity, text)',
 		'evmgmt.diagnose_pool(bigint, evmgmt.pool, text, text, text)',

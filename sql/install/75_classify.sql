@@ -9,9 +9,8 @@
 -- Service level of an interval; NULL when nothing was offered (no signal).
 CREATE FUNCTION evmgmt.interval_service_level(answered_in_threshold integer, offered integer)
 RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-RETURN CASE WHEN offered > 0 THEN answered_in_threshold::double precision / offered END;
+AS 'MODULE_PATHNAME', 'evmgmt_interval_service_level'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.interval_service_level(integer, integer) IS 'answered_in_threshold / offered; NULL when offered = 0 (no signal: such an interval breaks a sustained run)';
 
 CREATE FUNCTION evmgmt.classify_severity(service_level double precision, sustained_minutes double precision,
@@ -20,8 +19,7 @@ CREATE FUNCTION evmgmt.classify_severity(service_level double precision, sustain
 										 sev3_threshold double precision, sev3_sustain integer)
 RETURNS evmgmt.severity
 AS 'MODULE_PATHNAME', 'evmgmt_classify_severity'
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.classify_severity(double precision, double precision, double precision, integer, double precision, integer, double precision, integer) IS 'Tier for a service level held for sustained_minutes under the given thresholds and sustain times (NULL threshold: tier not signal-driven); NULL when no tier applies';
 
 CREATE FUNCTION evmgmt.classify_sustained_runs(sev1_minutes double precision, sev2_minutes double precision,
@@ -29,22 +27,19 @@ CREATE FUNCTION evmgmt.classify_sustained_runs(sev1_minutes double precision, se
 											   sev2_sustain integer, sev3_sustain integer)
 RETURNS evmgmt.severity
 AS 'MODULE_PATHNAME', 'evmgmt_classify_sustained_runs'
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.classify_sustained_runs(double precision, double precision, double precision, integer, integer, integer) IS 'Tier from the trailing run (minutes) below each tier''s own threshold, as computed by sustained_minutes_below; 0 means not below now';
 
 CREATE FUNCTION evmgmt.sustained_below_transfn(internal, double precision, double precision, timestamptz, integer)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'evmgmt_sustained_below_transfn'
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.sustained_below_transfn(internal, double precision, double precision, timestamptz, integer) IS 'Transition function of sustained_minutes_below';
 
 CREATE FUNCTION evmgmt.sustained_below_finalfn(internal)
 RETURNS double precision
 AS 'MODULE_PATHNAME', 'evmgmt_sustained_below_finalfn'
-LANGUAGE C IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.sustained_below_finalfn(internal) IS 'Final function of sustained_minutes_below';
 
 CREATE AGGREGATE evmgmt.sustained_minutes_below(service_level double precision, threshold double precision,

@@ -80,6 +80,11 @@ SELECT evmgmt.add_business_time('empty', 'Europe/Berlin', '2025-06-02 10:00+00',
 SELECT evmgmt.add_business_time('nosuch', 'Europe/Berlin', '2025-06-02 10:00+00', '1 hour');
 SELECT evmgmt.add_business_time('de', 'Mars/Olympus', '2025-06-02 10:00+00', '1 hour');
 SELECT evmgmt.add_business_time('de', 'Europe/Berlin', NULL, '1 hour') IS NULL AS null_in_null_out;
+SELECT evmgmt.add_business_time('de', 'Europe/Berlin', 'infinity', '1 hour');
+SELECT evmgmt.add_business_time('de', 'Europe/Berlin', '2025-06-02 10:00+00', '1001 days');
+SELECT evmgmt.add_business_time('de', 'Europe/Berlin', '2025-06-02 10:00+00', '24001 hours');
+SELECT evmgmt.add_business_time('de', 'Europe/Berlin', '2025-06-02 10:00+00', '1000 days') AT TIME ZONE 'Europe/Berlin' AS thousand_business_days;
+SELECT evmgmt.add_business_time('de', 'Europe/Berlin', '2025-06-02 10:00+00', '2000 hours') AT TIME ZONE 'Europe/Berlin' AS two_thousand_working_hours;
 
 -- Non-business targets: hours elapse in real time; days are calendar days in
 -- the site's zone (a '1 day' over the fall-back night is 25 real hours).

@@ -110,10 +110,16 @@ SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, minutes ORDER BY start DE
 SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, 30 ORDER BY start) FROM series;
 SELECT evmgmt.sustained_minutes_below(1.5, 0.60, start, minutes ORDER BY start) FROM series;
 SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, 0 ORDER BY start) FROM series;
+SELECT evmgmt.sustained_minutes_below(0.5, 0.60, '294276-12-31 23:00:00+00', 2147483647);
+SELECT evmgmt.sustained_minutes_below(0.5, 0.60, 'infinity', 15);
+SELECT evmgmt.sustained_minutes_below(0.5, 'NaN', '2025-06-02 10:00+00', 15);
 \set VERBOSITY terse
 
 -- Service level of an interval: answered in threshold / offered, NULL when nothing was offered.
-SELECT evmgmt.interval_service_level(30, 100) AS sl, evmgmt.interval_service_level(0, 0) AS nothing_offered;
+SELECT evmgmt.interval_service_level(30, 100) AS sl, evmgmt.interval_service_level(0, 0) AS nothing_offered,
+	   evmgmt.interval_service_level(NULL, 100) AS null_in_null_out;
+SELECT evmgmt.interval_service_level(101, 100);
+SELECT evmgmt.interval_service_level(-1, 100);
 
 -- Set-wise over interval_stat: one site per operation, three series each.
 INSERT INTO evmgmt.calendar VALUES ('cal', 'Calendar');

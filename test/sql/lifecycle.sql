@@ -136,6 +136,7 @@ SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'wrong queue', queue_i
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', '  ');
 \set VERBOSITY terse
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'future', detected_at => now() + interval '1 hour');
+SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'forever ago', detected_at => '-infinity');
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'subtype of another type', subtype => 'volume_spike');
 SELECT evmgmt.open_event('system', 'BER', '{aa}', 'nosuch', 'unknown source');
 
@@ -147,6 +148,14 @@ SELECT evmgmt.classify_pool(:e, 'aa', 'sev1'), evmgmt.classify_pool(:e, 'spec', 
 -- roll-up: the most severe live pool, the least advanced live state
 SELECT floor_severity, state, pools, severities FROM evmgmt.event_rollup WHERE event_id = :e;
 SELECT pool, severity, state, response_due, resolution_due FROM evmgmt.pool_condition WHERE event_id = :e ORDER BY pool;
+
+-- A pool can join an open event later (one it already has is refused).
+SELECT evmgmt.open_event('demand', 'BER', '{spec}', 'rule', 'Spreading surge', '2025-06-02 10:00+02') AS g \gset
+SELECT evmgmt.add_pool(:g, 'collab', 'supervisors overloaded too');
+SELECT evmgmt.add_pool(:g, 'spec');
+SELECT evmgmt.add_pool(:g, NULL);
+SELECT pool, state FROM evmgmt.pool_condition WHERE event_id = :g ORDER BY pool;
+SELECT action, pool, to_state, reason FROM evmgmt.event_timeline WHERE event_id = :g ORDER BY entry_id;
 
 -- Reclassification needs a reason and a different tier; it changes one pool only.
 \set VERBOSITY default
@@ -373,7 +382,7 @@ FROM pg_roles r
 CROSS JOIN pg_proc p
 WHERE r.rolname IN ('evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest')
   AND p.pronamespace = 'evmgmt'::regnamespace
-  AND p.proname IN ('open_event', 'classify_pool', 'reclassify_pool', 'diagnose_pool', 'log_response',
+  AND p.proname IN ('open_event', 'add_pool', 'classify_pool', 'reclassify_pool', 'diagnose_pool', 'log_response',
 					'resolve_pool', 'resolve_event', 'cancel_pool', 'cancel_event', 'reopen_pool',
 					'reopen_event', 'record_analysis', 'add_action_item', 'complete_action_item',
 					'record_objective_impact', 'close_event')
@@ -381,7 +390,7 @@ GROUP BY r.rolname ORDER BY 1;
 SELECT count(*) AS lifecycle_functions, bool_and(prosecdef) AS security_definer,
 	   bool_and(proconfig @> '{"search_path=pg_catalog, pg_temp"}') AS search_path_pinned
 FROM pg_proc WHERE pronamespace = 'evmgmt'::regnamespace
-  AND proname IN ('open_event', 'classify_pool', 'reclassify_pool', 'diagnose_pool', 'log_response',
+  AND proname IN ('open_event', 'add_pool', 'classify_pool', 'reclassify_pool', 'diagnose_pool', 'log_response',
 				  'resolve_pool', 'resolve_event', 'cancel_pool', 'cancel_event', 'reopen_pool',
 				  'reopen_event', 'record_analysis', 'add_action_item', 'complete_action_item',
 				  'record_objective_impact', 'close_event');
