@@ -29,6 +29,10 @@
  */
 #include "postgres.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -340,7 +344,13 @@ EvmgmtWorkerMain(Datum main_arg)
 		if (evmgmt_worker_enabled)
 		{
 			WorkerRunDueWork(&escalation_due);
-			DispatchRun(&escalation_due);
+			if (DispatchRun(&escalation_due))
+			{
+#ifdef __GLIBC__
+				/* hand the memory of big batches back before sleeping */
+				malloc_trim(0);
+#endif
+			}
 
 			now = GetCurrentTimestamp();
 			if (now >= next_purge)
