@@ -119,8 +119,13 @@ WorkerHandleInterrupts(void)
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
 	{
+		int			old_retention = evmgmt_delivery_retention_min;
+
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
+		/* a new retention applies at once */
+		if (evmgmt_delivery_retention_min != old_retention)
+			next_purge = 0;
 	}
 }
 
