@@ -29,6 +29,10 @@
  */
 #include "postgres.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -115,8 +119,13 @@ WorkerHandleInterrupts(void)
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
 	{
+		int			old_retention = evmgmt_delivery_retention_min;
+
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
+		/* a new retention applies at once */
+		if (evmgmt_delivery_retention_min != old_retention)
+			next_purge = 0;
 	}
 }
 
@@ -340,7 +349,13 @@ EvmgmtWorkerMain(Datum main_arg)
 		if (evmgmt_worker_enabled)
 		{
 			WorkerRunDueWork(&escalation_due);
-			DispatchRun(&escalation_due);
+			if (DispatchRun(&escalation_due))
+			{
+#ifdef __GLIBC__
+				/* hand the memory of big batches back before sleeping */
+				malloc_trim(0);
+#endif
+			}
 
 			now = GetCurrentTimestamp();
 			if (now >= next_purge)
