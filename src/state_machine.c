@@ -26,6 +26,10 @@
  * (lifecycle_write_depth > 0); superusers included.  INSERTs are not
  * refused so that a plain pg_restore of a dump still loads the rows.
  *
+ * Statements: every SQL statement here is a fixed text with text
+ * parameters that the statement casts; each is prepared once per session
+ * and kept (SPI_keepplan), so a call costs execution only.
+ *
  * IDENTIFICATION
  *	  src/state_machine.c
  *
