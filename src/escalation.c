@@ -52,7 +52,7 @@ EscalationDefineSettings(void)
 
 	DefineCustomIntVariable("evmgmt.target_warning_lead",
 							gettext_noop("How long before a response or resolution target breaches the warning goes out."),
-							gettext_noop("Capped at half of the time from classification to the target, so short targets still warn in time."),
+							gettext_noop("Capped at half of the time from the opening of the pool condition to the target, so short targets still warn in time."),
 							&evmgmt_target_warning_lead,
 							600, 0, 7 * 86400,
 							PGC_SUSET,

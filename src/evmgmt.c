@@ -50,6 +50,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	EscalationDefineSettings();
+	LifecycleInit();
 
 	/* background workers and dispatcher (worker_guc.c, launcher.c, shmem.c) */
 	DefineWorkerSettings(process_shared_preload_libraries_in_progress);

@@ -83,6 +83,7 @@ CREATE TABLE evmgmt.escalation (
 	next_step_no	integer,
 	next_retry_no	smallint NOT NULL DEFAULT 0 CHECK (next_retry_no >= 0),
 	next_due_at		timestamptz,
+	hold_shift		interval NOT NULL DEFAULT interval '0' CHECK (hold_shift >= interval '0'),
 	acknowledged_at	timestamptz,
 	acknowledged_by	bigint REFERENCES evmgmt.contact,
 	ack_note		text,
@@ -99,6 +100,7 @@ CREATE INDEX ON evmgmt.escalation (event_id, pool);
 COMMENT ON TABLE evmgmt.escalation IS 'A running (or finished) escalation of one pool condition, with the plan snapshotted at its start';
 COMMENT ON COLUMN evmgmt.escalation.state IS 'active; acknowledged; resolved or cancelled (the pool condition ended); exhausted (last step fired, no repeat); superseded (a newer opened/upgraded escalation replaced it); satisfied (the owner posted the overdue status update)';
 COMMENT ON COLUMN evmgmt.escalation.next_retry_no IS 'When > 0 the next action is this voice retry of step next_step_no rather than the step itself';
+COMMENT ON COLUMN evmgmt.escalation.hold_shift IS 'Total time steps were held until a working window; the steps after a hold keep their delays from the held step';
 COMMENT ON COLUMN evmgmt.escalation.resolve_notified_at IS 'When the resolve notifications to everyone paged by this escalation were queued';
 
 CREATE TABLE evmgmt.escalation_ack (

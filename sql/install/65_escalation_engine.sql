@@ -25,9 +25,13 @@
 -- A duration setting (GUC_UNIT_S) as an interval, with the built-in default
 -- when the library is not loaded.
 CREATE FUNCTION evmgmt.setting_interval(name text, fallback interval) RETURNS interval
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN COALESCE(NULLIF(pg_catalog.current_setting(name, true), '')::interval, fallback);
+AS $$
+BEGIN
+	RETURN COALESCE(NULLIF(pg_catalog.current_setting(name, true), '')::interval, fallback);
+END
+$$;
 COMMENT ON FUNCTION evmgmt.setting_interval(text, interval) IS 'Value of a duration setting as an interval, or the fallback when it is not defined';
 
 ------------------------------------------------------------------------------
@@ -178,10 +182,16 @@ COMMENT ON FUNCTION evmgmt.fill_placeholders(text, jsonb) IS 'Fills {{name}} pla
 
 -- Cut a text to at most max characters, marking the cut with an ellipsis.
 CREATE FUNCTION evmgmt.fit_length(body text, max integer) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN CASE WHEN max IS NULL OR pg_catalog.length(body) <= max THEN body
-			ELSE pg_catalog.rtrim(pg_catalog.left(body, max - 1)) || '…' END;
+AS $$
+BEGIN
+	IF max IS NULL OR pg_catalog.length(body) <= max THEN
+		RETURN body;
+	END IF;
+	RETURN pg_catalog.rtrim(pg_catalog.left(body, max - 1)) || '…';
+END
+$$;
 COMMENT ON FUNCTION evmgmt.fit_length(text, integer) IS 'The text cut to at most max characters (ellipsis included)';
 
 -- Facts about an event for templates and webhook payloads.
@@ -199,18 +209,21 @@ DECLARE
 	st record;
 	po text;
 	prefix text := COALESCE(pg_catalog.current_setting('evmgmt.event_link_prefix', true), '');
+	v_any evmgmt.severity;
 BEGIN
+	-- the tier of a cancelled event is the one it had
+	SELECT pg_catalog.min(pc.severity) INTO v_any FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event;
 	SELECT pg_catalog.jsonb_build_object(
 			'event_id', r.event_id, 'operation_id', r.operation_id,
-			'tier', COALESCE(r.floor_severity::text, 'unclassified'),
-			'severity', COALESCE(r.floor_severity::text, 'unclassified'),
+			'tier', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
+			'severity', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
 			'type', r.event_type, 'subtype', COALESCE(r.subtype, ''),
 			'site', r.site_id, 'site_name', s.name, 'time_zone', s.time_zone, 'queue', COALESCE(r.queue_id, ''),
 			'title', r.title, 'state', r.state,
 			'pools', (SELECT pg_catalog.string_agg(pc.pool || ' ' || COALESCE(pc.severity::text, 'unclassified'), ', '
 												   ORDER BY pc.severity NULLS LAST, pc.pool)
 					  FROM evmgmt.pool_condition pc
-					  WHERE pc.event_id = r.event_id AND pc.state <> 'cancelled'),
+					  WHERE pc.event_id = r.event_id AND (pc.state <> 'cancelled' OR r.floor_severity IS NULL)),
 			'opened_at', pg_catalog.to_char(r.opened_at AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI') || ' ' || s.time_zone,
 			'link', CASE WHEN prefix <> '' THEN prefix || r.event_id END),
 		   r.queue_id, r.site_id
@@ -428,6 +441,28 @@ END
 $$;
 COMMENT ON FUNCTION evmgmt.cancel_unsent(bigint, bigint) IS 'Cancels the not yet sent notifications of an escalation (or of one of its recipients), removing its items from pending digests';
 
+-- A page that was in flight when its escalation was acknowledged or resolved
+-- (claimed by the dispatcher, so not cancellable then) and failed is not
+-- retried: it is cancelled instead of going back to the queue.
+CREATE FUNCTION evmgmt.notification_drop_stale_retry() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.kind = 'escalation_step' AND NEW.escalation_id IS NOT NULL
+	   AND EXISTS (SELECT FROM evmgmt.escalation e
+				   WHERE e.escalation_id = NEW.escalation_id AND e.state NOT IN ('active', 'exhausted')) THEN
+		NEW.state := 'cancelled';
+		NEW.lease_until := NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.notification_drop_stale_retry() IS 'Trigger: a failed escalation page whose escalation ended meanwhile is cancelled instead of retried';
+CREATE TRIGGER notification_drop_stale_retry BEFORE UPDATE OF state ON evmgmt.notification
+	FOR EACH ROW WHEN (OLD.state = 'sending' AND NEW.state = 'retry')
+	EXECUTE FUNCTION evmgmt.notification_drop_stale_retry();
+
 -- Reach one contact on one channel: check the contact, find the address and
 -- the provider, render and enqueue.  The outcome says why nothing was queued.
 CREATE FUNCTION evmgmt.notify_contact(p_kind text, p_contact_id bigint, p_channel evmgmt.channel, p_event_id bigint,
@@ -508,19 +543,26 @@ COMMENT ON FUNCTION evmgmt.notify_endpoint(text, text, bigint, bigint, text, jso
 -- on a day that is no holiday, all in local time of the given zone.
 CREATE FUNCTION evmgmt.in_time_window(at timestamptz, time_zone text, calendar_id text,
 									  days_of_week smallint[], working_hours boolean) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (
-	WITH l AS (SELECT at AT TIME ZONE time_zone AS t)
-	SELECT (days_of_week IS NULL OR pg_catalog.date_part('isodow', l.t)::smallint = ANY (days_of_week))
-		   AND (NOT working_hours
-				OR (EXISTS (SELECT FROM evmgmt.calendar_hours h
-							WHERE h.calendar_id = in_time_window.calendar_id
-							  AND h.isodow = pg_catalog.date_part('isodow', l.t)
-							  AND h.opens <= l.t::time AND l.t::time < h.closes)
-					AND NOT EXISTS (SELECT FROM evmgmt.calendar_holiday d
-									WHERE d.calendar_id = in_time_window.calendar_id AND d.day = l.t::date)))
-	FROM l);
+AS $$
+DECLARE
+	t timestamp := at AT TIME ZONE time_zone;
+	dow smallint := pg_catalog.date_part('isodow', t)::smallint;
+BEGIN
+	IF days_of_week IS NOT NULL AND NOT dow = ANY (days_of_week) THEN
+		RETURN false;
+	END IF;
+	IF NOT working_hours THEN
+		RETURN true;
+	END IF;
+	RETURN EXISTS (SELECT FROM evmgmt.calendar_hours h
+				   WHERE h.calendar_id = in_time_window.calendar_id AND h.isodow = dow
+					 AND h.opens <= t::time AND t::time < h.closes)
+		   AND NOT EXISTS (SELECT FROM evmgmt.calendar_holiday d
+						   WHERE d.calendar_id = in_time_window.calendar_id AND d.day = t::date);
+END
+$$;
 COMMENT ON FUNCTION evmgmt.in_time_window(timestamptz, text, text, smallint[], boolean) IS 'True when the moment falls on an allowed ISO weekday and, if working_hours, inside a working window of the calendar (no holiday), in local time of the zone';
 
 -- The next moment at or after a given one that is inside the allowed window
@@ -534,7 +576,7 @@ AS $$
 DECLARE
 	d date := (at AT TIME ZONE time_zone)::date;
 	i integer;
-	day date;
+	v_day date;
 	w record;
 	s timestamptz;
 BEGIN
@@ -542,21 +584,21 @@ BEGIN
 		RETURN at;
 	END IF;
 	FOR i IN 0 .. 400 LOOP
-		day := d + i;
-		CONTINUE WHEN days_of_week IS NOT NULL AND NOT pg_catalog.date_part('isodow', day)::smallint = ANY (days_of_week);
+		v_day := d + i;
+		CONTINUE WHEN days_of_week IS NOT NULL AND NOT pg_catalog.date_part('isodow', v_day)::smallint = ANY (days_of_week);
 		IF NOT working_hours THEN
-			s := day::timestamp AT TIME ZONE time_zone;
+			s := v_day::timestamp AT TIME ZONE time_zone;
 			IF s > at THEN
 				RETURN s;
 			END IF;
 			CONTINUE;
 		END IF;
-		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.calendar_holiday h WHERE h.calendar_id = next_time_window.calendar_id AND h.day = day);
+		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.calendar_holiday h WHERE h.calendar_id = next_time_window.calendar_id AND h.day = v_day);
 		FOR w IN SELECT h.opens, h.closes FROM evmgmt.calendar_hours h
-				 WHERE h.calendar_id = next_time_window.calendar_id AND h.isodow = pg_catalog.date_part('isodow', day)
+				 WHERE h.calendar_id = next_time_window.calendar_id AND h.isodow = pg_catalog.date_part('isodow', v_day)
 				 ORDER BY h.opens
 		LOOP
-			s := (day + w.opens) AT TIME ZONE time_zone;
+			s := (v_day + w.opens) AT TIME ZONE time_zone;
 			IF s > at THEN
 				RETURN s;
 			END IF;
@@ -636,20 +678,43 @@ COMMENT ON FUNCTION evmgmt.plan_snapshot(text) IS 'A plan with its steps and the
 
 -- One step of a snapshot.
 CREATE FUNCTION evmgmt.snapshot_step(snapshot jsonb, step_no integer) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT s FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') s WHERE (s ->> 'step_no')::integer = step_no);
+AS $$
+DECLARE
+	s jsonb;
+BEGIN
+	FOR s IN SELECT x FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x LOOP
+		IF (s ->> 'step_no')::integer = step_no THEN
+			RETURN s;
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
 COMMENT ON FUNCTION evmgmt.snapshot_step(jsonb, integer) IS 'The step with the given number from a plan snapshot';
 
 -- The step after a given one in a snapshot (the first step for NULL; with
 -- repeat = true the first step of the repeated part).
 CREATE FUNCTION evmgmt.snapshot_next_step(snapshot jsonb, after integer, repeat boolean DEFAULT false) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT pg_catalog.min((s ->> 'step_no')::integer)
-		FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') s
-		WHERE CASE WHEN repeat THEN (s ->> 'step_no')::integer >= (snapshot ->> 'repeat_from_step')::integer
-				   ELSE after IS NULL OR (s ->> 'step_no')::integer > after END);
+AS $$
+DECLARE
+	s jsonb;
+	n integer;
+	best integer;
+	r integer := (snapshot ->> 'repeat_from_step')::integer;
+BEGIN
+	FOR s IN SELECT x FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x LOOP
+		n := (s ->> 'step_no')::integer;
+		IF ((repeat AND n >= r) OR (NOT repeat AND (after IS NULL OR n > after))) AND (best IS NULL OR n < best) THEN
+			best := n;
+		END IF;
+	END LOOP;
+	RETURN best;
+END
+$$;
 COMMENT ON FUNCTION evmgmt.snapshot_next_step(jsonb, integer, boolean) IS 'Number of the step after the given one (the first for NULL; the first repeated step with repeat = true)';
 
 -- When step k of cycle c is scheduled: cycle 1 at start + offset(k); cycle
@@ -657,21 +722,37 @@ COMMENT ON FUNCTION evmgmt.snapshot_next_step(jsonb, integer, boolean) IS 'Numbe
 -- offset(step before the repeated part).  Seconds, so DST never shifts it.
 CREATE FUNCTION evmgmt.escalation_step_due(snapshot jsonb, started_at timestamptz, cycle integer, step_no integer)
 	RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-RETURN (
-	WITH s AS (
-		SELECT (x ->> 'step_no')::integer AS no, (x ->> 'offset_s')::float8 AS off,
-			   pg_catalog.date_part('epoch', (x ->> 'delay')::interval) AS delay
-		FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x),
-	k AS (
-		SELECT (SELECT off FROM s WHERE no = step_no) AS off,
-			   (SELECT pg_catalog.max(off) FROM s) AS last_off,
-			   (SELECT off - delay FROM s WHERE no = evmgmt.snapshot_next_step(snapshot, NULL, true)) AS rep_off)
-	SELECT started_at + pg_catalog.make_interval(secs =>
-		CASE WHEN cycle = 1 THEN k.off
-			 ELSE k.last_off + (cycle - 2) * (k.last_off - k.rep_off) + k.off - k.rep_off END)
-	FROM k);
+AS $$
+DECLARE
+	s jsonb;
+	n integer;
+	off float8;
+	k_off float8;
+	last_off float8 := 0;
+	rep_off float8;
+	rep_no integer;
+	r integer := (snapshot ->> 'repeat_from_step')::integer;
+BEGIN
+	FOR s IN SELECT x FROM pg_catalog.jsonb_array_elements(snapshot -> 'steps') x LOOP
+		n := (s ->> 'step_no')::integer;
+		off := (s ->> 'offset_s')::float8;
+		IF n = step_no THEN
+			k_off := off;
+		END IF;
+		last_off := GREATEST(last_off, off);
+		IF r IS NOT NULL AND n >= r AND (rep_no IS NULL OR n < rep_no) THEN
+			rep_no := n;
+			rep_off := off - pg_catalog.date_part('epoch', (s ->> 'delay')::interval);
+		END IF;
+	END LOOP;
+	IF cycle = 1 THEN
+		RETURN started_at + pg_catalog.make_interval(secs => k_off);
+	END IF;
+	RETURN started_at + pg_catalog.make_interval(secs => last_off + (cycle - 2) * (last_off - rep_off) + k_off - rep_off);
+END
+$$;
 COMMENT ON FUNCTION evmgmt.escalation_step_due(jsonb, timestamptz, integer, integer) IS 'When a step of a cycle is scheduled: start + sum of delays (+ whole repeat cycles), independent of when anything ran';
 
 ------------------------------------------------------------------------------
@@ -683,37 +764,39 @@ COMMENT ON FUNCTION evmgmt.escalation_step_due(jsonb, timestamptz, integer, inte
 -- contact.  A target that resolves to nobody gives one row with the reason.
 CREATE FUNCTION evmgmt.step_recipients(step jsonb, at timestamptz)
 	RETURNS TABLE (contact_id bigint, time_zone text, empty_reason text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT c.contact_id, c.time_zone, NULL::text
-	FROM evmgmt.contact c
-	WHERE step ->> 'target_kind' = 'contact' AND c.contact_id = (step ->> 'contact_id')::bigint
-	UNION ALL
-	SELECT NULL, NULL, 'inactive_contact'
-	WHERE step ->> 'target_kind' = 'contact'
-	  AND NOT EXISTS (SELECT FROM evmgmt.contact c WHERE c.contact_id = (step ->> 'contact_id')::bigint)
-	UNION ALL
-	(SELECT c.contact_id, c.time_zone, NULL
-	 FROM evmgmt.group_member m JOIN evmgmt.contact c ON c.contact_id = m.contact_id
-	 WHERE step ->> 'target_kind' = 'group' AND m.group_id = step ->> 'group_id'
-	 ORDER BY c.contact_id)
-	UNION ALL
-	SELECT NULL, NULL, 'empty_group'
-	WHERE step ->> 'target_kind' = 'group'
-	  AND NOT EXISTS (SELECT FROM evmgmt.group_member m WHERE m.group_id = step ->> 'group_id')
-	UNION ALL
-	(SELECT DISTINCT c.contact_id, c.time_zone, NULL
-	 FROM evmgmt.rota_shift s JOIN evmgmt.contact c ON c.contact_id = s.contact_id
-	 WHERE step ->> 'target_kind' = 'rota' AND s.rota_id = step ->> 'rota_id' AND s.during @> at
-	 ORDER BY c.contact_id)
-	UNION ALL
-	SELECT NULL, NULL, 'empty_rota'
-	WHERE step ->> 'target_kind' = 'rota'
-	  AND NOT EXISTS (SELECT FROM evmgmt.rota_shift s WHERE s.rota_id = step ->> 'rota_id' AND s.during @> at)
-	UNION ALL
-	SELECT NULL, NULL, NULL
-	WHERE step ->> 'target_kind' = 'endpoint'
+#variable_conflict use_column
+DECLARE
+	v_kind text := step ->> 'target_kind';
+BEGIN
+	IF v_kind = 'contact' THEN
+		RETURN QUERY SELECT c.contact_id, c.time_zone, NULL::text
+					 FROM evmgmt.contact c WHERE c.contact_id = (step ->> 'contact_id')::bigint;
+		IF NOT FOUND THEN
+			RETURN QUERY SELECT NULL::bigint, NULL::text, 'inactive_contact'::text;
+		END IF;
+	ELSIF v_kind = 'group' THEN
+		RETURN QUERY SELECT c.contact_id, c.time_zone, NULL::text
+					 FROM evmgmt.group_member m JOIN evmgmt.contact c ON c.contact_id = m.contact_id
+					 WHERE m.group_id = step ->> 'group_id'
+					 ORDER BY c.contact_id;
+		IF NOT FOUND THEN
+			RETURN QUERY SELECT NULL::bigint, NULL::text, 'empty_group'::text;
+		END IF;
+	ELSIF v_kind = 'rota' THEN
+		RETURN QUERY SELECT DISTINCT c.contact_id, c.time_zone, NULL::text
+					 FROM evmgmt.rota_shift s JOIN evmgmt.contact c ON c.contact_id = s.contact_id
+					 WHERE s.rota_id = step ->> 'rota_id' AND s.during @> at
+					 ORDER BY c.contact_id;
+		IF NOT FOUND THEN
+			RETURN QUERY SELECT NULL::bigint, NULL::text, 'empty_rota'::text;
+		END IF;
+	ELSE
+		RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text;
+	END IF;
+END
 $$;
 COMMENT ON FUNCTION evmgmt.step_recipients(jsonb, timestamptz) IS 'Contacts a step reaches at a moment (group members, rota on duty then); one row with empty_group, empty_rota or inactive_contact when nobody';
 
@@ -751,6 +834,9 @@ DECLARE
 	v_skip bigint;
 	v_len float8;
 	v_outcome text;
+	v_provider text;
+	v_recipient text;
+	v_notification bigint;
 	v_loops integer := 0;
 	v_fired integer := 0;
 	v_guc_spacing interval := evmgmt.setting_interval('evmgmt.voice_retry_interval', interval '120 seconds');
@@ -774,7 +860,7 @@ BEGIN
 		st := evmgmt.snapshot_step(e.plan_snapshot, e.next_step_no);
 		v_channel := (st ->> 'channel')::evmgmt.channel;
 		v_retries := (st ->> 'voice_retries')::integer;
-		v_nominal := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, e.cycle, e.next_step_no);
+		v_nominal := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, e.cycle, e.next_step_no) + e.hold_shift;
 		v_due := e.next_due_at;
 		v_next := evmgmt.snapshot_next_step(e.plan_snapshot, e.next_step_no);
 		v_next_nominal := CASE
@@ -782,7 +868,7 @@ BEGIN
 			WHEN e.plan_snapshot ->> 'repeat_from_step' IS NOT NULL
 				THEN evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, e.cycle + 1,
 												evmgmt.snapshot_next_step(e.plan_snapshot, NULL, true))
-			END;
+			END + e.hold_shift;
 		IF v_facts IS NULL THEN
 			v_facts := evmgmt.event_facts(e.event_id);
 		END IF;
@@ -862,17 +948,24 @@ BEGIN
 				VALUES (e.escalation_id, e.cycle, e.next_step_no, v_nominal, v_due, p_now, v_channel, 'held',
 						'held until ' || pg_catalog.to_char(v_hold AT TIME ZONE ev.time_zone, 'YYYY-MM-DD HH24:MI')
 						|| ' ' || ev.time_zone || ' (next working window)');
+				-- the rest of the plan keeps its delays from the held step
+				e.hold_shift := e.hold_shift + (v_hold - v_due);
 				e.next_due_at := v_hold;
 				v_advance := false;
 			ELSIF NOT v_outside THEN
 				FOR r IN SELECT * FROM evmgmt.step_recipients(st, p_now) LOOP
-					q := NULL;
+					v_provider := NULL;
+					v_recipient := NULL;
+					v_notification := NULL;
 					IF r.empty_reason IS NOT NULL THEN
 						v_outcome := r.empty_reason;
 					ELSIF st ->> 'target_kind' = 'endpoint' THEN
 						SELECT * INTO q FROM evmgmt.notify_endpoint('escalation_step', st ->> 'provider_id', e.event_id,
 																	e.escalation_id, ev.operation_id, v_vars, p_now);
 						v_outcome := q.outcome;
+						v_provider := st ->> 'provider_id';
+						v_recipient := q.recipient;
+						v_notification := q.notification_id;
 					ELSIF (e.plan_snapshot ->> 'require_all_ack')::boolean
 						  AND EXISTS (SELECT FROM evmgmt.escalation_ack a
 									  WHERE a.escalation_id = e.escalation_id AND a.contact_id = r.contact_id) THEN
@@ -884,12 +977,14 @@ BEGIN
 						SELECT * INTO q FROM evmgmt.notify_contact('escalation_step', r.contact_id, v_channel, e.event_id,
 																   e.escalation_id, ev.operation_id, v_vars, p_now);
 						v_outcome := q.outcome;
+						v_provider := q.provider_id;
+						v_recipient := q.recipient;
+						v_notification := q.notification_id;
 					END IF;
 					INSERT INTO evmgmt.escalation_step_run (escalation_id, cycle, step_no, scheduled_at, due_at, fired_at,
 															channel, contact_id, provider_id, recipient, notification_id, outcome, detail)
 					VALUES (e.escalation_id, e.cycle, e.next_step_no, v_nominal, v_due, p_now, v_channel, r.contact_id,
-							COALESCE(q.provider_id, CASE WHEN st ->> 'target_kind' = 'endpoint' THEN st ->> 'provider_id' END),
-							q.recipient, q.notification_id, v_outcome,
+							v_provider, v_recipient, v_notification, v_outcome,
 							CASE v_outcome WHEN 'outside_hours' THEN 'outside working hours in ' || r.time_zone END);
 					IF v_outcome IN ('queued', 'bundled') THEN
 						v_ok := true;
@@ -920,7 +1015,7 @@ BEGIN
 			ELSIF e.plan_snapshot ->> 'repeat_from_step' IS NOT NULL THEN
 				v_cycle := e.cycle + 1;
 				v_first := evmgmt.snapshot_next_step(e.plan_snapshot, NULL, true);
-				e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first);
+				e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first) + e.hold_shift;
 				IF e.next_due_at <= p_now THEN
 					-- after an outage, whole cycles that are over are not replayed
 					v_len := pg_catalog.date_part('epoch', evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle + 1, v_first)
@@ -928,7 +1023,7 @@ BEGIN
 					v_skip := pg_catalog.floor(pg_catalog.date_part('epoch', p_now - e.next_due_at) / v_len)::bigint;
 					IF v_skip > 0 THEN
 						v_cycle := v_cycle + v_skip;
-						e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first);
+						e.next_due_at := evmgmt.escalation_step_due(e.plan_snapshot, e.started_at, v_cycle, v_first) + e.hold_shift;
 						UPDATE evmgmt.escalation_step_run
 						SET detail = pg_catalog.concat_ws('; ', detail, pg_catalog.format('skipped %s overdue repeat cycles', v_skip))
 						WHERE run_id = (SELECT pg_catalog.max(run_id) FROM evmgmt.escalation_step_run
@@ -949,7 +1044,7 @@ BEGIN
 
 	UPDATE evmgmt.escalation
 	SET cycle = e.cycle, next_step_no = e.next_step_no, next_retry_no = e.next_retry_no, next_due_at = e.next_due_at,
-		state = e.state, ended_at = e.ended_at, end_reason = e.end_reason
+		hold_shift = e.hold_shift, state = e.state, ended_at = e.ended_at, end_reason = e.end_reason
 	WHERE escalation_id = e.escalation_id;
 	RETURN v_fired;
 END
@@ -1114,9 +1209,11 @@ BEGIN
 			UPDATE evmgmt.escalation
 			SET state = v_state, ended_at = p_now, next_due_at = NULL, end_reason = p_why
 			WHERE escalation_id = x.escalation_id;
-			PERFORM evmgmt.cancel_unsent(x.escalation_id);
 			v_stopped := v_stopped + 1;
 		END IF;
+		-- an exhausted escalation may still have pages waiting: a resolved
+		-- event never pages anyone later
+		PERFORM evmgmt.cancel_unsent(x.escalation_id);
 		v_ids := v_ids || x.escalation_id;
 	END LOOP;
 
@@ -1220,7 +1317,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'escalation % does not exist', p_id USING ERRCODE = 'no_data_found';
 	END IF;
-	IF e.state <> 'active' THEN
+	-- an exhausted escalation paged everyone it could and still waits for
+	-- somebody to take it
+	IF e.state NOT IN ('active', 'exhausted') THEN
 		SELECT c.name INTO v_by FROM evmgmt.contact c WHERE c.contact_id = e.acknowledged_by;
 		RAISE EXCEPTION 'escalation % is no longer active', p_id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1251,7 +1350,7 @@ BEGIN
 	IF v_missing > 0 THEN
 		-- this responder is done; the others keep being paged
 		PERFORM evmgmt.cancel_unsent(p_id, v_contact);
-		RETURN 'active';
+		RETURN e.state;
 	END IF;
 	UPDATE evmgmt.escalation
 	SET state = 'acknowledged', acknowledged_at = v_now, acknowledged_by = v_contact, ack_note = p_note,
@@ -1266,7 +1365,7 @@ BEGIN
 	RETURN 'acknowledged';
 END
 $$;
-COMMENT ON FUNCTION evmgmt.acknowledge(bigint, bigint, text) IS 'Acknowledges an escalation as a named contact (default: the contact of the session user): stops it at once and cancels unsent notifications (with require_all_ack, once every paged responder has acknowledged); returns the resulting state';
+COMMENT ON FUNCTION evmgmt.acknowledge(bigint, bigint, text) IS 'Acknowledges a running (or exhausted) escalation as a named contact (default: the contact of the session user): stops it at once and cancels unsent notifications (with require_all_ack, once every paged responder has acknowledged); returns the resulting state';
 
 -- Acknowledge every running escalation of an event (one pool or all).
 CREATE FUNCTION evmgmt.acknowledge_event(event_id bigint, pool evmgmt.pool DEFAULT NULL, contact_id bigint DEFAULT NULL,
@@ -1280,7 +1379,7 @@ DECLARE
 	n integer := 0;
 BEGIN
 	FOR x IN SELECT e.escalation_id FROM evmgmt.escalation e
-			 WHERE e.event_id = $1 AND ($2 IS NULL OR e.pool = $2) AND e.state = 'active'
+			 WHERE e.event_id = $1 AND ($2 IS NULL OR e.pool = $2) AND e.state IN ('active', 'exhausted')
 			   AND NOT EXISTS (SELECT FROM evmgmt.escalation_ack a
 							   WHERE a.escalation_id = e.escalation_id AND a.contact_id = evmgmt.acting_contact($3))
 			 ORDER BY e.escalation_id
@@ -1344,6 +1443,10 @@ BEGIN
 			 SELECT p.contact_id, p.channel FROM evmgmt.paged_contacts(p_extra) p
 			 ORDER BY 1, 2
 	LOOP
+		-- somebody who is both paged and in an audience hears it once
+		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.notification n
+							  WHERE n.event_id = p_event_id AND n.kind = p_kind AND n.contact_id = r.contact_id
+								AND n.channel = r.channel AND n.created_at = p_now AND n.state <> 'cancelled');
 		SELECT * INTO q FROM evmgmt.notify_contact(p_kind, r.contact_id, r.channel, p_event_id, NULL, v_op, p_vars, p_now);
 		IF q.outcome NOT IN ('queued', 'bundled') THEN
 			v_gaps := v_gaps || pg_catalog.jsonb_build_object('contact_id', r.contact_id, 'channel', r.channel, 'outcome', q.outcome);
@@ -1534,7 +1637,8 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
 	END IF;
-	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled')) THEN
+	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled'))
+	   OR EXISTS (SELECT FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NOT NULL) THEN
 		RAISE EXCEPTION 'event % has no live pool condition', p_event
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  DETAIL = 'Status updates are for events that are still unresolved.';
@@ -1554,7 +1658,7 @@ BEGIN
 	END IF;
 
 	FOR x IN SELECT e.escalation_id FROM evmgmt.escalation e
-			 WHERE e.event_id = p_event AND e.start_reason = 'status_overdue' AND e.state = 'active'
+			 WHERE e.event_id = p_event AND e.start_reason = 'status_overdue' AND e.state IN ('active', 'exhausted')
 			 FOR UPDATE
 	LOOP
 		UPDATE evmgmt.escalation
@@ -1572,14 +1676,15 @@ COMMENT ON FUNCTION evmgmt.post_status_update(bigint, text, timestamptz) IS 'The
 ------------------------------------------------------------------------------
 
 -- Keep the target timers of a pool condition in step with its due times and
--- state.  Restored rows bring their own timers, so nothing is done then.
+-- state.  Nothing is done while evmgmt.restoring is on.
 CREATE FUNCTION evmgmt.target_timer_sync() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_lead interval := evmgmt.setting_interval('evmgmt.target_warning_lead', interval '10 minutes');
-	v_base timestamptz := COALESCE(NEW.classified_at, NEW.opened_at);
+	-- the lifecycle counts targets from the detection; the condition opened then
+	v_base timestamptz := NEW.opened_at;
 	v_live boolean := NEW.state NOT IN ('resolved', 'cancelled');
 	v_target text;
 	v_due timestamptz;
@@ -1604,7 +1709,9 @@ BEGIN
 		ON CONFLICT (event_id, pool, target) DO UPDATE
 		SET due_at = EXCLUDED.due_at, warn_at = EXCLUDED.warn_at,
 			warned_at = CASE WHEN EXCLUDED.due_at > t.due_at THEN NULL ELSE t.warned_at END,
-			met_at = CASE WHEN v_met THEN COALESCE(t.met_at, EXCLUDED.met_at) END
+			-- a response stays met (an acknowledgment counts too); a resolution
+			-- only while the condition is over (a reopened one runs again)
+			met_at = CASE WHEN v_target = 'resolution' AND v_live THEN NULL ELSE COALESCE(t.met_at, EXCLUDED.met_at) END
 		WHERE t.breached_at IS NULL;
 		UPDATE evmgmt.target_timer t
 		SET next_at = CASE WHEN t.met_at IS NOT NULL OR t.breached_at IS NOT NULL THEN NULL
@@ -1616,7 +1723,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.target_timer_sync() IS 'Trigger: keeps target_timer in step with pool_condition.response_due, resolution_due, first_response_at and state';
-CREATE TRIGGER target_timer_sync AFTER INSERT OR UPDATE OF response_due, resolution_due, first_response_at, state, classified_at
+-- UPDATE only: the lifecycle sets due times by updating a condition it
+-- inserted as detected, while a restore (plain or not) only inserts and
+-- brings the timers along in its own COPY of target_timer.
+CREATE TRIGGER target_timer_sync AFTER UPDATE OF response_due, resolution_due, first_response_at, state, classified_at
 	ON evmgmt.pool_condition FOR EACH ROW EXECUTE FUNCTION evmgmt.target_timer_sync();
 
 -- A target timer is due: warn before the breach, escalate at the breach.
@@ -1795,7 +1905,7 @@ REVOKE ALL ON FUNCTION
 	evmgmt.fill_placeholders(text, jsonb), evmgmt.event_facts(bigint),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.render_digest(evmgmt.channel, jsonb),
 	evmgmt.enqueue_notification(text, evmgmt.channel, text, bigint, text, bigint, bigint, text, text, text, jsonb, timestamptz),
-	evmgmt.cancel_unsent(bigint, bigint),
+	evmgmt.cancel_unsent(bigint, bigint), evmgmt.notification_drop_stale_retry(),
 	evmgmt.notify_contact(text, bigint, evmgmt.channel, bigint, bigint, text, jsonb, timestamptz),
 	evmgmt.notify_endpoint(text, text, bigint, bigint, text, jsonb, timestamptz),
 	evmgmt.escalation_plan_check(), evmgmt.plan_snapshot(text), evmgmt.step_recipients(jsonb, timestamptz),

@@ -25,6 +25,8 @@ SET search_path = pg_catalog, pg_temp
 RETURN CASE
 	WHEN r IS NULL THEN NULL
 	WHEN tbl = 'provider_secret' THEN r - 'secret' || '{"secret": "***"}'
+	-- the plan snapshot is kept in the escalation itself; the plan's edits are audited
+	WHEN tbl = 'escalation' THEN r - 'plan_snapshot'
 	WHEN tbl IN ('contact_channel', 'notification') THEN r || pg_catalog.jsonb_build_object('address', evmgmt.mask_address(r ->> 'address'), 'recipient', evmgmt.mask_address(r ->> 'recipient')) - CASE WHEN tbl = 'notification' THEN 'address' ELSE 'recipient' END
 	ELSE r
 END;

@@ -151,7 +151,7 @@ INSERT INTO evmgmt.objective_impact VALUES
 INSERT INTO evmgmt.escalation (escalation_id, event_id, pool, plan_id, plan_snapshot, started_at, start_reason, state, cycle,
 							   next_step_no, next_due_at, acknowledged_at, acknowledged_by, ack_note, ended_at)
 SELECT 1, 1, 'aa', 'sev1-roc',
-	   jsonb_build_object('plan', to_jsonb(p), 'steps', (SELECT jsonb_agg(to_jsonb(s) ORDER BY s.step_no) FROM evmgmt.escalation_step s WHERE s.plan_id = p.plan_id)),
+	   evmgmt.plan_snapshot(p.plan_id),
 	   '2026-03-02 14:05+08', 'opened', 'acknowledged', 1, NULL, NULL, '2026-03-02 14:11+08', 1, 'On it', '2026-03-02 14:11+08'
 FROM evmgmt.escalation_plan p WHERE p.plan_id = 'sev1-roc';
 INSERT INTO evmgmt.escalation_ack VALUES (1, 1, '2026-03-02 14:11+08', 'On it');
@@ -164,9 +164,24 @@ VALUES
 	(2, 'a3c1f1de-8f5e-4f1e-9a59-1c7d2b7c0002', 1, 1, 'escalation_step', 'sms', 'twilio-sms', 1, '+639175550101',
 	 NULL, 'SEV1 MNL1 aa: Billing AI integration down. Ack: evmgmt.acknowledge(1)', 'sent', 2,
 	 '2026-03-02 14:10+08', '2026-03-02 14:10+08', '2026-03-02 14:10:03+08', 201);
-INSERT INTO evmgmt.escalation_step_run (escalation_id, cycle, step_no, due_at, fired_at, channel, contact_id, notification_id, outcome) VALUES
-	(1, 1, 1, '2026-03-02 14:05+08', '2026-03-02 14:05:00.4+08', 'push', 1, 1, 'queued'),
-	(1, 1, 2, '2026-03-02 14:10+08', '2026-03-02 14:10:00.3+08', 'sms', 1, 2, 'queued');
+INSERT INTO evmgmt.escalation_step_run (escalation_id, cycle, step_no, scheduled_at, due_at, fired_at, channel, contact_id,
+										provider_id, recipient, notification_id, outcome) VALUES
+	(1, 1, 1, '2026-03-02 14:05+08', '2026-03-02 14:05+08', '2026-03-02 14:05:00.4+08', 'push', 1, 'ntfy', 'dana-roc', 1, 'queued'),
+	(1, 1, 2, '2026-03-02 14:10+08', '2026-03-02 14:10+08', '2026-03-02 14:10:00.3+08', 'sms', 1, 'twilio-sms', '+639175550101', 2, 'queued');
+-- The event's status cadence (sev1: hourly) ended when its last pool resolved;
+-- the operation words its escalation SMS its own way.
+INSERT INTO evmgmt.status_schedule (event_id, severity, cadence, started_at, next_status_at, last_status_at,
+									last_owner_update_at, told_open, ended_at, end_reason)
+VALUES (1, 'sev1', '1 hour', '2026-03-02 14:05+08', NULL, '2026-03-02 15:05+08', '2026-03-02 15:05+08',
+		'{roc_management,site_wfm}', '2026-03-02 16:10+08', 'resolved');
+-- Target timers: aa was acknowledged in time but resolved 35 minutes late.
+INSERT INTO evmgmt.target_timer (event_id, pool, target, due_at, warn_at, warned_at, breached_at, met_at, next_at) VALUES
+	(1, 'aa', 'response', '2026-03-02 14:10+08', '2026-03-02 14:07+08', '2026-03-02 14:07+08', NULL, '2026-03-02 14:11+08', NULL),
+	(1, 'aa', 'resolution', '2026-03-02 15:05+08', '2026-03-02 14:55+08', '2026-03-02 14:55+08', '2026-03-02 15:05+08', NULL, NULL),
+	(1, 'spec', 'response', '2026-03-02 15:35+08', '2026-03-02 15:25+08', NULL, NULL, '2026-03-02 14:45+08', NULL),
+	(1, 'spec', 'resolution', '2026-03-03 14:35+08', '2026-03-03 14:25+08', NULL, NULL, '2026-03-02 16:10+08', NULL);
+INSERT INTO evmgmt.message_template (operation_id, kind, channel, body, max_length)
+VALUES ('acme', 'escalation_step', 'sms', '{{tier}} {{site}} {{pools}}: {{title}}. Ack: evmgmt.acknowledge({{escalation_id}})', 160);
 INSERT INTO evmgmt.delivery_attempt (notification_id, attempt_no, started_at, finished_at, status_code, outcome, error) VALUES
 	(1, 1, '2026-03-02 14:05:00.5+08', '2026-03-02 14:05:01+08', 200, 'sent', NULL),
 	(2, 1, '2026-03-02 14:10:00.4+08', '2026-03-02 14:10:02.4+08', 503, 'retry', 'HTTP 503 Service Unavailable'),

@@ -1,0 +1,123 @@
+-- Severity classification from the service-level signal (C: src/classify.c).
+--
+-- Boundary rules (docs/lifecycle.md, "Classification"): a tier with threshold
+-- t and sustain time s applies when the service level is below t (sl < t;
+-- for t = 0, an outage, sl = 0) for longer than s minutes (minutes > s; s = 0
+-- means at once).  Tiers are tried sev1, sev2, sev3; the first that applies
+-- wins; none applies: NULL, no event.
+
+-- Service level of an interval; NULL when nothing was offered (no signal).
+CREATE FUNCTION evmgmt.interval_service_level(answered_in_threshold integer, offered integer)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'evmgmt_interval_service_level'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.interval_service_level(integer, integer) IS 'answered_in_threshold / offered; NULL when offered = 0 (no signal: such an interval breaks a sustained run)';
+
+CREATE FUNCTION evmgmt.classify_severity(service_level double precision, sustained_minutes double precision,
+										 sev1_threshold double precision, sev1_sustain integer,
+										 sev2_threshold double precision, sev2_sustain integer,
+										 sev3_threshold double precision, sev3_sustain integer)
+RETURNS evmgmt.severity
+AS 'MODULE_PATHNAME', 'evmgmt_classify_severity'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.classify_severity(double precision, double precision, double precision, integer, double precision, integer, double precision, integer) IS 'Tier for a service level held for sustained_minutes under the given thresholds and sustain times (NULL threshold: tier not signal-driven); NULL when no tier applies';
+
+CREATE FUNCTION evmgmt.classify_sustained_runs(sev1_minutes double precision, sev2_minutes double precision,
+											   sev3_minutes double precision, sev1_sustain integer,
+											   sev2_sustain integer, sev3_sustain integer)
+RETURNS evmgmt.severity
+AS 'MODULE_PATHNAME', 'evmgmt_classify_sustained_runs'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.classify_sustained_runs(double precision, double precision, double precision, integer, integer, integer) IS 'Tier from the trailing run (minutes) below each tier''s own threshold, as computed by sustained_minutes_below; 0 means not below now';
+
+CREATE FUNCTION evmgmt.sustained_below_transfn(internal, double precision, double precision, timestamptz, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'evmgmt_sustained_below_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.sustained_below_transfn(internal, double precision, double precision, timestamptz, integer) IS 'Transition function of sustained_minutes_below';
+
+CREATE FUNCTION evmgmt.sustained_below_finalfn(internal)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'evmgmt_sustained_below_finalfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.sustained_below_finalfn(internal) IS 'Final function of sustained_minutes_below';
+
+CREATE AGGREGATE evmgmt.sustained_minutes_below(service_level double precision, threshold double precision,
+												interval_start timestamptz, interval_minutes integer) (
+	SFUNC = evmgmt.sustained_below_transfn,
+	STYPE = internal,
+	FINALFUNC = evmgmt.sustained_below_finalfn
+);
+COMMENT ON AGGREGATE evmgmt.sustained_minutes_below(double precision, double precision, timestamptz, integer) IS 'Over intervals ORDER BY interval_start: minutes of the trailing run of contiguous intervals below the threshold (a gap or a NULL service level breaks it); usable as a window function';
+
+-- The signal thresholds of each operation, one row per operation.
+CREATE VIEW evmgmt.severity_thresholds AS
+SELECT p.operation_id,
+	   pg_catalog.max(p.sl_threshold) FILTER (WHERE p.severity = 'sev1') AS sev1_threshold,
+	   pg_catalog.max(p.sustain_minutes) FILTER (WHERE p.severity = 'sev1') AS sev1_sustain,
+	   pg_catalog.max(p.sl_threshold) FILTER (WHERE p.severity = 'sev2') AS sev2_threshold,
+	   pg_catalog.max(p.sustain_minutes) FILTER (WHERE p.severity = 'sev2') AS sev2_sustain,
+	   pg_catalog.max(p.sl_threshold) FILTER (WHERE p.severity = 'sev3') AS sev3_threshold,
+	   pg_catalog.max(p.sustain_minutes) FILTER (WHERE p.severity = 'sev3') AS sev3_sustain
+FROM evmgmt.effective_severity_policy p
+GROUP BY p.operation_id;
+COMMENT ON VIEW evmgmt.severity_thresholds IS 'Effective service-level thresholds and sustain times of sev1..sev3, one row per operation';
+
+CREATE FUNCTION evmgmt.classify_severity(operation_id text, service_level double precision, sustained_minutes double precision)
+RETURNS evmgmt.severity
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT evmgmt.classify_severity(classify_severity.service_level, classify_severity.sustained_minutes,
+									t.sev1_threshold, t.sev1_sustain, t.sev2_threshold, t.sev2_sustain,
+									t.sev3_threshold, t.sev3_sustain)
+	FROM evmgmt.severity_thresholds t
+	WHERE t.operation_id = classify_severity.operation_id;
+END;
+COMMENT ON FUNCTION evmgmt.classify_severity(text, double precision, double precision) IS 'Tier for a service level held for sustained_minutes under the operation''s effective (calibrated) policy';
+
+-- The latest state of every (site, queue, pool) series: the trailing run
+-- below each tier's threshold over the complete intervals in
+-- (at - lookback, at], and the tier that gives.
+CREATE FUNCTION evmgmt.classify_series(at timestamptz DEFAULT pg_catalog.now(), lookback interval DEFAULT '1 day')
+RETURNS TABLE (operation_id text, site_id text, queue_id text, pool evmgmt.pool,
+			   last_interval_start timestamptz, last_interval_end timestamptz, service_level double precision,
+			   minutes_below_sev1 double precision, minutes_below_sev2 double precision,
+			   minutes_below_sev3 double precision, severity evmgmt.severity)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT r.operation_id, r.site_id, r.queue_id, r.pool, r.last_start, r.last_end, r.last_sl,
+		   r.run1, r.run2, r.run3,
+		   evmgmt.classify_sustained_runs(r.run1, r.run2, r.run3, r.sev1_sustain, r.sev2_sustain, r.sev3_sustain)
+	FROM (
+		SELECT si.operation_id, s.site_id, s.queue_id, s.pool,
+			   t.sev1_sustain, t.sev2_sustain, t.sev3_sustain,
+			   pg_catalog.max(s.interval_start) AS last_start,
+			   pg_catalog.max(s.interval_start + s.interval_minutes * interval '1 minute') AS last_end,
+			   (pg_catalog.array_agg(evmgmt.interval_service_level(s.answered_in_threshold, s.offered)
+									 ORDER BY s.interval_start DESC))[1] AS last_sl,
+			   evmgmt.sustained_minutes_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
+											  t.sev1_threshold, s.interval_start, s.interval_minutes
+											  ORDER BY s.interval_start) AS run1,
+			   evmgmt.sustained_minutes_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
+											  t.sev2_threshold, s.interval_start, s.interval_minutes
+											  ORDER BY s.interval_start) AS run2,
+			   evmgmt.sustained_minutes_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
+											  t.sev3_threshold, s.interval_start, s.interval_minutes
+											  ORDER BY s.interval_start) AS run3
+		FROM evmgmt.interval_stat s
+		JOIN evmgmt.site si ON si.site_id = s.site_id
+		JOIN evmgmt.severity_thresholds t ON t.operation_id = si.operation_id
+		WHERE s.interval_start > classify_series.at - classify_series.lookback
+		  AND s.interval_start + s.interval_minutes * interval '1 minute' <= classify_series.at
+		GROUP BY si.operation_id, s.site_id, s.queue_id, s.pool,
+				 t.sev1_threshold, t.sev1_sustain, t.sev2_threshold, t.sev2_sustain, t.sev3_threshold, t.sev3_sustain
+	) r
+	ORDER BY r.operation_id, r.site_id, r.queue_id, r.pool;
+END;
+COMMENT ON FUNCTION evmgmt.classify_series(timestamptz, interval) IS 'Latest classification of every (site, queue, pool) interval series at a time, over the complete intervals within lookback: trailing minutes below each tier''s threshold and the tier';
+
+CREATE VIEW evmgmt.series_severity AS
+SELECT * FROM evmgmt.classify_series();
+COMMENT ON VIEW evmgmt.series_severity IS 'Current classification of every (site, queue, pool) interval series over the last day of complete intervals';
