@@ -222,9 +222,9 @@ NtfyPriority(const char *severity)
 		return 5;
 	if (strcmp(severity, "sev2") == 0)
 		return 4;
-	if (strcmp(severity, "sev3") == 0)
-		return 3;
-	return 2;
+	if (strcmp(severity, "sev4") == 0)
+		return 2;
+	return 3;
 }
 
 /* ntfy tags (emoji short codes) of a severity. */
@@ -239,7 +239,9 @@ NtfyTag(const char *severity)
 		return "warning";
 	if (strcmp(severity, "sev3") == 0)
 		return "information_source";
-	return "memo";
+	if (strcmp(severity, "sev4") == 0)
+		return "memo";
+	return "bell";
 }
 
 /* Push through an ntfy-compatible API. */
