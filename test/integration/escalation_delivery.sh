@@ -31,7 +31,7 @@ INSERT INTO evmgmt.provider_secret VALUES ('sms', 'tok'), ('voice', 'tok');
 INSERT INTO evmgmt.escalation_plan (plan_id, name, pools) VALUES ('spec-plan', 'Specialists', '{spec}'), ('collab-plan', 'Collaborative', '{collab}');
 INSERT INTO evmgmt.escalation_step (plan_id, step_no, delay, channel, target_kind, contact_id) VALUES
  ('spec-plan', 1, '0', 'push', 'contact', 1), ('spec-plan', 2, '2 s', 'sms', 'contact', 1), ('spec-plan', 3, '4 s', 'voice', 'contact', 1),
- ('collab-plan', 1, '0', 'push', 'contact', 2), ('collab-plan', 2, '3 s', 'sms', 'contact', 2), ('collab-plan', 3, '3 s', 'push', 'contact', 2);
+ ('collab-plan', 1, '0', 'push', 'contact', 2), ('collab-plan', 2, '3 s', 'sms', 'contact', 2), ('collab-plan', 3, '5 s', 'push', 'contact', 2);
 INSERT INTO evmgmt.event (event_id, operation_id, site_id, event_type, detection_source, title, detected_at)
 VALUES (1, 'op1', 'BER', 'system', 'roc_analyst', 'Telephony down', now());
 INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, classified_at)
@@ -67,12 +67,12 @@ near "$SMS" 2; ok $? "step 2: sms to Ana at +2 s (got +$SMS s)"
 is "$(q $DB "SELECT evmgmt.acknowledge($SPEC, 1, 'on it')")" acknowledged "Ana acknowledges the specialist escalation"
 ACKED=$(python3 -c "import time; print('%.1f' % (time.time() - $T0))")
 
-# The collaborative plan goes on: sms at +3 s, push at +6 s.
+# The collaborative plan goes on: sms at +3 s, push at +8 s (after Ana's voice call would have come).
 wait_for 15 eval '[ -n "$(offsets "ntfy/bo-topic")" ] && [ "$(offsets "ntfy/bo-topic" | wc -w)" -ge 2 ]'
 BO_PUSH=$(offsets 'ntfy/bo-topic')
 BO_SMS=$(offsets 'Messages.json .*4915100000002')
 near "$BO_SMS" 3; ok $? "the other pool's plan runs on independently: sms to Bo at +3 s (got +$BO_SMS s)"
-near "$(echo "$BO_PUSH" | awk '{print $2}')" 6; ok $? "and its step 3 push at +6 s (got +$BO_PUSH s)"
+near "$(echo "$BO_PUSH" | awk '{print $2}')" 8; ok $? "and its step 3 push at +8 s (got +$BO_PUSH s)"
 is "$(offsets 'Calls.json')" "" "no voice call for Ana after her acknowledgment at +$ACKED s (step 3 was due at +6 s)"
 is "$(q $DB "SELECT string_agg(step_no || ':' || outcome, ',' ORDER BY step_no) FROM evmgmt.escalation_step_run WHERE escalation_id = $SPEC")" \
 	"1:queued,2:queued" "the specialist escalation's history shows steps 1 and 2 only"
