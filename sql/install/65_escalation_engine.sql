@@ -380,7 +380,8 @@ BEGIN
 			INSERT INTO evmgmt.notification (event_id, escalation_id, kind, channel, provider_id, contact_id, recipient,
 											 subject, body, payload, created_at, next_attempt_at)
 			VALUES (NULL, NULL, 'digest', p_channel, p_provider_id, p_contact_id, p_recipient, m.subject, m.body,
-					pg_catalog.jsonb_build_object('digest', true, 'tier', p_payload -> 'tier', 'items', pg_catalog.jsonb_build_array(v_item)),
+					pg_catalog.jsonb_build_object('digest', true, 'tier', p_payload -> 'tier', 'severity', p_payload -> 'severity',
+												  'items', pg_catalog.jsonb_build_array(v_item)),
 					p_now, v_last + v_window)
 			RETURNING notification_id INTO notification_id;
 			bundled := true;

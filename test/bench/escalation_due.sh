@@ -46,20 +46,18 @@ BEGIN
 END \$\$;" 2>&1 | sed 's/.*NOTICE: *//')
 echo "run_due_work with nothing due: ${idle_ms} ms per call (mean of 1000)"
 
-# firing: every first step due at once, batches of the default size until done
-fire=$(q "
-DO \$\$
-DECLARE t0 timestamptz := clock_timestamp(); calls int := 0; r timestamptz;
-BEGIN
-	LOOP
-		r := evmgmt.run_due_work('2030-01-01 00:01:00Z');
-		calls := calls + 1;
-		EXIT WHEN r IS NULL OR r > '2030-01-01 00:01:00Z';
-	END LOOP;
-	RAISE NOTICE '% % %', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 3), calls,
-		(SELECT count(*) FROM evmgmt.escalation_step_run);
-END \$\$;" 2>&1 | sed 's/.*NOTICE: *//')
-read -r secs calls steps <<<"$fire"
+# firing: every first step due at once; each run_due_work call in its own
+# transaction, as the worker does, until nothing more is due at that moment
+t0=$(date +%s.%N)
+calls=0
+while :; do
+	r=$(q "SELECT coalesce(evmgmt.run_due_work('2030-01-01 00:01:00Z') <= '2030-01-01 00:01:00Z', false)")
+	calls=$((calls + 1))
+	[ "$r" = "t" ] || break
+done
+t1=$(date +%s.%N)
+steps=$(q "SELECT count(*) FROM evmgmt.escalation_step_run")
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
 echo "fired $steps due steps in ${secs} s over $calls run_due_work calls: $(awk -v s="$steps" -v t="$secs" 'BEGIN{printf "%.0f", s/t}') steps/s (one notification each)"
 if [ -n "${PROFILE:-}" ]; then
 	psql -X -d "$db" -c "SELECT funcname, calls, round(total_time::numeric, 1) AS total_ms, round(self_time::numeric, 1) AS self_ms

@@ -177,6 +177,16 @@ SELECT pg_temp.classify(9320, 'spec', 'sev1', '2026-03-02 08:00Z');
 SELECT length(m.body) AS sms_length, right(m.body, 1) AS ends_with
 FROM evmgmt.render_message('escalation_step', 'sms', 'op1', evmgmt.event_facts(9320) || '{"escalation_id": 77, "step": 2}') m;
 SELECT m.subject, m.body FROM evmgmt.render_message('escalation_step', 'email', 'op1', evmgmt.event_facts(9301) || '{"escalation_id": 77, "step": 2, "reason": "opened"}') m;
+-- the Power-of-One figures of the event's queue: 50 Erlangs on 51 agents
+INSERT INTO evmgmt.queue (queue_id, operation_id, name) VALUES ('billing', 'op1', 'Billing');
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled,
+								  answered_in_threshold, threshold_seconds, aht_seconds, staffed)
+VALUES ('BER', 'billing', 'spec', '2026-03-02 07:45Z', 15, 250, 240, 60, 20, 180, 51);
+INSERT INTO evmgmt.event (event_id, operation_id, site_id, queue_id, event_type, detection_source, title, detected_at, opened_at)
+VALUES (9321, 'op1', 'BER', 'billing', 'capacity', 'roc_analyst', 'Billing short of agents', '2026-03-02 08:00Z', '2026-03-02 08:00Z');
+SELECT pg_temp.classify(9321, 'spec', 'sev2', '2026-03-02 08:00Z');
+SELECT evmgmt.event_facts(9321) ->> 'power_of_one' AS power_of_one;
+SELECT m.body FROM evmgmt.render_message('opened', 'email', 'op1', evmgmt.event_facts(9321)) m;
 -- links and an operation's own template
 SET evmgmt.event_link_prefix = 'https://roc.example.com/events/';
 INSERT INTO evmgmt.message_template (operation_id, kind, channel, body, max_length)
