@@ -25,6 +25,8 @@ ok $? "the idle worker shows as idle in pg_stat_activity"
 # idle_window WHAT: over 3 s the worker uses no CPU and reports no activity
 idle_window() {
 	local t1 t2 s1 s2
+	# settled: idle for a second already (not between two steps of a cycle)
+	wait_for 10 sql_true postgres "SELECT state = 'idle' AND now() - state_change > interval '1 s' FROM pg_stat_activity WHERE pid = $PID"
 	t1=$(cpu_ticks "$PID")
 	s1=$(q postgres "SELECT state || ' ' || state_change || ' ' || query FROM pg_stat_activity WHERE pid = $PID")
 	sleep 3	# the measuring window, not a wait for something to happen
