@@ -34,22 +34,33 @@
 #include "workers.h"
 
 /* Append a header line to the job's list. */
+pg_attribute_printf(2, 3)
 static void
 AddHeader(DeliveryJob *job, const char *fmt,...)
 {
-	char		line[1024];
-	va_list		ap;
+	StringInfoData line;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
+	initStringInfo(&line);
+	for (;;)
+	{
+		va_list		ap;
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&line, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&line, needed);
+	}
 	/* a header value never spans lines */
-	for (char *p = line; *p; p++)
+	for (char *p = line.data; *p; p++)
 	{
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
 	}
-	job->headers = curl_slist_append(job->headers, line);
+	job->headers = curl_slist_append(job->headers, line.data);
+	pfree(line.data);
 }
 
 /* The endpoint without a trailing slash. */
