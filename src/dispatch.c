@@ -103,7 +103,7 @@ static const char *const claim_sql =
 "    'notification_id', u.notification_id, 'event_id', u.event_id, 'escalation_id', u.escalation_id,"
 "    'kind', u.kind, 'channel', u.channel, 'recipient', u.recipient,"
 "    'subject', u.subject, 'body', u.body))::text,"
-"  u.payload ->> 'severity', u.payload ->> 'event_ref'"
+"  coalesce(u.payload ->> 'severity', u.payload ->> 'tier')"
 " FROM u JOIN evmgmt.channel_provider p ON p.provider_id = u.provider_id"
 " LEFT JOIN evmgmt.provider_secret s ON s.provider_id = u.provider_id";
 
@@ -444,7 +444,6 @@ Claim(int limit)
 			job->body = GetText(tup, desc, 16);
 			job->json_body = GetText(tup, desc, 17);
 			job->severity = GetText(tup, desc, 18);
-			job->event_ref = GetText(tup, desc, 19);
 			job->retry_after = -1;
 			dlist_push_tail(&queued, &job->node);
 			nqueued++;

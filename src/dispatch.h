@@ -49,8 +49,7 @@ typedef struct DeliveryJob
 	char	   *subject;
 	char	   *body;
 	char	   *json_body;		/* the webhook payload */
-	char	   *severity;		/* from the payload, may be NULL */
-	char	   *event_ref;		/* from the payload, may be NULL */
+	char	   *severity;		/* payload severity (or tier), may be NULL */
 
 	/* the request */
 	CURL	   *easy;

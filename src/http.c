@@ -34,22 +34,33 @@
 #include "workers.h"
 
 /* Append a header line to the job's list. */
+pg_attribute_printf(2, 3)
 static void
 AddHeader(DeliveryJob *job, const char *fmt,...)
 {
-	char		line[1024];
-	va_list		ap;
+	StringInfoData line;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
+	initStringInfo(&line);
+	for (;;)
+	{
+		va_list		ap;
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&line, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&line, needed);
+	}
 	/* a header value never spans lines */
-	for (char *p = line; *p; p++)
+	for (char *p = line.data; *p; p++)
 	{
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
 	}
-	job->headers = curl_slist_append(job->headers, line);
+	job->headers = curl_slist_append(job->headers, line.data);
+	pfree(line.data);
 }
 
 /* The endpoint without a trailing slash. */
@@ -222,9 +233,9 @@ NtfyPriority(const char *severity)
 		return 5;
 	if (strcmp(severity, "sev2") == 0)
 		return 4;
-	if (strcmp(severity, "sev3") == 0)
-		return 3;
-	return 2;
+	if (strcmp(severity, "sev4") == 0)
+		return 2;
+	return 3;
 }
 
 /* ntfy tags (emoji short codes) of a severity. */
@@ -239,7 +250,9 @@ NtfyTag(const char *severity)
 		return "warning";
 	if (strcmp(severity, "sev3") == 0)
 		return "information_source";
-	return "memo";
+	if (strcmp(severity, "sev4") == 0)
+		return "memo";
+	return "bell";
 }
 
 /* Push through an ntfy-compatible API. */

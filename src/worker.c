@@ -332,7 +332,7 @@ EvmgmtWorkerMain(Datum main_arg)
 	DispatchInit();
 	/* Nobody else dispatches here: whatever is still claimed was lost. */
 	DispatchReclaimAll();
-	next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
+	next_purge = 0;				/* purge in the first cycle */
 
 	for (;;)
 	{

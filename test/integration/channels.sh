@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 14
+plan 13
 DB=evmgmt_it_channels
 new_db $DB
 start_smtp_sink mail

@@ -7,13 +7,14 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 6
+plan 7
 # the server log is shared with the suite's other tests: look only at what
 # is logged from here on
 log_from=$(($(wc -c <"$EVMGMT_CLUSTER_LOG") + 1))
 DB=evmgmt_it_retention
 new_db $DB
 wait_for 20 has_worker $DB || { echo "Bail out! no worker"; exit 1; }
+PID=$(worker_pid $DB)
 set_guc evmgmt.delivery_retention -1
 
 q $DB "
@@ -41,6 +42,7 @@ ok $? "setting the retention purges at once: the old finished notifications are 
 is "$(q $DB "SELECT string_agg(DISTINCT split_part(body, ' ', 1), ',') FROM evmgmt.notification WHERE state = 'sent'")" new "the young ones stay"
 is "$(q $DB "SELECT state FROM evmgmt.notification WHERE body = 'old but pending'")" retry "an old notification still to be sent stays"
 is "$(q $DB "SELECT count(*) FROM evmgmt.delivery_attempt")" 10 "old delivery attempts are gone, young ones stay"
+is "$(worker_pid $DB)" "$PID" "the worker that purged is still the same process (no error)"
 is "$(tail -c +"$log_from" "$EVMGMT_CLUSTER_LOG" | grep -c 'DELETE FROM evmgmt')" 0 "the purge statements logged no error"
 
 it_done

@@ -9,11 +9,13 @@ IT_DIR=$(mktemp -d /tmp/evmgmt-it.XXXXXX)
 IT_PIDS=()
 IT_DBS=()
 IT_SETTINGS=()
+IT_CLEANUP=()
 IT_N=0
 IT_FAILED=0
 
 it_cleanup() {
-	local p d s
+	local p d s c
+	for c in "${IT_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
 	for p in "${IT_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${IT_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for s in "${IT_SETTINGS[@]}"; do psql -XqAt -d postgres -c "ALTER SYSTEM RESET $s" >/dev/null 2>&1; done

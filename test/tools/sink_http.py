@@ -2,7 +2,7 @@
 """sink_http.py: an HTTP test sink for the evmgmt dispatcher (Python 3 stdlib only).
 
 Logs every request as one JSON line (method, path, headers, body, receive
-time, mode, signature verdict) to --log, and answers according to a mode
+time, client address and port, mode, signature verdict) to --log, and answers according to a mode
 taken from the first path segment when it names one, else --mode:
 
   ok     200 at once              500    500 at once
@@ -71,6 +71,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "headers": headers,
             "body": body.decode("utf-8", "replace"),
             "received": received,
+            "client": "%s:%d" % self.client_address[:2],
             "mode": mode,
             "sig_valid": verify(self.server.opts.secret, headers.get("webhook-id"),
                                 headers.get("webhook-timestamp"), body,
