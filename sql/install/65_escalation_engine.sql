@@ -5,12 +5,19 @@
 -- Everything that becomes due is driven by evmgmt.run_due_work(now), which the
 -- background worker calls in a loop (and tests call with an explicit now).  It
 -- works in the caller's transaction: each due escalation, status schedule and
--- target timer is locked with FOR UPDATE SKIP LOCKED, so two callers never fire
--- the same thing, and every notification is written to the outbox in the same
--- transaction as the state change that caused it.  acknowledge() and
--- escalation_stop() lock the escalation row without SKIP LOCKED: whichever of
--- acknowledge, resolve and a firing step gets the row first wins, the others
--- see its result.
+-- target timer is locked with SKIP LOCKED, so two callers never fire the same
+-- thing, and every notification is written to the outbox in the same
+-- transaction as the state change that caused it.
+--
+-- Locking order: like the lifecycle functions (which lock the event row FOR
+-- UPDATE, then its pool conditions), every entry point here locks the event
+-- row first (FOR NO KEY UPDATE, which does not block the foreign-key checks
+-- of inserts), then the escalation, schedule or timer rows.  run_due_work
+-- takes the event with SKIP LOCKED and leaves an event that is busy for its
+-- next call; acknowledge, post_status_update, escalation_start and
+-- escalation_stop wait for it.  So whichever of acknowledge, resolve and a
+-- firing step comes first wins, the others see its result, and no two of
+-- them can deadlock.
 --
 -- Times: step k of cycle 1 is due at started_at + the sum of the delays of the
 -- steps up to k (delays counted in seconds, so a DST change never stretches a
@@ -33,6 +40,24 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.setting_interval(text, interval) IS 'Value of a duration setting as an interval, or the fallback when it is not defined';
+
+-- Lock an event row, first of everything this engine locks (see the header).
+-- With wait = false, answer false at once when somebody else holds it.
+CREATE FUNCTION evmgmt.lock_event(event_id bigint, wait boolean) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF wait THEN
+		PERFORM FROM evmgmt.event e WHERE e.event_id = $1 FOR NO KEY UPDATE;
+	ELSE
+		PERFORM FROM evmgmt.event e WHERE e.event_id = $1 FOR NO KEY UPDATE SKIP LOCKED;
+	END IF;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.lock_event(bigint, boolean) IS 'Locks an event row FOR NO KEY UPDATE (waiting, or SKIP LOCKED with wait = false); the first lock every engine entry point takes';
 
 ------------------------------------------------------------------------------
 -- Tables
@@ -1081,6 +1106,7 @@ BEGIN
 	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
 		RETURN NULL;
 	END IF;
+	PERFORM evmgmt.lock_event(p_event, true);
 	SELECT x.operation_id, x.event_type, x.site_id, pc.severity, pc.state
 	INTO c
 	FROM evmgmt.pool_condition pc JOIN evmgmt.event x ON x.event_id = pc.event_id
@@ -1194,10 +1220,10 @@ BEGIN
 	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
 		RETURN 0;
 	END IF;
-	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
-	IF NOT FOUND THEN
+	IF NOT evmgmt.lock_event(p_event, true) THEN
 		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
 	END IF;
+	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
 	-- is the event over once this pool is?
 	v_all := p_pool IS NULL OR NOT EXISTS (
 		SELECT FROM evmgmt.pool_condition pc
@@ -1314,8 +1340,9 @@ DECLARE
 	v_missing integer := 0;
 	v_by text;
 BEGIN
-	-- waits for a step firing or a resolve that holds the row; whoever comes
-	-- second sees the first one's result
+	-- waits for a step firing or a resolve that holds the event; whoever
+	-- comes second sees the first one's result
+	PERFORM evmgmt.lock_event((SELECT x.event_id FROM evmgmt.escalation x WHERE x.escalation_id = p_id), true);
 	SELECT * INTO e FROM evmgmt.escalation x WHERE x.escalation_id = p_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'escalation % does not exist', p_id USING ERRCODE = 'no_data_found';
@@ -1636,10 +1663,10 @@ BEGIN
 	IF p_text IS NULL OR p_text = '' THEN
 		RAISE EXCEPTION 'a status update needs a text' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
-	IF NOT FOUND THEN
+	IF NOT evmgmt.lock_event(p_event, true) THEN
 		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
 	END IF;
+	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
 	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled'))
 	   OR EXISTS (SELECT FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NOT NULL) THEN
 		RAISE EXCEPTION 'event % has no live pool condition', p_event
@@ -1804,6 +1831,8 @@ DECLARE
 	p_now timestamptz := $1;
 	v_batch integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.escalation_batch_size', true), '')::integer, 500);
 	v_more boolean := false;
+	v_busy boolean := false;
+	v_next timestamptz;
 	n integer;
 	r record;
 BEGIN
@@ -1811,45 +1840,75 @@ BEGIN
 		RAISE EXCEPTION 'run_due_work needs a moment' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 
+	-- Candidates are read without locks; each is then taken event first
+	-- (SKIP LOCKED: a busy event waits for the next call) and re-checked
+	-- under its own row lock, so a concurrent caller never fires it twice.
 	n := 0;
 	FOR r IN SELECT t.event_id, t.pool, t.target FROM evmgmt.target_timer t
 			 WHERE t.next_at <= p_now ORDER BY t.next_at LIMIT v_batch
-			 FOR UPDATE SKIP LOCKED
 	LOOP
-		PERFORM evmgmt.target_timer_fire(r.event_id, r.pool, r.target, p_now);
 		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.target_timer t
+		WHERE t.event_id = r.event_id AND t.pool = r.pool AND t.target = r.target AND t.next_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.target_timer_fire(r.event_id, r.pool, r.target, p_now);
 	END LOOP;
 	v_more := v_more OR n >= v_batch;
 
 	n := 0;
 	FOR r IN SELECT s.event_id FROM evmgmt.status_schedule s
 			 WHERE s.ended_at IS NULL AND s.next_status_at <= p_now ORDER BY s.next_status_at LIMIT v_batch
-			 FOR UPDATE SKIP LOCKED
 	LOOP
-		PERFORM evmgmt.status_tick(r.event_id, p_now);
 		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.status_schedule s
+		WHERE s.event_id = r.event_id AND s.ended_at IS NULL AND s.next_status_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.status_tick(r.event_id, p_now);
 	END LOOP;
 	v_more := v_more OR n >= v_batch;
 
 	n := 0;
-	FOR r IN SELECT e.escalation_id FROM evmgmt.escalation e
+	FOR r IN SELECT e.escalation_id, e.event_id FROM evmgmt.escalation e
 			 WHERE e.state = 'active' AND e.next_due_at <= p_now ORDER BY e.next_due_at LIMIT v_batch
-			 FOR UPDATE SKIP LOCKED
 	LOOP
-		PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
 		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e
+		WHERE e.escalation_id = r.escalation_id AND e.state = 'active' AND e.next_due_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
 	END LOOP;
 	v_more := v_more OR n >= v_batch;
 
 	IF v_more THEN
 		RETURN p_now;
 	END IF;
-	RETURN LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
-				 (SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
-				 (SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL));
+	v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
+					(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
+					(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL));
+	-- what is left due belongs to events busy elsewhere: look again shortly
+	-- rather than at once
+	IF v_busy AND v_next <= p_now THEN
+		v_next := p_now + interval '1 second';
+	END IF;
+	RETURN v_next;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (rows locked with SKIP LOCKED, so concurrent callers never double-fire) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch)';
+COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
 
 ------------------------------------------------------------------------------
 -- Reporting views
@@ -1922,7 +1981,7 @@ REVOKE ALL ON FUNCTION
 	evmgmt.footprint_open(bigint, timestamptz), evmgmt.footprint_close(bigint, text, text, timestamptz),
 	evmgmt.status_tick(bigint, timestamptz), evmgmt.post_status_update(bigint, text, timestamptz),
 	evmgmt.target_timer_sync(), evmgmt.target_timer_fire(bigint, evmgmt.pool, text, timestamptz),
-	evmgmt.run_due_work(timestamptz)
+	evmgmt.run_due_work(timestamptz), evmgmt.lock_event(bigint, boolean)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.acknowledge(bigint, bigint, text), evmgmt.acknowledge_event(bigint, evmgmt.pool, bigint, text),
 	evmgmt.post_status_update(bigint, text, timestamptz)

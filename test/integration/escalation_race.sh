@@ -38,7 +38,7 @@ wait_for() {
 	return 1
 }
 
-echo "1..8"
+echo "1..10"
 createdb "$db" || exit 1
 q "CREATE EXTENSION evmgmt" >/dev/null
 q "
@@ -53,9 +53,10 @@ INSERT INTO evmgmt.escalation_plan (plan_id, name) VALUES ('p', 'Race plan');
 INSERT INTO evmgmt.escalation_step (plan_id, step_no, delay, channel, target_kind, contact_id)
 VALUES ('p', 1, '0', 'sms', 'contact', 1), ('p', 2, '10 min', 'sms', 'contact', 1);
 INSERT INTO evmgmt.event (event_id, operation_id, site_id, event_type, detection_source, title, detected_at)
-SELECT i, 'op1', 'BER', 'system', 'roc_analyst', 'Race ' || i, now() FROM generate_series(1, 202) i;
+SELECT i, 'op1', 'BER', 'system', 'roc_analyst', 'Race ' || i, now() FROM generate_series(1, 203) i;
 INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, classified_at)
 SELECT i, 'spec', 'sev1', 'classified', now() FROM generate_series(1, 202) i;
+INSERT INTO evmgmt.pool_condition (event_id, pool) VALUES (203, 'spec');
 " >/dev/null
 esc=$(q "SELECT evmgmt.escalation_start(1, 'spec', 'manual', clock_timestamp() - interval '1 minute')")
 q "SELECT evmgmt.run_due_work(clock_timestamp())" >/dev/null
@@ -134,3 +135,23 @@ wait_for "SELECT count(*) >= 200 FROM evmgmt.escalation_step_run r JOIN evmgmt.e
 check "two concurrent run_due_work calls (and the worker) fire each of 200 first steps exactly once" \
 	"$(q "SELECT count(*) || ' ' || count(DISTINCT (r.escalation_id, r.cycle, r.step_no, r.retry_no)) FROM evmgmt.escalation_step_run r
 		  JOIN evmgmt.escalation e USING (escalation_id) WHERE e.event_id BETWEEN 3 AND 202 AND r.step_no = 1")" "200 200"
+
+# A lifecycle transaction holds the event (cancel_pool: event FOR UPDATE, then
+# escalation_stop): run_due_work neither waits nor deadlocks, and leaves the
+# event for a later call.
+q "SELECT evmgmt.classify_pool(203, 'spec', 'sev1')" >/dev/null
+mkfifo "$tmp/l.in"
+psql -X -q -t -A -d "$db" <"$tmp/l.in" >"$tmp/l.out" 2>&1 &
+bg_pids+=($!)
+exec 3>"$tmp/l.in"
+echo "BEGIN; SELECT evmgmt.cancel_pool(203, 'spec', 'false positive'); \\echo L_HELD" >&3
+deadline=$((SECONDS + 10))
+until grep -q L_HELD "$tmp/l.out" || [ $SECONDS -ge $deadline ]; do sleep 0.1; done
+PGOPTIONS="$PGOPTIONS -c statement_timeout=3s" q "SELECT evmgmt.run_due_work(clock_timestamp() + interval '1 hour') IS NOT NULL" >/dev/null 2>"$tmp/w.err"
+check "run_due_work does not wait for an event a lifecycle transaction holds" "$?|$(cat "$tmp/w.err")" "0|"
+echo "COMMIT; \\echo L_DONE" >&3
+deadline=$((SECONDS + 10))
+until grep -q L_DONE "$tmp/l.out" || [ $SECONDS -ge $deadline ]; do sleep 0.1; done
+exec 3>&-
+check "the cancel commits without a deadlock and stops the escalation" \
+	"$(grep -c -i deadlock "$tmp/l.out")|$(q "SELECT string_agg(state, ',') FROM evmgmt.escalation WHERE event_id = 203")" "0|cancelled"
