@@ -26,6 +26,10 @@
  * (lifecycle_write_depth > 0); superusers included.  INSERTs are not
  * refused so that a plain pg_restore of a dump still loads the rows.
  *
+ * Statements: every SQL statement here is a fixed text with text
+ * parameters that the statement casts; each is prepared once per session
+ * and kept (SPI_keepplan), so a call costs execution only.
+ *
  * IDENTIFICATION
  *	  src/state_machine.c
  *
@@ -43,6 +47,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "evmgmt.h"
@@ -309,6 +314,56 @@ LifecycleInit(void)
 							NULL, NULL, NULL);
 }
 
+/* A prepared lifecycle statement, kept for the life of the backend. */
+typedef struct CachedStatement
+{
+	char	   *sql;
+	int			nargs;
+	SPIPlanPtr	plan;
+} CachedStatement;
+
+/* The statements prepared so far (a few dozen distinct texts at most). */
+static List *statement_cache = NIL;
+
+/*
+ * The saved plan of a statement with nargs text parameters, prepared on
+ * first use.  The plan cache revalidates it after DDL (even after the
+ * extension is dropped and created again).  Not inlined: inlined into
+ * RunSQL, its locals would sit beside a PG_TRY.
+ */
+static pg_noinline SPIPlanPtr
+PreparedStatement(const char *sql, int nargs)
+{
+	ListCell   *lc;
+	Oid			types[MAX_SQL_ARGS];
+	CachedStatement *entry;
+	SPIPlanPtr	plan;
+	MemoryContext old;
+	int			i;
+
+	foreach(lc, statement_cache)
+	{
+		entry = (CachedStatement *) lfirst(lc);
+		if (entry->nargs == nargs && strcmp(entry->sql, sql) == 0)
+			return entry->plan;
+	}
+	for (i = 0; i < nargs; i++)
+		types[i] = TEXTOID;
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	entry = palloc(sizeof(CachedStatement));
+	entry->sql = pstrdup(sql);
+	entry->nargs = nargs;
+	entry->plan = plan;
+	statement_cache = lappend(statement_cache, entry);
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
 /*
  * Run one SQL statement through SPI with text parameters (NULL for SQL
  * NULL); the statement casts them.  With "write", the statement may change
@@ -317,25 +372,25 @@ LifecycleInit(void)
 static uint64
 RunSQL(bool write, const char *sql, int nargs, const char **args)
 {
-	Oid			types[MAX_SQL_ARGS];
 	Datum		values[MAX_SQL_ARGS];
 	char		nulls[MAX_SQL_ARGS];
+	SPIPlanPtr	plan;
 	int			rc = 0;
 	int			i;
 
 	Assert(nargs <= MAX_SQL_ARGS);
 	for (i = 0; i < nargs; i++)
 	{
-		types[i] = TEXTOID;
 		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
 		nulls[i] = args[i] ? ' ' : 'n';
 	}
+	plan = PreparedStatement(sql, nargs);
 	if (write)
 	{
 		lifecycle_write_depth++;
 		PG_TRY();
 		{
-			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 		}
 		PG_FINALLY();
 		{
@@ -344,9 +399,9 @@ RunSQL(bool write, const char *sql, int nargs, const char **args)
 		PG_END_TRY();
 	}
 	else
-		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
 	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
 }
 
@@ -991,9 +1046,10 @@ LinkRecurrence(EventRow *ev, const char *cause, const char *at)
 			  "   AND p.cancelled_at IS NULL AND p.detected_at < $5::timestamptz"
 			  "   AND EXISTS (SELECT FROM evmgmt.pool_condition c WHERE c.event_id = p.event_id"
 			  "                  AND c.cause_category = $6 AND c.state <> 'cancelled')"
-			  "   AND COALESCE(p.closed_at, (SELECT pg_catalog.max(c.resolved_at) FROM evmgmt.pool_condition c"
-			  "                              WHERE c.event_id = p.event_id))"
-			  "       >= $5::timestamptz - $7::interval"
+			  "   AND (p.closed_at >= $5::timestamptz - $7::interval"
+			  "        OR (p.closed_at IS NULL"
+			  "            AND (SELECT pg_catalog.max(c.resolved_at) FROM evmgmt.pool_condition c"
+			  "                 WHERE c.event_id = p.event_id) >= $5::timestamptz - $7::interval))"
 			  " ORDER BY p.detected_at DESC, p.event_id DESC LIMIT 1",
 			  7, args) == 0)
 		return NULL;

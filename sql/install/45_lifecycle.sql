@@ -7,6 +7,10 @@
 ALTER TABLE evmgmt.severity_policy ADD CONSTRAINT severity_policy_sev4_not_signal_driven
 	CHECK (severity <> 'sev4' OR sl_threshold IS NULL);
 
+-- Recurrence look-up (state_machine.c, LinkRecurrence): earlier events of a
+-- site and type closed within the window, or still open.
+CREATE INDEX event_recurrence_idx ON evmgmt.event (site_id, event_type, closed_at);
+
 ------------------------------------------------------------------------------
 -- Business time
 ------------------------------------------------------------------------------
@@ -16,9 +20,13 @@ ALTER TABLE evmgmt.severity_policy ADD CONSTRAINT severity_policy_sev4_not_signa
 -- is honoured), none on a holiday.
 CREATE FUNCTION evmgmt.business_windows(calendar_id text, time_zone text, day date)
 RETURNS TABLE (window_start timestamptz, window_end timestamptz)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $$
+BEGIN
+	-- PL/pgSQL rather than SQL so that the plan is cached for the session:
+	-- add_business_time calls this once per day it walks
+	RETURN QUERY
 	SELECT (business_windows.day + h.opens) AT TIME ZONE business_windows.time_zone,
 		   (business_windows.day + h.closes) AT TIME ZONE business_windows.time_zone
 	FROM evmgmt.calendar_hours h
@@ -27,7 +35,8 @@ BEGIN ATOMIC
 	  AND NOT EXISTS (SELECT FROM evmgmt.calendar_holiday d
 					  WHERE d.calendar_id = business_windows.calendar_id AND d.day = business_windows.day)
 	ORDER BY h.opens;
-END;
+END
+$$;
 COMMENT ON FUNCTION evmgmt.business_windows(text, text, date) IS 'Working windows of a local day of a calendar in a time zone, as timestamptz (none on holidays)';
 
 -- Add business time: the days part of amount counts business days, the rest

@@ -79,7 +79,9 @@ COMMENT ON FUNCTION evmgmt.classify_severity(text, double precision, double prec
 -- The latest state of every (site, queue, pool) series: the trailing run
 -- below each tier's threshold over the complete intervals in
 -- (at - lookback, at], and the tier that gives.
-CREATE FUNCTION evmgmt.classify_series(at timestamptz DEFAULT pg_catalog.now(), lookback interval DEFAULT '1 day')
+CREATE FUNCTION evmgmt.classify_series(at timestamptz DEFAULT pg_catalog.now(), lookback interval DEFAULT '1 day',
+									   site_id text DEFAULT NULL, queue_id text DEFAULT NULL,
+									   pool evmgmt.pool DEFAULT NULL)
 RETURNS TABLE (operation_id text, site_id text, queue_id text, pool evmgmt.pool,
 			   last_interval_start timestamptz, last_interval_end timestamptz, service_level double precision,
 			   minutes_below_sev1 double precision, minutes_below_sev2 double precision,
@@ -111,12 +113,15 @@ BEGIN ATOMIC
 		JOIN evmgmt.severity_thresholds t ON t.operation_id = si.operation_id
 		WHERE s.interval_start > classify_series.at - classify_series.lookback
 		  AND s.interval_start + s.interval_minutes * interval '1 minute' <= classify_series.at
+		  AND (classify_series.site_id IS NULL OR s.site_id = classify_series.site_id)
+		  AND (classify_series.queue_id IS NULL OR s.queue_id = classify_series.queue_id)
+		  AND (classify_series.pool IS NULL OR s.pool = classify_series.pool)
 		GROUP BY si.operation_id, s.site_id, s.queue_id, s.pool,
 				 t.sev1_threshold, t.sev1_sustain, t.sev2_threshold, t.sev2_sustain, t.sev3_threshold, t.sev3_sustain
 	) r
 	ORDER BY r.operation_id, r.site_id, r.queue_id, r.pool;
 END;
-COMMENT ON FUNCTION evmgmt.classify_series(timestamptz, interval) IS 'Latest classification of every (site, queue, pool) interval series at a time, over the complete intervals within lookback: trailing minutes below each tier''s threshold and the tier';
+COMMENT ON FUNCTION evmgmt.classify_series(timestamptz, interval, text, text, evmgmt.pool) IS 'Latest classification of every (site, queue, pool) interval series (or those of one site, queue or pool) at a time, over the complete intervals within lookback: trailing minutes below each tier''s threshold and the tier';
 
 CREATE VIEW evmgmt.series_severity AS
 SELECT * FROM evmgmt.classify_series();

@@ -149,6 +149,15 @@ FROM evmgmt.classify_series('2025-06-02 12:00+00', '1 day');
 -- an interval not yet complete at "at" is not counted; the same series a minute earlier
 SELECT site_id, pool, last_interval_end, severity
 FROM evmgmt.classify_series('2025-06-02 11:59+00', '1 day') WHERE site_id = 'A1';
+-- one site, one pool, or one queue and pool
+SELECT site_id, pool, severity FROM evmgmt.classify_series('2025-06-02 12:00+00', '1 day', site_id => 'S1');
+SELECT site_id, pool, severity FROM evmgmt.classify_series('2025-06-02 12:00+00', '1 day', pool => 'spec');
+SELECT site_id, pool, severity FROM evmgmt.classify_series('2025-06-02 12:00+00', '2 hours', queue_id => 'qa', pool => 'collab');
+-- runs are counted inside the lookback: 70 minutes hold only four intervals,
+-- too few for sev2's "> 60 minutes"; longer than sustain + one interval
+-- (76 minutes) the tier is right again, with the run capped at 75
+SELECT pool, minutes_below_sev2, severity FROM evmgmt.classify_series('2025-06-02 12:00+00', '70 minutes', site_id => 'A1');
+SELECT pool, minutes_below_sev2, severity FROM evmgmt.classify_series('2025-06-02 12:00+00', '76 minutes', site_id => 'A1');
 -- a missing interval in the middle of the < 30% run breaks it
 DELETE FROM evmgmt.interval_stat WHERE site_id = 'A1' AND pool = 'collab' AND interval_start = '2025-06-02 11:15+00';
 SELECT pool, minutes_below_sev2, severity

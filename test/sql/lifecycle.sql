@@ -403,3 +403,18 @@ SELECT evmgmt.classify_pool(:q, 'spec', 'sev4');
 UPDATE evmgmt.pool_condition SET severity = 'sev1' WHERE event_id = :q;
 RESET ROLE;
 SELECT actor = session_user AS actor_is_session_user, count(*) FROM evmgmt.event_timeline WHERE event_id = :q GROUP BY 1;
+
+------------------------------------------------------------------------------
+-- The lifecycle functions keep prepared statements for the session; they
+-- still work after the extension is dropped and created again.
+------------------------------------------------------------------------------
+DROP EXTENSION evmgmt CASCADE;
+CREATE EXTENSION evmgmt;
+INSERT INTO evmgmt.operation VALUES ('acme', 'Acme');
+INSERT INTO evmgmt.calendar VALUES ('de', 'Germany office hours');
+INSERT INTO evmgmt.calendar_hours SELECT 'de', d, '09:00', '17:00' FROM generate_series(1, 5) d;
+INSERT INTO evmgmt.site (site_id, operation_id, name, time_zone, calendar_id) VALUES ('BER', 'acme', 'Berlin', 'Europe/Berlin', 'de');
+SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'after re-creation', '2025-06-02 10:00+02') AS n \gset
+SELECT evmgmt.classify_pool(:n, 'aa', 'sev3'), evmgmt.diagnose_pool(:n, 'aa', 'technology', 'it_escalation'),
+	   evmgmt.log_response(:n, 'aa', 'it_escalation'), evmgmt.resolve_event(:n), evmgmt.close_event(:n);
+SELECT pool, severity, state, response_due, resolution_due FROM evmgmt.pool_condition WHERE event_id = :n;
