@@ -48,7 +48,27 @@ CREATE AGGREGATE evmgmt.sustained_minutes_below(service_level double precision, 
 	STYPE = internal,
 	FINALFUNC = evmgmt.sustained_below_finalfn
 );
-COMMENT ON AGGREGATE evmgmt.sustained_minutes_below(double precision, double precision, timestamptz, integer) IS 'Over intervals ORDER BY interval_start: minutes of the trailing run of contiguous intervals below the threshold (a gap or a NULL service level breaks it); usable as a window function';
+COMMENT ON AGGREGATE evmgmt.sustained_minutes_below(double precision, double precision, timestamptz, integer) IS 'Over the intervals of one series (any input order): minutes of the trailing run of contiguous intervals below the threshold (a gap or a NULL service level breaks it); usable as a window function';
+
+CREATE FUNCTION evmgmt.sustained_below_array_transfn(internal, double precision, double precision[], timestamptz, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'evmgmt_sustained_below_array_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.sustained_below_array_transfn(internal, double precision, double precision[], timestamptz, integer) IS 'Transition function of sustained_runs_below';
+
+CREATE FUNCTION evmgmt.sustained_below_array_finalfn(internal)
+RETURNS double precision[]
+AS 'MODULE_PATHNAME', 'evmgmt_sustained_below_array_finalfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.sustained_below_array_finalfn(internal) IS 'Final function of sustained_runs_below';
+
+CREATE AGGREGATE evmgmt.sustained_runs_below(service_level double precision, thresholds double precision[],
+												interval_start timestamptz, interval_minutes integer) (
+	SFUNC = evmgmt.sustained_below_array_transfn,
+	STYPE = internal,
+	FINALFUNC = evmgmt.sustained_below_array_finalfn
+);
+COMMENT ON AGGREGATE evmgmt.sustained_runs_below(double precision, double precision[], timestamptz, integer) IS 'sustained_minutes_below for several thresholds in one pass (taken from the first row): the trailing run below each, NULL for a NULL threshold';
 
 -- The signal thresholds of each operation, one row per operation.
 CREATE VIEW evmgmt.severity_thresholds AS
@@ -89,25 +109,19 @@ RETURNS TABLE (operation_id text, site_id text, queue_id text, pool evmgmt.pool,
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-	SELECT r.operation_id, r.site_id, r.queue_id, r.pool, r.last_start, r.last_end, r.last_sl,
-		   r.run1, r.run2, r.run3,
-		   evmgmt.classify_sustained_runs(r.run1, r.run2, r.run3, r.sev1_sustain, r.sev2_sustain, r.sev3_sustain)
+	SELECT r.operation_id, r.site_id, r.queue_id, r.pool, r.last_start,
+		   r.last_start + l.interval_minutes * interval '1 minute',
+		   evmgmt.interval_service_level(l.answered_in_threshold, l.offered),
+		   r.runs[1], r.runs[2], r.runs[3],
+		   evmgmt.classify_sustained_runs(r.runs[1], r.runs[2], r.runs[3], t.sev1_sustain, t.sev2_sustain, t.sev3_sustain)
 	FROM (
+		-- no ORDER BY in the aggregate: it orders the intervals itself, so
+		-- the groups can be hashed instead of sorting every row
 		SELECT si.operation_id, s.site_id, s.queue_id, s.pool,
-			   t.sev1_sustain, t.sev2_sustain, t.sev3_sustain,
 			   pg_catalog.max(s.interval_start) AS last_start,
-			   pg_catalog.max(s.interval_start + s.interval_minutes * interval '1 minute') AS last_end,
-			   (pg_catalog.array_agg(evmgmt.interval_service_level(s.answered_in_threshold, s.offered)
-									 ORDER BY s.interval_start DESC))[1] AS last_sl,
-			   evmgmt.sustained_minutes_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
-											  t.sev1_threshold, s.interval_start, s.interval_minutes
-											  ORDER BY s.interval_start) AS run1,
-			   evmgmt.sustained_minutes_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
-											  t.sev2_threshold, s.interval_start, s.interval_minutes
-											  ORDER BY s.interval_start) AS run2,
-			   evmgmt.sustained_minutes_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
-											  t.sev3_threshold, s.interval_start, s.interval_minutes
-											  ORDER BY s.interval_start) AS run3
+			   evmgmt.sustained_runs_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
+										   ARRAY[t.sev1_threshold, t.sev2_threshold, t.sev3_threshold],
+										   s.interval_start, s.interval_minutes) AS runs
 		FROM evmgmt.interval_stat s
 		JOIN evmgmt.site si ON si.site_id = s.site_id
 		JOIN evmgmt.severity_thresholds t ON t.operation_id = si.operation_id
@@ -116,9 +130,11 @@ BEGIN ATOMIC
 		  AND (classify_series.site_id IS NULL OR s.site_id = classify_series.site_id)
 		  AND (classify_series.queue_id IS NULL OR s.queue_id = classify_series.queue_id)
 		  AND (classify_series.pool IS NULL OR s.pool = classify_series.pool)
-		GROUP BY si.operation_id, s.site_id, s.queue_id, s.pool,
-				 t.sev1_threshold, t.sev1_sustain, t.sev2_threshold, t.sev2_sustain, t.sev3_threshold, t.sev3_sustain
+		GROUP BY si.operation_id, s.site_id, s.queue_id, s.pool
 	) r
+	JOIN evmgmt.severity_thresholds t ON t.operation_id = r.operation_id
+	JOIN evmgmt.interval_stat l ON l.interval_start = r.last_start AND l.site_id = r.site_id
+							   AND l.queue_id = r.queue_id AND l.pool = r.pool
 	ORDER BY r.operation_id, r.site_id, r.queue_id, r.pool;
 END;
 COMMENT ON FUNCTION evmgmt.classify_series(timestamptz, interval, text, text, evmgmt.pool) IS 'Latest classification of every (site, queue, pool) interval series (or those of one site, queue or pool) at a time, over the complete intervals within lookback: trailing minutes below each tier''s threshold and the tier';

@@ -104,10 +104,37 @@ SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, minutes ORDER BY start) A
 FROM series;
 SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, minutes ORDER BY start) AS before_the_gap
 FROM series WHERE start < '2025-06-02 10:45+00';
--- unordered or overlapping input is refused
+-- sustained_runs_below: every threshold in one pass, NULL for a NULL threshold,
+-- equal to the scalar form at every row
+SELECT start, evmgmt.sustained_runs_below(sl, ARRAY[0.0, 0.30, 0.60, NULL], start, minutes) OVER w AS runs,
+	   evmgmt.sustained_runs_below(sl, ARRAY[0.0, 0.30, 0.60, NULL], start, minutes) OVER w
+	   = ARRAY[evmgmt.sustained_minutes_below(sl, 0.0, start, minutes) OVER w,
+			   evmgmt.sustained_minutes_below(sl, 0.30, start, minutes) OVER w,
+			   evmgmt.sustained_minutes_below(sl, 0.60, start, minutes) OVER w, NULL] IS NOT FALSE AS same_as_scalar
+FROM series WINDOW w AS (ORDER BY start)
+ORDER BY start;
+SELECT evmgmt.sustained_runs_below(sl, '{}'::float8[], start, minutes ORDER BY start) AS no_thresholds FROM series;
 \set VERBOSITY sqlstate
-SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, minutes ORDER BY start DESC) FROM series;
+SELECT evmgmt.sustained_runs_below(sl, NULL::float8[], start, minutes ORDER BY start) FROM series;
+SELECT evmgmt.sustained_runs_below(sl, '{{0.3},{0.6}}'::float8[], start, minutes ORDER BY start) FROM series;
+SELECT evmgmt.sustained_runs_below(sl, array_fill(0.5::float8, ARRAY[17]), start, minutes ORDER BY start) FROM series;
+SELECT evmgmt.sustained_runs_below(sl, ARRAY[0.3, 'NaN'], start, minutes ORDER BY start) FROM series;
+\set VERBOSITY terse
+
+-- input order does not matter (the aggregate sorts what came out of order)
+SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, minutes ORDER BY start DESC) AS reversed,
+	   evmgmt.sustained_minutes_below(sl, 0.60, start, minutes ORDER BY md5(start::text)) AS shuffled,
+	   evmgmt.sustained_runs_below(sl, ARRAY[0, 0.3, 0.6], start, minutes ORDER BY md5(start::text)) AS shuffled_runs,
+	   evmgmt.sustained_minutes_below(sl, 0.60, start, minutes ORDER BY start DESC)
+	   FILTER (WHERE start < '2025-06-02 10:45+00') AS reversed_before_gap,
+	   evmgmt.sustained_runs_below(sl, ARRAY[0, 0.3, 0.6], start, minutes ORDER BY md5(start::text))
+	   FILTER (WHERE start <= '2025-06-02 10:00+00') AS shuffled_runs_to_10
+FROM series;
+-- overlapping intervals are refused, in order or not
+\set VERBOSITY sqlstate
 SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, 30 ORDER BY start) FROM series;
+SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, 30 ORDER BY start DESC) FROM series;
+SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, minutes) FROM (SELECT * FROM series UNION ALL SELECT * FROM series) twice;
 SELECT evmgmt.sustained_minutes_below(1.5, 0.60, start, minutes ORDER BY start) FROM series;
 SELECT evmgmt.sustained_minutes_below(sl, 0.60, start, 0 ORDER BY start) FROM series;
 SELECT evmgmt.sustained_minutes_below(0.5, 0.60, '294276-12-31 23:00:00+00', 2147483647);

@@ -90,6 +90,17 @@ SELECT 'sustained_minutes_below' AS fn, (pg_temp.run(ARRAY(
 	UNION ALL SELECT 'SELECT evmgmt.sustained_minutes_below(0.1, 0.6, now(), NULL)'
 ))).*;
 
+SELECT 'sustained_runs_below' AS fn, (pg_temp.run(ARRAY(
+	SELECT format('SELECT evmgmt.sustained_runs_below(%s::float8, ARRAY[%s::float8, 0.3, NULL], %s::timestamptz, %s::int)',
+				  pg_temp.lit(a.v), pg_temp.lit(b.v), pg_temp.lit(t.v), pg_temp.lit(i.v))
+	FROM ff a, (SELECT v FROM ff WHERE v::text IN ('NaN', '0', '0.6', '-1')) b, ft t,
+		 (SELECT v FROM fi WHERE v IN (-2147483648, 0, 15, 2147483647)) i
+	UNION ALL SELECT 'SELECT evmgmt.sustained_runs_below(0.1, NULL, now(), 15)'
+	UNION ALL SELECT 'SELECT evmgmt.sustained_runs_below(0.1, ''{}'', now(), 15)'
+	UNION ALL SELECT 'SELECT evmgmt.sustained_runs_below(0.1, ''{{0.1}}'', now(), 15)'
+	UNION ALL SELECT 'SELECT evmgmt.sustained_runs_below(0.1, array_fill(0.1::float8, ARRAY[100000]), now(), 15)'
+))).*;
+
 -- business time: every start x every amount, in a zone with DST; a calendar
 -- of one short window a week so that long amounts walk many days
 INSERT INTO evmgmt.calendar VALUES ('thin', 'One hour a week'), ('full', 'Office hours');
