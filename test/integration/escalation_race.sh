@@ -128,6 +128,9 @@ p2=$!
 bg_pids+=($p1 $p2)
 deadline=$((SECONDS + 60))
 while { kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null; } && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-check "two concurrent run_due_work calls fire each of 200 first steps exactly once" \
+# the background worker is a third caller: wait until whatever it took is committed
+wait_for "SELECT count(*) >= 200 FROM evmgmt.escalation_step_run r JOIN evmgmt.escalation e USING (escalation_id)
+		  WHERE e.event_id BETWEEN 3 AND 202 AND r.step_no = 1" 20
+check "two concurrent run_due_work calls (and the worker) fire each of 200 first steps exactly once" \
 	"$(q "SELECT count(*) || ' ' || count(DISTINCT (r.escalation_id, r.cycle, r.step_no, r.retry_no)) FROM evmgmt.escalation_step_run r
 		  JOIN evmgmt.escalation e USING (escalation_id) WHERE e.event_id BETWEEN 3 AND 202 AND r.step_no = 1")" "200 200"
