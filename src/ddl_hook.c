@@ -8,8 +8,8 @@
  *		commit, to look again for databases that have the extension.
  *	  - DROP EXTENSION evmgmt: the database's worker is woken at commit; it
  *		finds the extension gone and exits.
- *	  - DROP DATABASE, ALTER DATABASE ... RENAME: these need the database to
- *		have no other connections, so the worker there is terminated and the
+ *	  - DROP DATABASE, ALTER DATABASE ... RENAME and ... SET TABLESPACE: these
+ *		need the database to have no other connections, so the worker there is terminated and the
  *		launcher is kept from starting a new one for a while.  DROP DATABASE
  *		neither hangs nor fails because of evmgmt.
  *
@@ -49,6 +49,22 @@ DropNamesEvmgmt(DropStmt *stmt)
 	return false;
 }
 
+/* Does ALTER DATABASE move the database to another tablespace? */
+static bool
+MovesTablespace(AlterDatabaseStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "tablespace") == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Close a database to workers before a statement that needs it empty. */
 static Oid
 CloseDatabaseToWorkers(const char *dbname)
@@ -68,7 +84,7 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					 DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	Oid			renamed = InvalidOid;
+	Oid			reopen = InvalidOid;
 
 	if (evmgmt_shared != NULL)
 	{
@@ -79,7 +95,11 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				break;
 			case T_RenameStmt:
 				if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
-					renamed = CloseDatabaseToWorkers(((RenameStmt *) parsetree)->subname);
+					reopen = CloseDatabaseToWorkers(((RenameStmt *) parsetree)->subname);
+				break;
+			case T_AlterDatabaseStmt:
+				if (MovesTablespace((AlterDatabaseStmt *) parsetree))
+					reopen = CloseDatabaseToWorkers(((AlterDatabaseStmt *) parsetree)->dbname);
 				break;
 			case T_CreateExtensionStmt:
 				if (strcmp(((CreateExtensionStmt *) parsetree)->extname, "evmgmt") == 0)
@@ -105,14 +125,14 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 
 	/*
-	 * A renamed database gets its worker back at once; a dropped one is
+	 * A reopen or moved database gets its worker back at once; a dropped one is
 	 * forgotten by the launcher's rescan.  (If the statement fails, the block
 	 * simply expires.)
 	 */
-	if (OidIsValid(renamed))
-		BlockDatabase(renamed, 0);
+	if (OidIsValid(reopen))
+		BlockDatabase(reopen, 0);
 	if (evmgmt_shared != NULL &&
-		(OidIsValid(renamed) || IsA(parsetree, DropdbStmt)))
+		(OidIsValid(reopen) || IsA(parsetree, DropdbStmt)))
 		WakeLauncher(true);
 }
 

@@ -33,8 +33,9 @@
 #include "dispatch.h"
 #include "workers.h"
 
+static void AddHeader(DeliveryJob *job, const char *fmt,...) pg_attribute_printf(2, 3);
+
 /* Append a header line to the job's list. */
-pg_attribute_printf(2, 3)
 static void
 AddHeader(DeliveryJob *job, const char *fmt,...)
 {

@@ -360,6 +360,15 @@ EvmgmtLauncherMain(Datum main_arg)
 			ScanDatabases(rescan);
 			last_scan = now;
 		}
+		if (rescan)
+		{
+			/* asked to look again: a database no longer blocked need not wait */
+			for (int i = 0; i < nknown; i++)
+			{
+				if (known[i].state == DB_WAIT && !DatabaseIsBlocked(known[i].dboid, now, NULL))
+					known[i].state = DB_PROBE;
+			}
+		}
 
 		wake_at = TimestampTzPlusMilliseconds(last_scan, LAUNCHER_RESCAN_MS);
 		for (int i = 0; i < nknown; i++)

@@ -156,6 +156,8 @@ EvmgmtXactCallback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's COMMIT PREPARED runs no callback of ours */
 			wake_worker_at_commit = false;
 			wake_launcher_at_commit = false;
 			break;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The person channels against local sinks: e-mail through SMTP (a
-# well-formed RFC 5322 message, checked with Python's email parser), sms and
+# well-formed RFC 5322 message, checked with Python's email parser; AUTH), sms and
 # voice through a Twilio-compatible API (form POST, basic auth, idempotency
 # token), push through an ntfy-compatible API (title, priority and tags from
 # the severity, bearer token).
@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 13
+plan 14
 DB=evmgmt_it_channels
 new_db $DB
 start_smtp_sink mail
@@ -85,6 +85,14 @@ for c in envelope headers subject from msgid body sms voice push push_meta; do
 	esac
 	is "$(grep "^$c " "$IT_DIR/check")" "$c True" "$d"
 done
+
+# SMTP AUTH with the provider's username and secret.
+q $DB "UPDATE evmgmt.channel_provider SET username = 'roc-relay' WHERE provider_id = 'mail';
+       INSERT INTO evmgmt.provider_secret VALUES ('mail', 's3cret');
+       INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'email', 'mail', 'carol@example.com', 'with auth')" >/dev/null
+wait_for 10 sql_true $DB "SELECT state = 'sent' FROM evmgmt.notification WHERE body = 'with auth'"
+is "$(python3 -c 'import json, sys; r = [json.loads(l) for l in open(sys.argv[1])][-1]; print(r["rcpt"][0], r["auth"]["user"], r["auth"]["password"])' "$IT_DIR/mail.log")" \
+	"<carol@example.com> roc-relay s3cret" "SMTP AUTH uses the provider's username and secret"
 
 # A relay that is down: retried, not lost.
 q $DB "UPDATE evmgmt.channel_provider SET endpoint = 'smtp://127.0.0.1:$(free_port)' WHERE provider_id = 'mail';

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # At-least-once delivery across crashes: kill -9 of the worker in the middle
 # of a batch, then an immediate server stop and restart in the middle of
-# dispatch.  The sink's log is the evidence: every notification arrives at
+# dispatch, then kill -9 of the launcher.  The sink's log is the evidence: every notification arrives at
 # least once; a notification arrives twice only if its attempt was in flight
 # at the crash (its history shows the interrupted attempt), and every copy
 # carries the same webhook-id, the notification's idempotency key.
@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 12
+plan 14
 DB=evmgmt_it_crash
 SECRET='whsec_c2VjcmV0IGtleSBmb3IgY3Jhc2ggdGVzdHM='
 new_db $DB
@@ -82,5 +82,13 @@ diag "$(grep '^count' "$IT_DIR/r2.check")"
 is "$(grep '^all' "$IT_DIR/r2.check")" "all True" "the sink received every one at least once"
 is "$(grep '^same_id' "$IT_DIR/r2.check")" "same_id True" "every copy carries the notification's own webhook-id and a valid signature"
 is "$(grep '^dups_in_flight' "$IT_DIR/r2.check")" "dups_in_flight True" "duplicates only where the attempt was in flight at the stop"
+
+# Round 3: kill -9 of the launcher: the server reinitialises, launcher and worker come back.
+LPID=$(q postgres "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evmgmt launcher'")
+kill -9 "$LPID"
+wait_for 30 sql_true postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'evmgmt launcher' AND pid <> $LPID"
+ok $? "after kill -9 of the launcher a new launcher runs"
+wait_for 30 has_worker $DB
+ok $? "and the database has its worker again"
 
 it_done

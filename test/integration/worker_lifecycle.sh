@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 19
+plan 21
 DB=evmgmt_it_life
 new_db $DB
 wait_for 20 has_worker $DB
@@ -81,6 +81,14 @@ wait_for 15 sql_true postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE b
 ok $? "a terminated worker is restarted"
 
 is "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evmgmt launcher'")" 1 "one launcher runs"
+
+# ALTER DATABASE ... RENAME needs the database empty too: it works, and the worker comes back.
+q postgres "ALTER DATABASE $DB RENAME TO ${DB}_renamed" >/dev/null 2>"$IT_DIR/rename.err"
+ok $? "ALTER DATABASE RENAME succeeds despite the worker $(cat "$IT_DIR/rename.err")"
+wait_for 15 has_worker "${DB}_renamed"
+ok $? "and the renamed database gets its worker back at once"
+q postgres "ALTER DATABASE ${DB}_renamed RENAME TO $DB" >/dev/null
+wait_for 15 has_worker $DB
 
 # DROP DATABASE with a live worker: quick, and no error.
 START=$(date +%s%N)

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """sink_smtp.py: a minimal SMTP server for the evmgmt tests (Python 3 stdlib only).
 
-Speaks enough ESMTP for libcurl (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
-QUIT), undoes dot-stuffing, and logs each message as one JSON line: the
-envelope (mail_from, rcpt), the raw message, the receive time, and the
+Speaks enough ESMTP for libcurl (EHLO/HELO, AUTH PLAIN/LOGIN, MAIL, RCPT,
+DATA, RSET, NOOP, QUIT), undoes dot-stuffing, and logs each message as one
+JSON line: the envelope (mail_from, rcpt), the credentials used (auth), the raw message, the receive time, and the
 message as Python's email parser (RFC 5322) sees it: its headers, decoded
 subject and text body, and any defects the parser found.  The port (bound
 on 127.0.0.1, 0 = any free port) is written to --port-file.
 """
 import argparse
+import base64
 import email
 import email.header
 import email.policy
@@ -40,7 +41,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     def handle(self):
         self.reply("220 sink_smtp ready")
-        mail_from, rcpt = None, []
+        mail_from, rcpt, auth = None, [], None
         while True:
             line = self.rfile.readline()
             if not line:
@@ -48,10 +49,26 @@ class Handler(socketserver.StreamRequestHandler):
             cmd = line.decode("utf-8", "replace").rstrip("\r\n")
             verb = cmd.split(" ", 1)[0].upper()
             if verb == "EHLO":
-                self.wfile.write(b"250-sink_smtp\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n")
+                self.wfile.write(b"250-sink_smtp\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 10485760\r\n")
                 self.wfile.flush()
             elif verb == "HELO":
                 self.reply("250 sink_smtp")
+            elif verb == "AUTH":
+                parts = cmd.split(" ")
+                if parts[1].upper() == "PLAIN":
+                    if len(parts) > 2:
+                        blob = parts[2]
+                    else:
+                        self.reply("334 ")
+                        blob = self.rfile.readline().decode().strip()
+                    _, user, password = base64.b64decode(blob).decode().split("\0")
+                else:
+                    self.reply("334 VXNlcm5hbWU6")
+                    user = base64.b64decode(self.rfile.readline().strip()).decode()
+                    self.reply("334 UGFzc3dvcmQ6")
+                    password = base64.b64decode(self.rfile.readline().strip()).decode()
+                auth = {"user": user, "password": password}
+                self.reply("235 Authentication successful")
             elif verb == "MAIL":
                 mail_from, rcpt = cmd[cmd.index(":") + 1:].split(" ")[0].strip(), []
                 self.reply("250 OK")
@@ -69,7 +86,7 @@ class Handler(socketserver.StreamRequestHandler):
                         data = data[1:]
                     lines.append(data)
                 raw = b"".join(lines)
-                entry = {"mail_from": mail_from, "rcpt": rcpt, "received": time.time(),
+                entry = {"mail_from": mail_from, "rcpt": rcpt, "auth": auth, "received": time.time(),
                          "raw": raw.decode("utf-8", "replace"), "parsed": parse(raw)}
                 with self.server.log_lock:
                     self.server.log.write(json.dumps(entry) + "\n")

@@ -1,4 +1,4 @@
--- test/demo_lifecycle.sql: one multi-pool event through the whole protocol.
+-- test/demo/20_lifecycle.sql: one multi-pool event through the whole protocol.
 --
 -- An AI integration failure takes the autonomous-AI pool (aa) down (sev1) and
 -- spills contacts onto the specialists (spec), whose service level slips
@@ -7,7 +7,7 @@
 -- analysis and closure, and prints the clocks and the event's timeline.
 -- Self-contained: it adds its own operation, site and queue (idempotent), so
 -- it runs on an empty database or after the sample data.
---   psql -X -d DB -f test/demo_lifecycle.sql
+--   psql -X -d DB -f test/demo/20_lifecycle.sql
 \set ON_ERROR_STOP on
 \pset pager off
 
