@@ -925,9 +925,10 @@ SetSeverity(EventRow *ev, Condition *c, const char *severity, const char *state,
 
 /*
  * Hand a pool condition to the escalation engine at the call's time
- * (sql/install/65_escalation_engine.sql): "opened" and "upgraded" start its
- * escalation and the footprint's open messages, "resolved" and "cancelled"
- * stop its escalations at once and tell everyone who was paged.
+ * (sql/install/65_escalation_engine.sql): "opened" (classified or reopened)
+ * and "upgraded" start its escalation and the footprint's open messages and
+ * status cadence, "resolved" and "cancelled" stop its escalations at once
+ * and tell everyone who was paged.
  */
 static void
 NotifyEscalation(EventRow *ev, Condition *c, const char *what, const char *at)
@@ -1429,6 +1430,8 @@ ReopenCondition(EventRow *ev, Condition *c, const char *reason, const char *at)
 		  2, args);
 	AddTimeline(ev, c->pool, at, "reopened", state_names[c->state], "diagnosed",
 				NULL, NULL, NULL, reason, NULL);
+	/* the condition is live again: page and report on it as when opened */
+	NotifyEscalation(ev, c, "opened", at);
 }
 
 /* reopen_pool(event_id, pool, reason): resolved -> diagnosed, within the window. */

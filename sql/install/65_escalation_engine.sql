@@ -1131,7 +1131,7 @@ BEGIN
 				   FOR UPDATE
 		LOOP
 			UPDATE evmgmt.escalation
-			SET state = 'superseded', ended_at = p_now, next_due_at = NULL, end_reason = 'superseded: ' || p_reason
+			SET state = 'superseded', ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'superseded: ' || p_reason
 			WHERE escalation_id = old.escalation_id;
 			PERFORM evmgmt.cancel_unsent(old.escalation_id);
 		END LOOP;
@@ -1236,7 +1236,7 @@ BEGIN
 	LOOP
 		IF x.state = 'active' THEN
 			UPDATE evmgmt.escalation
-			SET state = v_state, ended_at = p_now, next_due_at = NULL, end_reason = p_why
+			SET state = v_state, ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = p_why
 			WHERE escalation_id = x.escalation_id;
 			v_stopped := v_stopped + 1;
 		END IF;
@@ -1384,7 +1384,7 @@ BEGIN
 	END IF;
 	UPDATE evmgmt.escalation
 	SET state = 'acknowledged', acknowledged_at = v_now, acknowledged_by = v_contact, ack_note = p_note,
-		ended_at = v_now, next_due_at = NULL, end_reason = 'acknowledged'
+		ended_at = v_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'acknowledged'
 	WHERE escalation_id = p_id;
 	PERFORM evmgmt.cancel_unsent(p_id);
 	-- an acknowledgment is a response
@@ -1692,7 +1692,7 @@ BEGIN
 			 FOR UPDATE
 	LOOP
 		UPDATE evmgmt.escalation
-		SET state = 'satisfied', ended_at = p_now, next_due_at = NULL, end_reason = 'status update posted'
+		SET state = 'satisfied', ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'status update posted'
 		WHERE escalation_id = x.escalation_id;
 		PERFORM evmgmt.cancel_unsent(x.escalation_id);
 	END LOOP;

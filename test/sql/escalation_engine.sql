@@ -222,4 +222,8 @@ SELECT evmgmt.resolve_pool(:lev, 'spec', 'router replaced');
 SELECT start_reason, state, end_reason FROM evmgmt.escalation WHERE event_id = :lev;
 SELECT kind, channel, recipient, state FROM evmgmt.notification WHERE event_id = :lev ORDER BY notification_id;
 SELECT ended_at IS NOT NULL AS cadence_ended, end_reason FROM evmgmt.status_schedule WHERE event_id = :lev;
+-- reopened: paged again from the first step, the status cadence runs again
+SELECT evmgmt.reopen_pool(:lev, 'spec', 'router failed again');
+SELECT start_reason, state, next_step_no FROM evmgmt.escalation WHERE event_id = :lev ORDER BY escalation_id;
+SELECT ended_at IS NULL AS cadence_running, cadence FROM evmgmt.status_schedule WHERE event_id = :lev;
 ROLLBACK;
