@@ -77,7 +77,7 @@ CREATE TABLE evmgmt.message_template (
 	CONSTRAINT message_template_builtin_is_reference CHECK (builtin = (operation_id IS NULL)),
 	UNIQUE NULLS NOT DISTINCT (operation_id, kind, channel)
 );
-COMMENT ON TABLE evmgmt.message_template IS 'Message templates per kind and channel: built-in reference rows (operation_id NULL) and per-operation overrides; {{placeholder}} fields are filled from the event';
+COMMENT ON TABLE evmgmt.message_template IS 'Message templates per kind and channel: built-in reference rows (operation_id NULL) and per-operation overrides; {{name}} fields are filled from the event';
 COMMENT ON COLUMN evmgmt.message_template.max_length IS 'Longest body the channel takes (an SMS 160 characters); longer renderings are cut with an ellipsis';
 
 -- Built-in templates: one text per kind for short channels (push, sms,
@@ -182,7 +182,7 @@ COMMENT ON COLUMN evmgmt.target_timer.next_at IS 'When the timer next needs atte
 ------------------------------------------------------------------------------
 
 -- Replace every {{name}} in a template by vars->>name; unknown names vanish.
-CREATE FUNCTION evmgmt.fill_placeholders(template text, vars jsonb) RETURNS text
+CREATE FUNCTION evmgmt.fill_template_fields(template text, vars jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -205,7 +205,7 @@ BEGIN
 	RETURN pg_catalog.btrim(result, E' \n');
 END
 $$;
-COMMENT ON FUNCTION evmgmt.fill_placeholders(text, jsonb) IS 'Fills {{name}} placeholders of a template from a jsonb object; unknown placeholders become empty';
+COMMENT ON FUNCTION evmgmt.fill_template_fields(text, jsonb) IS 'Fills the {{name}} fields of a template from a jsonb object; unknown fields become empty';
 
 -- Cut a text to at most max characters, marking the cut with an ellipsis.
 CREATE FUNCTION evmgmt.fit_length(body text, max integer) RETURNS text
@@ -309,8 +309,8 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'The built-in templates cover every kind and channel; restore them by recreating the extension.';
 	END IF;
-	subject := evmgmt.fill_placeholders(t.subject, vars);
-	body := evmgmt.fit_length(evmgmt.fill_placeholders(t.body, vars), t.max_length);
+	subject := evmgmt.fill_template_fields(t.subject, vars);
+	body := evmgmt.fit_length(evmgmt.fill_template_fields(t.body, vars), t.max_length);
 END
 $$;
 COMMENT ON FUNCTION evmgmt.render_message(text, evmgmt.channel, text, jsonb) IS 'Renders the subject and body of a message from the operation''s template or the built-in one, cut to the channel''s length';
@@ -1966,7 +1966,7 @@ COMMENT ON VIEW evmgmt.escalation_history IS 'Every step an escalation fired, pe
 ------------------------------------------------------------------------------
 
 REVOKE ALL ON FUNCTION
-	evmgmt.fill_placeholders(text, jsonb), evmgmt.event_facts(bigint),
+	evmgmt.fill_template_fields(text, jsonb), evmgmt.event_facts(bigint),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.render_digest(evmgmt.channel, jsonb),
 	evmgmt.enqueue_notification(text, evmgmt.channel, text, bigint, text, bigint, bigint, text, text, text, jsonb, timestamptz),
 	evmgmt.cancel_unsent(bigint, bigint), evmgmt.notification_drop_stale_retry(),
@@ -1988,5 +1988,5 @@ GRANT EXECUTE ON FUNCTION evmgmt.acknowledge(bigint, bigint, text), evmgmt.ackno
 	TO evmgmt_responder;
 GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz),
 	evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz), evmgmt.run_due_work(timestamptz),
-	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_placeholders(text, jsonb)
+	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_template_fields(text, jsonb)
 	TO evmgmt_admin;
