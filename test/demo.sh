@@ -6,7 +6,9 @@
 # and shows the schema at work: the calibrated severity matrix, a day of
 # interval data with its afternoon collapse, an event that hit two pools at
 # different severities with its timeline and analysis, the people and
-# escalation plan behind it, and the quarantine path of the ingest.
+# escalation plan behind it, and the quarantine path of the ingest; then a
+# second event walked through the lifecycle, and a live escalation that the
+# background worker delivers to local sinks until someone acknowledges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,9 @@ psql() { command psql -X -q -d evmgmt_demo -P pager=off "$@"; }
 psql -c 'CREATE EXTENSION evmgmt'
 psql -f test/data/sample.sql >/dev/null
 
-for part in test/demo/*.sql; do
-	psql -f "$part"
+for part in test/demo/*; do
+	case "$part" in
+		*.sql) psql -f "$part" ;;
+		*.sh) bash "$part" ;;
+	esac
 done
