@@ -600,6 +600,24 @@ CheckTransition(EventRow *ev, Condition *c, PoolAction action)
 	return (PoolState) to;
 }
 
+/*
+ * The common start of every pool-level move: connect to SPI, lock the event
+ * and its conditions, and return the condition of "pool" once "action" is
+ * known to be legal from its state; *to receives the state it moves to.
+ */
+static Condition *
+BeginPoolMove(int64 event_id, const char *pool, PoolAction action, EventRow *ev, PoolState *to)
+{
+	Condition  *c;
+
+	SPI_connect();
+	LockEvent(event_id, ev);
+	CheckEventOpen(ev);
+	c = FindCondition(ev, pool);
+	*to = CheckTransition(ev, c, action);
+	return c;
+}
+
 /* Append one row to the event's timeline. */
 static void
 AddTimeline(EventRow *ev, const char *pool, const char *at, const char *action,
@@ -962,11 +980,7 @@ evmgmt_classify_pool(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("severity must not be null")));
-	SPI_connect();
-	LockEvent(event_id, &ev);
-	CheckEventOpen(&ev);
-	c = FindCondition(&ev, pool);
-	to = CheckTransition(&ev, c, PA_CLASSIFY);
+	c = BeginPoolMove(event_id, pool, PA_CLASSIFY, &ev, &to);
 	at = CallTime();
 	SetSeverity(&ev, c, severity, state_names[to], at, true, &details);
 	AddTimeline(&ev, c->pool, at, "classified", state_names[c->state], state_names[to],
@@ -996,11 +1010,7 @@ evmgmt_reclassify_pool(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("severity must not be null")));
 	RequireText(reason, "reason", "Every reclassification is recorded with its reason so that severity drift can be audited.");
-	SPI_connect();
-	LockEvent(event_id, &ev);
-	CheckEventOpen(&ev);
-	c = FindCondition(&ev, pool);
-	to = CheckTransition(&ev, c, PA_RECLASSIFY);
+	c = BeginPoolMove(event_id, pool, PA_RECLASSIFY, &ev, &to);
 	if (strcmp(c->severity, severity) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1093,11 +1103,7 @@ evmgmt_diagnose_pool(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a diagnosis needs a cause category and a lever class"),
 				 errhint("Cause categories are in evmgmt.cause_category, lever classes in evmgmt.lever_class.")));
-	SPI_connect();
-	LockEvent(event_id, &ev);
-	CheckEventOpen(&ev);
-	c = FindCondition(&ev, pool);
-	to = CheckTransition(&ev, c, PA_DIAGNOSE);
+	c = BeginPoolMove(event_id, pool, PA_DIAGNOSE, &ev, &to);
 
 	args[0] = cause;
 	if (RunSQL(false, "SELECT FROM evmgmt.cause_category WHERE category = $1", 1, args) == 0)
@@ -1161,11 +1167,7 @@ evmgmt_log_response(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a response needs a lever"),
 				 errhint("Levers are in evmgmt.lever; evmgmt.lever_applicability says which apply to a pool and event type.")));
-	SPI_connect();
-	LockEvent(event_id, &ev);
-	CheckEventOpen(&ev);
-	c = FindCondition(&ev, pool);
-	to = CheckTransition(&ev, c, PA_RESPOND);
+	c = BeginPoolMove(event_id, pool, PA_RESPOND, &ev, &to);
 
 	args[0] = lever;
 	if (RunSQL(false, "SELECT lever_class FROM evmgmt.lever WHERE lever = $1", 1, args) == 0)
@@ -1253,11 +1255,7 @@ evmgmt_resolve_pool(PG_FUNCTION_ARGS)
 	Condition  *c;
 	PoolState	to;
 
-	SPI_connect();
-	LockEvent(event_id, &ev);
-	CheckEventOpen(&ev);
-	c = FindCondition(&ev, pool);
-	to = CheckTransition(&ev, c, PA_RESOLVE);
+	c = BeginPoolMove(event_id, pool, PA_RESOLVE, &ev, &to);
 	ResolveCondition(&ev, c, note, CallTime());
 	SPI_finish();
 	return EnumDatumForReturn(fcinfo, state_names[to]);
@@ -1337,11 +1335,7 @@ evmgmt_cancel_pool(PG_FUNCTION_ARGS)
 	PoolState	to;
 
 	RequireText(reason, "reason", "A false positive is cancelled with the reason it is one.");
-	SPI_connect();
-	LockEvent(event_id, &ev);
-	CheckEventOpen(&ev);
-	c = FindCondition(&ev, pool);
-	to = CheckTransition(&ev, c, PA_CANCEL);
+	c = BeginPoolMove(event_id, pool, PA_CANCEL, &ev, &to);
 	CancelCondition(&ev, c, reason, CallTime());
 	SPI_finish();
 	return EnumDatumForReturn(fcinfo, state_names[to]);
@@ -1447,11 +1441,7 @@ evmgmt_reopen_pool(PG_FUNCTION_ARGS)
 	char	   *at;
 
 	RequireText(reason, "reason", "A reopened condition is recorded with the reason it came back.");
-	SPI_connect();
-	LockEvent(event_id, &ev);
-	CheckEventOpen(&ev);
-	c = FindCondition(&ev, pool);
-	to = CheckTransition(&ev, c, PA_REOPEN);
+	c = BeginPoolMove(event_id, pool, PA_REOPEN, &ev, &to);
 	at = CallTime();
 	CheckWithinWindow(&ev, psprintf("the resolution of pool %s", c->pool), c->resolved_at, at);
 	ReopenCondition(&ev, c, reason, at);
