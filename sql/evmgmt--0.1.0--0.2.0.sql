@@ -6,4 +6,41 @@
 -- (test/integration/upgrade.sh) compares a catalog upgraded from 0.1.0 with a
 -- fresh 0.2.0 one and fails on any difference.
 
+--
+-- Layout of sql/install/ (0.2.0), numbered along the data path; each file
+-- creates its own objects and no file alters another file's tables.  Gaps are
+-- left for later work (forecast/prediction 35-39, HTTP listener and action
+-- tokens 65-67, reports 71-79).
+--   00_foundation.sql        roles, schema comment, types
+--   02_helpers.sql           is_time_zone, mask_address, protect_builtin,
+--                            setting_interval, wake_workers(_trigger)
+--   05_erlang.sql            Erlang B, C, A and friends
+--   10_organisation.sql      operation, calendar, site, queue, pool_info
+--   12_policy.sql            severity policy, audiences, footprint, effective views
+--   15_catalogue.sql         subtypes, detection sources, causes, levers
+--   20_intervals.sql         interval_stat, interval_inbox, interval_quarantine
+--   30_classify.sql          severity classification from the service level
+--   40_events.sql            event tables, event_rollup, the guard on event tables
+--   45_business_time.sql     business windows, business time, target due times
+--   46_lifecycle.sql         transition table, lifecycle functions, analysis, clocks
+--   50_contacts.sql          contacts, channels, groups, rotas, audience groups
+--   52_providers.sql         channel_provider, provider_secret
+--   54_templates.sql         message_template, filling and rendering messages
+--   55_time_windows.sql      in_time_window, next_time_window
+--   56_plans.sql             escalation_plan, escalation_step, check, snapshot, schedule
+--   58_escalation.sql        escalation table, its wake-up trigger, lock_event
+--   59_outbox.sql            notification, delivery_attempt, enqueue, notify, signature
+--   60_runs.sql              escalation_step_run, advance, start, stop
+--   62_acknowledgment.sql    escalation_ack, acknowledge
+--   63_footprint.sql         status_schedule, footprint messages, status cadence
+--   64_target_timers.sql     target_timer, its sync trigger on pool_condition, firing
+--   68_run_due_work.sql      run_due_work, the driver
+--   70_escalation_reports.sql escalation_status, escalation_history
+--   80_audit.sql             audit_log, audit triggers on an explicit table list
+--   90_privileges.sql        every GRANT and REVOKE
+--   99_config_dump.sql       pg_extension_config_dump registrations
+--
+-- Sections below: one per concern, each with a comment header, appended in
+-- the order they were written.
+
 \echo Use "ALTER EXTENSION evmgmt UPDATE TO '0.2.0'" to load this file. \quit

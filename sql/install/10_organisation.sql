@@ -62,10 +62,10 @@ CREATE TABLE evmgmt.site (
 	time_zone		text NOT NULL CONSTRAINT site_time_zone_known CHECK (evmgmt.is_time_zone(time_zone)),
 	calendar_id		text NOT NULL REFERENCES evmgmt.calendar,
 	division		text,
-	seats			integer CHECK (seats >= 0)
+	seats			integer CHECK (seats >= 0),
+	UNIQUE (operation_id, site_id)
 );
 CREATE INDEX ON evmgmt.site (operation_id);
-ALTER TABLE evmgmt.site ADD UNIQUE (operation_id, site_id);
 COMMENT ON TABLE evmgmt.site IS 'A contact-center site: its time zone and business calendar drive business-time targets';
 
 CREATE TABLE evmgmt.queue (

@@ -38,6 +38,9 @@ CREATE INDEX ON evmgmt.event (site_id, event_type, opened_at);
 CREATE INDEX ON evmgmt.event (opened_at);
 CREATE INDEX ON evmgmt.event (recurrence_of) WHERE recurrence_of IS NOT NULL;
 CREATE INDEX event_open_idx ON evmgmt.event (event_id) WHERE closed_at IS NULL AND cancelled_at IS NULL;
+-- Recurrence look-up (state_machine.c, LinkRecurrence): earlier events of a
+-- site and type closed within the window, or still open.
+CREATE INDEX event_recurrence_idx ON evmgmt.event (site_id, event_type, closed_at);
 COMMENT ON TABLE evmgmt.event IS 'An event: an unplanned condition that crossed a threshold at a site; its pools are in pool_condition';
 COMMENT ON COLUMN evmgmt.event.recurrence_of IS 'The earlier event of the same type, site/queue and cause this one recurs (within the recurrence window)';
 
@@ -161,3 +164,24 @@ CROSS JOIN LATERAL (
 	WHERE pc.event_id = e.event_id
 ) c;
 COMMENT ON VIEW evmgmt.event_rollup IS 'Floor-level roll-up of each event: most severe live pool severity and least advanced live pool state (never stored)';
+
+-- Event tables are changed only by the lifecycle functions (src/state_machine.c):
+-- this guard refuses UPDATE, DELETE and TRUNCATE from anybody else.
+CREATE FUNCTION evmgmt.refuse_direct_change() RETURNS trigger
+AS 'MODULE_PATHNAME', 'evmgmt_refuse_direct_change'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.refuse_direct_change() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE of event tables except by the lifecycle functions (superusers included); INSERTs pass so that pg_restore works';
+
+DO $guard$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['event', 'pool_condition', 'event_timeline', 'response_action',
+							 'post_resolution_analysis', 'action_item', 'objective_impact']
+	LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER refuse_direct_change BEFORE UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.refuse_direct_change()', t);
+		EXECUTE pg_catalog.format('CREATE TRIGGER refuse_direct_truncate BEFORE TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.refuse_direct_change()', t);
+	END LOOP;
+END
+$guard$;

@@ -1,6 +1,12 @@
 -- The append-only audit trail: who changed which configuration or event row,
 -- when, from what to what.  Contact addresses are masked and secrets never
 -- recorded.  Nobody, evmgmt_admin included, can change or delete audit rows.
+--
+-- Rule: this file attaches the audit triggers to an explicit list of tables
+-- (configuration and event tables), and every other table of the schema must
+-- be listed as not audited (reference data, the outbox and run history the
+-- workers write, interval loads, the audit trail itself): a new table that is
+-- in neither list makes CREATE EXTENSION fail, so none is forgotten.
 
 CREATE TABLE evmgmt.audit_log (
 	audit_id		uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
@@ -97,3 +103,24 @@ BEGIN
 	END LOOP;
 END
 $audit$;
+
+DO $audit_check$
+DECLARE
+	not_audited text[] := ARRAY[
+		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
+		'interval_stat', 'interval_inbox', 'interval_quarantine', 'event_timeline',
+		'notification', 'delivery_attempt', 'escalation_step_run', 'status_schedule', 'target_timer', 'audit_log'];
+	missing text;
+BEGIN
+	SELECT pg_catalog.string_agg(c.relname, ', ' ORDER BY c.relname) INTO missing
+	FROM pg_catalog.pg_class c
+	WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'p')
+	  AND c.relname <> ALL (not_audited)
+	  AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = c.oid AND tg.tgname = 'audit');
+	IF missing IS NOT NULL THEN
+		RAISE EXCEPTION 'tables neither audited nor listed as not audited: %', missing
+			USING ERRCODE = 'invalid_object_definition',
+				  HINT = 'Add them to one of the two lists in sql/install/80_audit.sql.';
+	END IF;
+END
+$audit_check$;

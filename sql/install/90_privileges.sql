@@ -9,6 +9,9 @@
 -- Event tables are changed only through the lifecycle functions: no role gets
 -- INSERT, UPDATE or DELETE on them.
 
+REVOKE ALL ON SCHEMA evmgmt FROM PUBLIC;
+GRANT USAGE ON SCHEMA evmgmt TO PUBLIC;
+
 GRANT evmgmt_reader TO evmgmt_responder;
 GRANT evmgmt_responder TO evmgmt_admin;
 
@@ -54,3 +57,66 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA evmgmt TO evmgmt_admin;
 REVOKE ALL ON FUNCTION evmgmt.calibrate_from_defaults(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.calibrate_from_defaults(text) TO evmgmt_admin;
 REVOKE ALL ON FUNCTION evmgmt.audit_row(), evmgmt.audit_truncate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION evmgmt.refuse_direct_change() FROM PUBLIC;
+
+-- Workers: the wake-up may be asked for by anybody who writes due work.
+REVOKE ALL ON FUNCTION evmgmt.wake_workers(), evmgmt.wake_workers_trigger() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.wake_workers() TO evmgmt_admin, evmgmt_responder, evmgmt_ingest;
+
+-- Lifecycle functions (SECURITY DEFINER): responders and admins.
+DO $lifecycle$
+DECLARE
+	f text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'evmgmt.open_event(evmgmt.event_type, text, evmgmt.pool[], text, text, timestamptz, text, text, text)',
+		'evmgmt.add_pool(bigint, evmgmt.pool, text)',
+		'evmgmt.classify_pool(bigint, evmgmt.pool, evmgmt.severity)',
+		'evmgmt.reclassify_pool(bigint, evmgmt.pool, evmgmt.severity, text)',
+		'evmgmt.diagnose_pool(bigint, evmgmt.pool, text, text, text)',
+		'evmgmt.log_response(bigint, evmgmt.pool, text, text)',
+		'evmgmt.resolve_pool(bigint, evmgmt.pool, text)',
+		'evmgmt.resolve_event(bigint, text)',
+		'evmgmt.cancel_pool(bigint, evmgmt.pool, text)',
+		'evmgmt.cancel_event(bigint, text)',
+		'evmgmt.reopen_pool(bigint, evmgmt.pool, text)',
+		'evmgmt.reopen_event(bigint, text, evmgmt.pool[])',
+		'evmgmt.record_analysis(bigint, text, text, text[], text)',
+		'evmgmt.add_action_item(bigint, text, text, date)',
+		'evmgmt.complete_action_item(bigint)',
+		'evmgmt.record_objective_impact(bigint, evmgmt.objective, text, double precision, text, text)',
+		'evmgmt.close_event(bigint)']
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO evmgmt_responder, evmgmt_admin', f);
+	END LOOP;
+END
+$lifecycle$;
+
+-- Escalation engine: internals closed; responders acknowledge and post
+-- status; admins start, stop and drive.
+REVOKE ALL ON FUNCTION
+	evmgmt.fill_template_fields(text, jsonb), evmgmt.event_facts(bigint),
+	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.render_digest(evmgmt.channel, jsonb),
+	evmgmt.enqueue_notification(text, evmgmt.channel, text, bigint, text, bigint, bigint, text, text, text, jsonb, timestamptz),
+	evmgmt.cancel_unsent(bigint, bigint), evmgmt.notification_drop_stale_retry(),
+	evmgmt.notify_contact(text, bigint, evmgmt.channel, bigint, bigint, text, jsonb, timestamptz),
+	evmgmt.notify_endpoint(text, text, bigint, bigint, text, jsonb, timestamptz),
+	evmgmt.escalation_plan_check(), evmgmt.plan_snapshot(text), evmgmt.step_recipients(jsonb, timestamptz),
+	evmgmt.escalation_advance(bigint, timestamptz), evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz),
+	evmgmt.paged_contacts(bigint[]), evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz),
+	evmgmt.acting_contact(bigint), evmgmt.acknowledge(bigint, bigint, text),
+	evmgmt.acknowledge_event(bigint, evmgmt.pool, bigint, text),
+	evmgmt.audience_members(text, text, text[]), evmgmt.notify_audiences(bigint, text[], text, jsonb, timestamptz, bigint[]),
+	evmgmt.footprint_open(bigint, timestamptz), evmgmt.footprint_close(bigint, text, text, timestamptz),
+	evmgmt.status_tick(bigint, timestamptz), evmgmt.post_status_update(bigint, text, timestamptz),
+	evmgmt.target_timer_sync(), evmgmt.target_timer_fire(bigint, evmgmt.pool, text, timestamptz),
+	evmgmt.run_due_work(timestamptz), evmgmt.lock_event(bigint, boolean)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.acknowledge(bigint, bigint, text), evmgmt.acknowledge_event(bigint, evmgmt.pool, bigint, text),
+	evmgmt.post_status_update(bigint, text, timestamptz)
+	TO evmgmt_responder;
+GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz),
+	evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz), evmgmt.run_due_work(timestamptz),
+	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_template_fields(text, jsonb)
+	TO evmgmt_admin;

@@ -5,23 +5,6 @@
 -- (CREATE EXTENSION recreates them) and cannot be changed or deleted.  Rows an
 -- operation adds carry builtin = false and are dumped with the user data.
 
--- Refuse changes to the rows shipped with the extension.
-CREATE FUNCTION evmgmt.protect_builtin() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF (TG_OP = 'INSERT' AND NEW.builtin) OR (TG_OP = 'UPDATE' AND (OLD.builtin OR NEW.builtin)) OR (TG_OP = 'DELETE' AND OLD.builtin) THEN
-		RAISE EXCEPTION 'rows shipped with evmgmt cannot be changed'
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = pg_catalog.format('Table %s holds built-in catalogue rows (builtin = true).', TG_TABLE_NAME),
-				  HINT = 'Add a row of your own with builtin = false instead.';
-	END IF;
-	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
-END
-$$;
-COMMENT ON FUNCTION evmgmt.protect_builtin() IS 'Trigger: refuses INSERT, UPDATE and DELETE of built-in catalogue rows';
-
 CREATE TABLE evmgmt.event_subtype (
 	subtype			text PRIMARY KEY CHECK (subtype ~ '^[a-z][a-z0-9_]{0,62}$'),
 	event_type		evmgmt.event_type NOT NULL,

@@ -36,7 +36,9 @@ CREATE TABLE evmgmt.severity_policy (
 	PRIMARY KEY (operation_id, severity),
 	CONSTRAINT severity_policy_response_within_resolution CHECK (response_target <= resolution_target),
 	-- a signal threshold needs a sustain time and the other way round
-	CONSTRAINT severity_policy_threshold_with_sustain CHECK ((sl_threshold IS NULL) = (sustain_minutes IS NULL))
+	CONSTRAINT severity_policy_threshold_with_sustain CHECK ((sl_threshold IS NULL) = (sustain_minutes IS NULL)),
+	-- sev4 is never signal-driven (no outage; a request, change or enhancement)
+	CONSTRAINT severity_policy_sev4_not_signal_driven CHECK (severity <> 'sev4' OR sl_threshold IS NULL)
 );
 COMMENT ON TABLE evmgmt.severity_policy IS 'Calibrated severity matrix of an operation: service-level threshold and sustain time that trigger each tier, response and resolution targets (business time when business_time), status cadence';
 COMMENT ON COLUMN evmgmt.severity_policy.sl_threshold IS 'Service level (0..1) below which the tier applies; 0 means outage (no contact answered in threshold); NULL: not signal-driven (sev4)';
