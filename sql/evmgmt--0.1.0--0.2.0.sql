@@ -44,3 +44,400 @@
 -- the order they were written.
 
 \echo Use "ALTER EXTENSION evmgmt UPDATE TO '0.2.0'" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Issue 8: fill_template_fields substitutes in one pass
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION evmgmt.fill_template_fields(template text, vars jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	field constant text := '\{\{([^{}]*)\}\}';
+	parts text[];
+	names text[];
+	fld text;
+	result text;
+BEGIN
+	IF template IS NULL THEN
+		RETURN NULL;
+	END IF;
+	-- the literal text around the fields, and the field names, both in order
+	parts := pg_catalog.regexp_split_to_array(template, field);
+	SELECT pg_catalog.array_agg(m[1] ORDER BY n) INTO names
+	FROM pg_catalog.regexp_matches(template, field, 'g') WITH ORDINALITY AS x(m, n);
+	result := parts[1];
+	FOR i IN 1 .. COALESCE(pg_catalog.array_length(names, 1), 0) LOOP
+		fld := names[i];
+		result := result || CASE
+			WHEN vars ? fld THEN COALESCE(vars ->> fld, '')
+			WHEN fld ~ '^[a-z_]+$' THEN ''
+			ELSE '{{' || fld || '}}'
+		END || parts[i + 1];
+	END LOOP;
+	-- tidy what empty fields leave behind
+	result := pg_catalog.regexp_replace(result, '[ \t]+(\n|$)', '\1', 'g');
+	result := pg_catalog.regexp_replace(result, '\n{3,}', E'\n\n', 'g');
+	result := pg_catalog.regexp_replace(result, ' {2,}', ' ', 'g');
+	RETURN pg_catalog.btrim(result, E' \n');
+END
+$$;
+COMMENT ON FUNCTION evmgmt.fill_template_fields(text, jsonb) IS 'Fills the {{name}} fields of a template from a jsonb object in one pass (substituted text is never expanded again); unknown fields become empty';
+
+------------------------------------------------------------------------------
+-- Issue 8: clock arguments are for tests and the worker only
+--
+-- The forms with a clock argument lose its default (else a call without it
+-- would be ambiguous with the new clock-free forms), which needs DROP and
+-- CREATE; roles get the clock-free forms, the clocked ones stay superuser's.
+------------------------------------------------------------------------------
+
+DROP FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz);
+CREATE FUNCTION evmgmt.escalation_start(event_id bigint, pool evmgmt.pool, reason text,
+										now timestamptz) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	p_pool evmgmt.pool := $2;
+	p_reason text := $3;
+	p_now timestamptz := $4;
+	c record;
+	old record;
+	v_plan text;
+	v_snapshot jsonb;
+	v_first integer;
+	v_id bigint;
+BEGIN
+	IF p_reason IS NULL OR p_reason NOT IN ('opened', 'upgraded', 'response_breach', 'resolution_breach', 'status_overdue', 'manual') THEN
+		RAISE EXCEPTION 'unknown escalation start reason "%"', p_reason
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use opened, upgraded, response_breach, resolution_breach, status_overdue or manual.';
+	END IF;
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	PERFORM evmgmt.lock_event(p_event, true);
+	SELECT x.operation_id, x.event_type, x.site_id, pc.severity, pc.state
+	INTO c
+	FROM evmgmt.pool_condition pc JOIN evmgmt.event x ON x.event_id = pc.event_id
+	WHERE pc.event_id = p_event AND pc.pool = p_pool
+	FOR UPDATE OF pc;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event % has no condition in pool %', p_event, p_pool
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	IF c.state IN ('resolved', 'cancelled') THEN
+		RAISE EXCEPTION 'cannot start an escalation for pool % of event %', p_pool, p_event
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = pg_catalog.format('The pool condition is %s.', c.state);
+	END IF;
+
+	IF p_reason IN ('opened', 'upgraded') THEN
+		-- a new classification replaces the escalation that ran for the old one
+		FOR old IN SELECT x.escalation_id FROM evmgmt.escalation x
+				   WHERE x.event_id = p_event AND x.pool = p_pool AND x.state = 'active'
+					 AND x.start_reason IN ('opened', 'upgraded', 'manual')
+				   ORDER BY x.escalation_id
+				   FOR UPDATE
+		LOOP
+			UPDATE evmgmt.escalation
+			SET state = 'superseded', ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'superseded: ' || p_reason
+			WHERE escalation_id = old.escalation_id;
+			PERFORM evmgmt.cancel_unsent(old.escalation_id);
+		END LOOP;
+		PERFORM evmgmt.footprint_open(p_event, p_now);
+	ELSE
+		SELECT x.escalation_id INTO v_id FROM evmgmt.escalation x
+		WHERE x.event_id = p_event AND x.pool = p_pool AND x.state = 'active' AND x.start_reason = p_reason;
+		IF FOUND THEN
+			RETURN v_id;
+		END IF;
+	END IF;
+
+	SELECT p.plan_id INTO v_plan
+	FROM evmgmt.escalation_plan p
+	WHERE p.active
+	  AND (p.operation_id IS NULL OR p.operation_id = c.operation_id)
+	  AND (p.severities IS NULL OR c.severity = ANY (p.severities))
+	  AND (p.event_types IS NULL OR c.event_type = ANY (p.event_types))
+	  AND (p.site_ids IS NULL OR c.site_id = ANY (p.site_ids))
+	  AND (p.pools IS NULL OR p_pool = ANY (p.pools))
+	  AND (p.start_reasons IS NULL OR p_reason = ANY (p.start_reasons))
+	  AND EXISTS (SELECT FROM evmgmt.escalation_step s WHERE s.plan_id = p.plan_id)
+	ORDER BY p.priority, p.operation_id IS NULL, p.plan_id
+	LIMIT 1;
+	IF v_plan IS NULL THEN
+		RETURN NULL;
+	END IF;
+	v_snapshot := evmgmt.plan_snapshot(v_plan);
+	v_first := evmgmt.snapshot_next_step(v_snapshot, NULL);
+	INSERT INTO evmgmt.escalation (event_id, pool, plan_id, plan_snapshot, started_at, start_reason, next_step_no, next_due_at)
+	VALUES (p_event, p_pool, v_plan, v_snapshot, p_now, p_reason, v_first,
+			evmgmt.escalation_step_due(v_snapshot, p_now, 1, v_first))
+	RETURNING escalation_id INTO v_id;
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz) IS 'Starts the escalation of a pool condition with the matching plan (lowest priority number; criteria severity, type, site, pool, start reason), snapshotting the plan; opened/upgraded replace the running one and send the footprint''s open messages; returns the escalation id or NULL when no plan matches';
+CREATE FUNCTION evmgmt.escalation_start(event_id bigint, pool evmgmt.pool, reason text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.escalation_start($1, $2, $3, pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text) IS 'escalation_start at the current time (clock_timestamp()); the form with a clock argument is for tests and the worker';
+
+DROP FUNCTION evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz);
+CREATE FUNCTION evmgmt.escalation_stop(event_id bigint, pool evmgmt.pool, why text,
+									   now timestamptz) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	p_pool evmgmt.pool := $2;
+	p_why text := COALESCE($3, 'resolved');
+	p_now timestamptz := $4;
+	v_state text := CASE WHEN COALESCE($3, '') ILIKE 'cancel%' THEN 'cancelled' ELSE 'resolved' END;
+	v_all boolean;
+	v_ids bigint[] := '{}';
+	v_stopped integer := 0;
+	v_op text;
+	v_facts jsonb;
+	v_vars jsonb;
+	x record;
+	r record;
+	q record;
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN 0;
+	END IF;
+	IF NOT evmgmt.lock_event(p_event, true) THEN
+		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
+	END IF;
+	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
+	-- is the event over once this pool is?
+	v_all := p_pool IS NULL OR NOT EXISTS (
+		SELECT FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = p_event AND pc.pool <> p_pool AND pc.state NOT IN ('resolved', 'cancelled'));
+
+	FOR x IN SELECT e.escalation_id, e.state FROM evmgmt.escalation e
+			 WHERE e.event_id = p_event AND (v_all OR e.pool = p_pool) AND e.resolve_notified_at IS NULL
+			 ORDER BY e.escalation_id
+			 FOR UPDATE
+	LOOP
+		IF x.state = 'active' THEN
+			UPDATE evmgmt.escalation
+			SET state = v_state, ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = p_why
+			WHERE escalation_id = x.escalation_id;
+			v_stopped := v_stopped + 1;
+		END IF;
+		-- an exhausted escalation may still have pages waiting: a resolved
+		-- event never pages anyone later
+		PERFORM evmgmt.cancel_unsent(x.escalation_id);
+		v_ids := v_ids || x.escalation_id;
+	END LOOP;
+
+	UPDATE evmgmt.target_timer t
+	SET met_at = CASE WHEN t.breached_at IS NULL THEN p_now END, next_at = NULL
+	WHERE t.event_id = p_event AND (v_all OR t.pool = p_pool) AND t.met_at IS NULL AND t.next_at IS NOT NULL;
+
+	-- everyone who was paged hears that it is over
+	IF pg_catalog.cardinality(v_ids) > 0 THEN
+		v_facts := evmgmt.event_facts(p_event);
+		v_vars := v_facts || pg_catalog.jsonb_build_object('outcome', v_state, 'why', p_why, 'pool', p_pool);
+		FOR r IN SELECT * FROM evmgmt.paged_contacts(v_ids) LOOP
+			PERFORM evmgmt.notify_contact('resolved', r.contact_id, r.channel, p_event, r.escalation_id, v_op, v_vars, p_now);
+		END LOOP;
+		FOR r IN SELECT DISTINCT ON (s.provider_id) s.provider_id, s.escalation_id
+				 FROM evmgmt.escalation_step_run s
+				 WHERE s.escalation_id = ANY (v_ids) AND s.channel = 'webhook' AND s.outcome = 'queued'
+				 ORDER BY s.provider_id, s.run_id DESC
+		LOOP
+			PERFORM evmgmt.notify_endpoint('resolved', r.provider_id, p_event, r.escalation_id, v_op, v_vars, p_now);
+		END LOOP;
+		UPDATE evmgmt.escalation SET resolve_notified_at = p_now WHERE escalation_id = ANY (v_ids);
+	END IF;
+
+	IF v_all THEN
+		PERFORM evmgmt.footprint_close(p_event, v_state, p_why, p_now);
+	END IF;
+	RETURN v_stopped;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz) IS 'Stops the escalations of a pool condition (all pools for NULL) at once: cancels unsent notifications, queues resolve (or cancel) notices to everyone paged; when the event has no live pool left, sends the footprint''s resolution messages and ends the status cadence; returns how many were running';
+CREATE FUNCTION evmgmt.escalation_stop(event_id bigint, pool evmgmt.pool, why text) RETURNS integer
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.escalation_stop($1, $2, $3, pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.escalation_stop(bigint, evmgmt.pool, text) IS 'escalation_stop at the current time (clock_timestamp()); the form with a clock argument is for tests and the worker';
+
+DROP FUNCTION evmgmt.post_status_update(bigint, text, timestamptz);
+CREATE FUNCTION evmgmt.post_status_update(event_id bigint, status text,
+										  now timestamptz) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	p_text text := pg_catalog.btrim($2);
+	p_now timestamptz := $3;
+	v_op text;
+	v_entry bigint;
+	s evmgmt.status_schedule;
+	x record;
+BEGIN
+	IF p_text IS NULL OR p_text = '' THEN
+		RAISE EXCEPTION 'a status update needs a text' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT evmgmt.lock_event(p_event, true) THEN
+		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
+	END IF;
+	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
+	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled'))
+	   OR EXISTS (SELECT FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NOT NULL) THEN
+		RAISE EXCEPTION 'event % has no live pool condition', p_event
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Status updates are for events that are still unresolved.';
+	END IF;
+	INSERT INTO evmgmt.event_timeline (event_id, at, action, reason)
+	VALUES (p_event, p_now, 'status_update', p_text)
+	RETURNING entry_id INTO v_entry;
+
+	SELECT * INTO s FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NULL FOR UPDATE;
+	IF FOUND THEN
+		UPDATE evmgmt.status_schedule
+		SET last_owner_update_at = p_now, last_status_at = p_now, next_status_at = p_now + s.cadence,
+			gaps = evmgmt.notify_audiences(p_event, evmgmt.footprint_audiences(v_op, s.severity, 'status'), 'status_update',
+										   evmgmt.event_facts(p_event) || pg_catalog.jsonb_build_object('status', p_text, 'automatic', false),
+										   p_now)
+		WHERE event_id = p_event;
+	END IF;
+
+	FOR x IN SELECT e.escalation_id FROM evmgmt.escalation e
+			 WHERE e.event_id = p_event AND e.start_reason = 'status_overdue' AND e.state IN ('active', 'exhausted')
+			 FOR UPDATE
+	LOOP
+		UPDATE evmgmt.escalation
+		SET state = 'satisfied', ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'status update posted'
+		WHERE escalation_id = x.escalation_id;
+		PERFORM evmgmt.cancel_unsent(x.escalation_id);
+	END LOOP;
+	RETURN v_entry;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.post_status_update(bigint, text, timestamptz) IS 'The owner''s status update: timeline entry status_update, sent at once to the tier''s on_status audiences, restarts the cadence clock and ends an overdue-status escalation; returns the timeline entry id';
+CREATE FUNCTION evmgmt.post_status_update(event_id bigint, status text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.post_status_update($1, $2, pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.post_status_update(bigint, text) IS 'post_status_update at the current time (clock_timestamp()): the form responders may call; the form with a clock argument is for tests and the worker';
+
+DROP FUNCTION evmgmt.run_due_work(timestamptz);
+CREATE FUNCTION evmgmt.run_due_work(now timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_now timestamptz := $1;
+	v_batch integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.escalation_batch_size', true), '')::integer, 500);
+	v_more boolean := false;
+	v_busy boolean := false;
+	v_next timestamptz;
+	n integer;
+	r record;
+BEGIN
+	IF p_now IS NULL THEN
+		RAISE EXCEPTION 'run_due_work needs a moment' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+
+	-- Candidates are read without locks; each is then taken event first
+	-- (SKIP LOCKED: a busy event waits for the next call) and re-checked
+	-- under its own row lock, so a concurrent caller never fires it twice.
+	n := 0;
+	FOR r IN SELECT t.event_id, t.pool, t.target FROM evmgmt.target_timer t
+			 WHERE t.next_at <= p_now ORDER BY t.next_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.target_timer t
+		WHERE t.event_id = r.event_id AND t.pool = r.pool AND t.target = r.target AND t.next_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.target_timer_fire(r.event_id, r.pool, r.target, p_now);
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT s.event_id FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at <= p_now ORDER BY s.next_status_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.status_schedule s
+		WHERE s.event_id = r.event_id AND s.ended_at IS NULL AND s.next_status_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.status_tick(r.event_id, p_now);
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT e.escalation_id, e.event_id FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at <= p_now ORDER BY e.next_due_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e
+		WHERE e.escalation_id = r.escalation_id AND e.state = 'active' AND e.next_due_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	IF v_more THEN
+		RETURN p_now;
+	END IF;
+	v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
+					(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
+					(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL));
+	-- what is left due belongs to events busy elsewhere: look again shortly
+	-- rather than at once
+	IF v_busy AND v_next <= p_now THEN
+		v_next := p_now + interval '1 second';
+	END IF;
+	RETURN v_next;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
+CREATE FUNCTION evmgmt.run_due_work() RETURNS timestamptz
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.run_due_work(pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.run_due_work() IS 'run_due_work at the current time (clock_timestamp()): what the worker calls; the form with a clock argument is for tests';
+
+REVOKE ALL ON FUNCTION
+	evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz), evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz),
+	evmgmt.post_status_update(bigint, text, timestamptz), evmgmt.run_due_work(timestamptz),
+	evmgmt.escalation_start(bigint, evmgmt.pool, text), evmgmt.escalation_stop(bigint, evmgmt.pool, text),
+	evmgmt.post_status_update(bigint, text), evmgmt.run_due_work()
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.post_status_update(bigint, text) TO evmgmt_responder;
+GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
+	evmgmt.escalation_stop(bigint, evmgmt.pool, text), evmgmt.run_due_work()
+	TO evmgmt_admin;

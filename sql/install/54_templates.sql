@@ -74,23 +74,38 @@ CROSS JOIN (SELECT pg_catalog.unnest(pg_catalog.enum_range(NULL::evmgmt.channel)
 CREATE TRIGGER protect_builtin BEFORE INSERT OR UPDATE OR DELETE ON evmgmt.message_template
 	FOR EACH ROW EXECUTE FUNCTION evmgmt.protect_builtin();
 
--- Replace every {{name}} in a template by vars->>name; unknown names vanish.
+-- Replace every {{name}} in a template by vars->>name in one pass from left to
+-- right: the text that replaces a field is never scanned again, so a value
+-- that contains "{{...}}" (an event title, say) stays as it is and cannot pull
+-- other fields into the message.  Unknown lower-case names vanish; anything
+-- else in braces is left alone.
 CREATE FUNCTION evmgmt.fill_template_fields(template text, vars jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	result text := template;
-	k text;
-	v text;
+	field constant text := '\{\{([^{}]*)\}\}';
+	parts text[];
+	names text[];
+	fld text;
+	result text;
 BEGIN
 	IF template IS NULL THEN
 		RETURN NULL;
 	END IF;
-	FOR k, v IN SELECT key, value FROM pg_catalog.jsonb_each_text(vars) LOOP
-		result := pg_catalog.replace(result, '{{' || k || '}}', COALESCE(v, ''));
+	-- the literal text around the fields, and the field names, both in order
+	parts := pg_catalog.regexp_split_to_array(template, field);
+	SELECT pg_catalog.array_agg(m[1] ORDER BY n) INTO names
+	FROM pg_catalog.regexp_matches(template, field, 'g') WITH ORDINALITY AS x(m, n);
+	result := parts[1];
+	FOR i IN 1 .. COALESCE(pg_catalog.array_length(names, 1), 0) LOOP
+		fld := names[i];
+		result := result || CASE
+			WHEN vars ? fld THEN COALESCE(vars ->> fld, '')
+			WHEN fld ~ '^[a-z_]+$' THEN ''
+			ELSE '{{' || fld || '}}'
+		END || parts[i + 1];
 	END LOOP;
-	result := pg_catalog.regexp_replace(result, '\{\{[a-z_]+\}\}', '', 'g');
 	-- tidy what empty fields leave behind
 	result := pg_catalog.regexp_replace(result, '[ \t]+(\n|$)', '\1', 'g');
 	result := pg_catalog.regexp_replace(result, '\n{3,}', E'\n\n', 'g');
@@ -98,7 +113,7 @@ BEGIN
 	RETURN pg_catalog.btrim(result, E' \n');
 END
 $$;
-COMMENT ON FUNCTION evmgmt.fill_template_fields(text, jsonb) IS 'Fills the {{name}} fields of a template from a jsonb object; unknown fields become empty';
+COMMENT ON FUNCTION evmgmt.fill_template_fields(text, jsonb) IS 'Fills the {{name}} fields of a template from a jsonb object in one pass (substituted text is never expanded again); unknown fields become empty';
 
 -- Cut a text to at most max characters, marking the cut with an ellipsis.
 CREATE FUNCTION evmgmt.fit_length(body text, max integer) RETURNS text

@@ -323,7 +323,7 @@ COMMENT ON FUNCTION evmgmt.escalation_advance(bigint, timestamptz) IS 'Fires eve
 
 -- Start an escalation for a pool condition.
 CREATE FUNCTION evmgmt.escalation_start(event_id bigint, pool evmgmt.pool, reason text,
-										now timestamptz DEFAULT pg_catalog.clock_timestamp()) RETURNS bigint
+										now timestamptz) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -412,6 +412,14 @@ END
 $$;
 COMMENT ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz) IS 'Starts the escalation of a pool condition with the matching plan (lowest priority number; criteria severity, type, site, pool, start reason), snapshotting the plan; opened/upgraded replace the running one and send the footprint''s open messages; returns the escalation id or NULL when no plan matches';
 
+-- The same at the current time: the form granted to evmgmt_admin.  The form
+-- with a clock argument is for tests and the worker only.
+CREATE FUNCTION evmgmt.escalation_start(event_id bigint, pool evmgmt.pool, reason text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.escalation_start($1, $2, $3, pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text) IS 'escalation_start at the current time (clock_timestamp()); the form with a clock argument is for tests and the worker';
+
 -- Everyone an escalation paged, and the channel to tell them it is over: a
 -- channel they were paged on, preferring anything but voice.
 CREATE FUNCTION evmgmt.paged_contacts(escalation_ids bigint[])
@@ -438,7 +446,7 @@ COMMENT ON FUNCTION evmgmt.paged_contacts(bigint[]) IS 'Contacts paged by the gi
 -- live any more send the footprint's resolution messages and end the status
 -- cadence.
 CREATE FUNCTION evmgmt.escalation_stop(event_id bigint, pool evmgmt.pool, why text,
-									   now timestamptz DEFAULT pg_catalog.clock_timestamp()) RETURNS integer
+									   now timestamptz) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -516,3 +524,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz) IS 'Stops the escalations of a pool condition (all pools for NULL) at once: cancels unsent notifications, queues resolve (or cancel) notices to everyone paged; when the event has no live pool left, sends the footprint''s resolution messages and ends the status cadence; returns how many were running';
+
+-- The same at the current time: the form granted to evmgmt_admin.
+CREATE FUNCTION evmgmt.escalation_stop(event_id bigint, pool evmgmt.pool, why text) RETURNS integer
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.escalation_stop($1, $2, $3, pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.escalation_stop(bigint, evmgmt.pool, text) IS 'escalation_stop at the current time (clock_timestamp()); the form with a clock argument is for tests and the worker';

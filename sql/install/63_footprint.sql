@@ -238,7 +238,7 @@ COMMENT ON FUNCTION evmgmt.status_tick(bigint, timestamptz) IS 'Due status updat
 -- the tier's on_status audiences, restarts the cadence clock and ends an
 -- overdue-status escalation.
 CREATE FUNCTION evmgmt.post_status_update(event_id bigint, status text,
-										  now timestamptz DEFAULT pg_catalog.clock_timestamp()) RETURNS bigint
+										  now timestamptz) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -292,3 +292,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.post_status_update(bigint, text, timestamptz) IS 'The owner''s status update: timeline entry status_update, sent at once to the tier''s on_status audiences, restarts the cadence clock and ends an overdue-status escalation; returns the timeline entry id';
+
+-- The same at the current time: the form granted to responders, who must not
+-- choose the moment (a status "posted" in 2100 would silence the cadence).
+CREATE FUNCTION evmgmt.post_status_update(event_id bigint, status text) RETURNS bigint
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.post_status_update($1, $2, pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.post_status_update(bigint, text) IS 'post_status_update at the current time (clock_timestamp()): the form responders may call; the form with a clock argument is for tests and the worker';

@@ -3,7 +3,7 @@
 
 -- Fire everything that is due at now, in the caller's transaction, and say
 -- when something is due next.
-CREATE FUNCTION evmgmt.run_due_work(now timestamptz DEFAULT pg_catalog.clock_timestamp()) RETURNS timestamptz
+CREATE FUNCTION evmgmt.run_due_work(now timestamptz) RETURNS timestamptz
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -90,3 +90,11 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
+
+-- The same at the current time: what the worker calls and the form granted
+-- to evmgmt_admin.
+CREATE FUNCTION evmgmt.run_due_work() RETURNS timestamptz
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.run_due_work(pg_catalog.clock_timestamp());
+COMMENT ON FUNCTION evmgmt.run_due_work() IS 'run_due_work at the current time (clock_timestamp()): what the worker calls; the form with a clock argument is for tests';

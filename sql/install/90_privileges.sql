@@ -111,12 +111,16 @@ REVOKE ALL ON FUNCTION
 	evmgmt.footprint_open(bigint, timestamptz), evmgmt.footprint_close(bigint, text, text, timestamptz),
 	evmgmt.status_tick(bigint, timestamptz), evmgmt.post_status_update(bigint, text, timestamptz),
 	evmgmt.target_timer_sync(), evmgmt.target_timer_fire(bigint, evmgmt.pool, text, timestamptz),
-	evmgmt.run_due_work(timestamptz), evmgmt.lock_event(bigint, boolean)
+	evmgmt.run_due_work(timestamptz), evmgmt.lock_event(bigint, boolean),
+	evmgmt.escalation_start(bigint, evmgmt.pool, text), evmgmt.escalation_stop(bigint, evmgmt.pool, text),
+	evmgmt.post_status_update(bigint, text), evmgmt.run_due_work()
 FROM PUBLIC;
+-- Clock arguments are for tests and the worker (superuser) only: roles get
+-- the forms that act at the current time.
 GRANT EXECUTE ON FUNCTION evmgmt.acknowledge(bigint, bigint, text), evmgmt.acknowledge_event(bigint, evmgmt.pool, bigint, text),
-	evmgmt.post_status_update(bigint, text, timestamptz)
+	evmgmt.post_status_update(bigint, text)
 	TO evmgmt_responder;
-GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz),
-	evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz), evmgmt.run_due_work(timestamptz),
+GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
+	evmgmt.escalation_stop(bigint, evmgmt.pool, text), evmgmt.run_due_work(),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_template_fields(text, jsonb)
 	TO evmgmt_admin;

@@ -1,6 +1,6 @@
 -- pgTAP: what each role may do, and nothing more.
 BEGIN;
-SELECT plan(45);
+SELECT plan(52);
 
 SELECT has_role(r) FROM unnest(ARRAY['evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest']) AS r;
 SELECT is((SELECT bool_or(rolcanlogin) FROM pg_roles WHERE rolname LIKE 'evmgmt\_%'), false, 'the evmgmt roles cannot log in');
@@ -76,6 +76,10 @@ SELECT is((SELECT address FROM evmgmt.contact_channel WHERE contact_id = 1), '+6
 SELECT throws_ok($$SELECT secret FROM evmgmt.provider_secret$$, '42501', NULL, 'responders cannot read provider secrets');
 SELECT throws_ok($$INSERT INTO evmgmt.event (operation_id, site_id, event_type, detection_source, title, detected_at)
 				   VALUES ('acme', 'MNL1', 'demand', 'roc_analyst', 'x', now())$$, '42501', NULL, 'responders cannot insert events directly');
+SELECT throws_ok($$SELECT evmgmt.post_status_update(1, 'all quiet', '2100-01-01')$$, '42501', NULL,
+				 'responders cannot post a status update at a time of their choosing');
+SELECT ok(has_function_privilege('evmgmt.post_status_update(bigint, text)', 'EXECUTE'),
+		  'responders post status updates at the current time');
 RESET ROLE;
 
 SET LOCAL ROLE evmgmt_admin;
@@ -84,7 +88,19 @@ SELECT lives_ok($$INSERT INTO evmgmt.severity_policy SELECT 'acme', severity, de
 				  response_target, resolution_target, business_time, status_cadence, status_at_resolution
 				  FROM evmgmt.severity_policy_default WHERE severity = 'sev3'$$, 'admins calibrate the severity policy');
 SELECT throws_ok($$DELETE FROM evmgmt.audit_log$$, '42501', NULL, 'admins cannot delete audit rows');
+SELECT throws_ok($$SELECT evmgmt.run_due_work('2100-01-01')$$, '42501', NULL, 'admins cannot run due work at a time of their choosing');
+SELECT throws_ok($$SELECT evmgmt.escalation_start(1, 'aa', 'manual', '2100-01-01')$$, '42501', NULL, 'admins cannot start an escalation in the future');
+SELECT throws_ok($$SELECT evmgmt.escalation_stop(1, 'aa', 'resolved', '2100-01-01')$$, '42501', NULL, 'admins cannot stop an escalation in the future');
+SELECT lives_ok($$SELECT evmgmt.run_due_work()$$, 'admins run due work at the current time');
 RESET ROLE;
+
+-- clock arguments are for tests and the worker (superuser) only
+SELECT is_empty(
+	$$SELECT p.oid::regprocedure::text || ' by ' || r
+	  FROM pg_proc p, unnest(ARRAY['evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest']) AS r
+	  WHERE p.pronamespace = 'evmgmt'::regnamespace AND p.proargnames && ARRAY['now', 'p_now']
+		AND has_function_privilege(r, p.oid, 'EXECUTE')$$,
+	'no role may pass a clock to a function that acts');
 
 SELECT is((SELECT new_row ->> 'secret' FROM evmgmt.audit_log WHERE table_name = 'provider_secret'), '***', 'the audit trail never records secrets');
 

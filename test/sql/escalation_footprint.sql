@@ -223,7 +223,7 @@ SELECT evmgmt.acknowledge(:esc, 9002);
 SELECT evmgmt.escalation_start(9330, 'spec', 'manual');
 UPDATE evmgmt.escalation SET state = 'acknowledged' WHERE event_id = 9330;
 SELECT evmgmt.acknowledge(:esc, NULL, 'from my phone');
-SELECT evmgmt.post_status_update(9330, 'Ana: mitigation under way', '2026-03-02 08:20Z') IS NOT NULL AS posted;
+SELECT evmgmt.post_status_update(9330, 'Ana: mitigation under way') IS NOT NULL AS posted;
 RESET SESSION AUTHORIZATION;
 SELECT state, acknowledged_by_name, ack_note FROM evmgmt.escalation_status WHERE escalation_id = :esc;
 SELECT action, actor, reason FROM evmgmt.event_timeline WHERE event_id = 9330 ORDER BY entry_id;
