@@ -72,7 +72,7 @@ CloseDatabaseToWorkers(const char *dbname)
 	Oid			dboid = get_database_oid(dbname, true);
 
 	if (OidIsValid(dboid))
-		BlockDatabase(dboid, DROP_BLOCK_SECONDS);
+		EvmgmtBlockDatabase(dboid, DROP_BLOCK_SECONDS);
 	return dboid;
 }
 
@@ -103,14 +103,14 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				break;
 			case T_CreateExtensionStmt:
 				if (strcmp(((CreateExtensionStmt *) parsetree)->extname, "evmgmt") == 0)
-					WakeDatabaseWorkerAtCommit(true);
+					EvmgmtWakeWorkerAtCommit(true);
 				break;
 			case T_DropStmt:
 				if (DropNamesEvmgmt((DropStmt *) parsetree))
-					WakeDatabaseWorkerAtCommit(false);
+					EvmgmtWakeWorkerAtCommit(false);
 				break;
 			case T_CreatedbStmt:
-				WakeDatabaseWorkerAtCommit(true);
+				EvmgmtWakeWorkerAtCommit(true);
 				break;
 			default:
 				break;
@@ -130,15 +130,15 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 * simply expires.)
 	 */
 	if (OidIsValid(reopen))
-		BlockDatabase(reopen, 0);
+		EvmgmtBlockDatabase(reopen, 0);
 	if (evmgmt_shared != NULL &&
 		(OidIsValid(reopen) || IsA(parsetree, DropdbStmt)))
-		WakeLauncher(true);
+		EvmgmtWakeLauncher(true);
 }
 
 /* Install the hook (every backend that loads the library). */
 void
-InstallDdlHook(void)
+EvmgmtInstallDdlHook(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = EvmgmtProcessUtility;
