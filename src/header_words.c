@@ -7,7 +7,7 @@
  *
  * A value with any byte outside printable ASCII becomes a sequence of
  * "=?UTF-8?B?...?=" words of at most 75 characters each (RFC 2047 section
- * 2), each holding whole UTF-8 characters, so that no reader has to join a
+ * 2; these are at most 64), each holding whole UTF-8 characters, so that no reader has to join a
  * character split across two words.  The words are joined by the caller's
  * separator: "\r\n " folds an e-mail header onto several lines (each well
  * under 78 octets), " " keeps an HTTP header on one line; decoders drop the
@@ -25,8 +25,11 @@
 
 #include "dispatch.h"
 
-/* Input bytes per encoded word: 45 bytes are 60 base64 characters, 72 in all. */
-#define WORD_BYTES 45
+/*
+ * Input bytes per encoded word: 39 bytes are 52 base64 characters, 64 with
+ * the frame, so that even "Subject: " and the first word fit in 78 octets.
+ */
+#define WORD_BYTES 39
 
 /* text as it is when plain ASCII, else as RFC 2047 encoded words. */
 char *

@@ -14,7 +14,7 @@
  * (derived from the idempotency key, so a duplicate after a crash carries
  * the same Message-ID) and X-Evmgmt-Notification go in through
  * CURLOPT_HTTPHEADER, non-ASCII display names and subjects as RFC 2047
- * encoded words folded onto short lines; libcurl adds MIME-Version and the
+ * encoded words folded onto short lines, and MIME-Version; libcurl adds the
  * multipart/mixed frame around one text/plain; charset=utf-8 part whose
  * body it encodes as quoted-printable.  The message is therefore 7-bit
  * with lines of at most 76 characters, whatever the text: long lines and
@@ -106,8 +106,17 @@ BuildMessage(DeliveryJob *job, char **error)
 
 	AddField(job, "Date", date);
 	if (job->from_name)
-		AddField(job, "From", psprintf("%s <%s>", DisplayName(job->from_name),
-									   OneLine(job->from_address)));
+	{
+		char	   *name = DisplayName(job->from_name);
+		char	   *addr = OneLine(job->from_address);
+		const char *lastline = strrchr(name, '\n');
+
+		/* fold before the address rather than go past 78 octets */
+		lastline = lastline ? lastline + 1 : name;
+		AddField(job, "From", psprintf("%s%s<%s>", name,
+									   (lastline == name ? 6 : 0) + strlen(lastline) + strlen(addr) + 3 > 78 ? "\r\n " : " ",
+									   addr));
+	}
 	else
 		AddField(job, "From", psprintf("<%s>", OneLine(job->from_address)));
 	AddField(job, "To", psprintf("<%s>", OneLine(job->recipient)));
@@ -115,6 +124,8 @@ BuildMessage(DeliveryJob *job, char **error)
 			 EvmgmtEncodeHeaderWords(OneLine(job->subject ? job->subject : "evmgmt notification"), "\r\n "));
 	AddField(job, "Message-ID", psprintf("<%s@%s>", job->idempotency_key, OneLine(domain)));
 	AddField(job, "X-Evmgmt-Notification", psprintf(INT64_FORMAT, job->notification_id));
+	/* spelled as RFC 2045 does; libcurl adds its own only when this is missing */
+	AddField(job, "MIME-Version", "1.0");
 
 	/* CRLF line ends: the quoted-printable encoder keeps those as line breaks */
 	initStringInfo(&body);
