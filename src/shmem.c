@@ -264,6 +264,24 @@ EvmgmtBlockDatabase(Oid dboid, int seconds)
 	}
 }
 
+/* Lift the block of a database (its statement failed or is done). */
+void
+EvmgmtUnblockDatabase(Oid dboid)
+{
+	if (evmgmt_shared == NULL)
+		return;
+	SpinLockAcquire(&evmgmt_shared->mutex);
+	for (int i = 0; i < EVMGMT_MAX_BLOCKED; i++)
+	{
+		if (evmgmt_shared->blocked[i].dboid == dboid)
+		{
+			evmgmt_shared->blocked[i].dboid = InvalidOid;
+			evmgmt_shared->blocked[i].until = 0;
+		}
+	}
+	SpinLockRelease(&evmgmt_shared->mutex);
+}
+
 /*
  * evmgmt.wake_workers(): wake this database's worker when the calling
  * transaction commits.

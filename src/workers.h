@@ -67,6 +67,7 @@ extern void EvmgmtWakeLauncher(bool rescan);
 extern void EvmgmtWakeWorkerAtCommit(bool also_launcher);
 extern bool EvmgmtDatabaseIsBlocked(Oid dboid, TimestampTz now, TimestampTz *until);
 extern void EvmgmtBlockDatabase(Oid dboid, int seconds);
+extern void EvmgmtUnblockDatabase(Oid dboid);
 
 /* launcher.c: the launcher and worker registration */
 extern void EvmgmtRegisterLauncher(void);
