@@ -434,7 +434,9 @@ EvmgmtWorkerMain(Datum main_arg)
 		woken = false;
 
 		MemoryContextSwitchTo(TopMemoryContext);
-		pgstat_report_activity(STATE_IDLE, NULL);
+		/* while deliveries are in flight, the dispatcher's activity stays shown */
+		if (!EvmgmtDispatchBusy())
+			pgstat_report_activity(STATE_IDLE, NULL);
 		now = GetCurrentTimestamp();
 		nevents = WaitEventSetWait(wait_set, TimeoutUntil(now, wake_at), events,
 								   lengthof(events), PG_WAIT_EXTENSION);
