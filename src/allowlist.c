@@ -47,7 +47,7 @@ typedef struct AllowList
 static AllowList *current_allow = NULL;
 
 /* bumped at every change, so that cached connections can be dropped */
-uint64		allowlist_generation = 0;
+uint64		evmgmt_allowlist_generation = 0;
 
 /* Parse one "address[/prefix]" item. */
 static bool
@@ -129,7 +129,7 @@ ParseAllowList(const char *value, AllowList *list, char **errmsg_out)
 
 /* GUC check hook of evmgmt.outbound_allow. */
 bool
-check_outbound_allow(char **newval, void **extra, GucSource source)
+evmgmt_check_outbound_allow(char **newval, void **extra, GucSource source)
 {
 	AllowList  *list;
 	char	   *msg = NULL;
@@ -149,10 +149,10 @@ check_outbound_allow(char **newval, void **extra, GucSource source)
 
 /* GUC assign hook of evmgmt.outbound_allow. */
 void
-assign_outbound_allow(const char *newval, void *extra)
+evmgmt_assign_outbound_allow(const char *newval, void *extra)
 {
 	current_allow = (AllowList *) extra;
-	allowlist_generation++;
+	evmgmt_allowlist_generation++;
 }
 
 /* Does the block contain the address? */
@@ -179,7 +179,7 @@ EntryContains(const AllowEntry *e, const unsigned char *addr)
  * textbuf for error messages either way.
  */
 bool
-AllowListPermits(const struct sockaddr *sa, char *textbuf, size_t textlen)
+EvmgmtAllowListPermits(const struct sockaddr *sa, char *textbuf, size_t textlen)
 {
 	const unsigned char *addr;
 	unsigned char mapped[4];

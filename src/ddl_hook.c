@@ -8,10 +8,20 @@
  *		commit, to look again for databases that have the extension.
  *	  - DROP EXTENSION evmgmt: the database's worker is woken at commit; it
  *		finds the extension gone and exits.
+ *	  - ALTER EXTENSION evmgmt UPDATE: the worker is woken at commit; it
+ *		finds the new version and, if it was idling on an older one, resumes.
  *	  - DROP DATABASE, ALTER DATABASE ... RENAME and ... SET TABLESPACE: these
- *		need the database to have no other connections, so the worker there is terminated and the
- *		launcher is kept from starting a new one for a while.  DROP DATABASE
- *		neither hangs nor fails because of evmgmt.
+ *		need the database to have no other connections, so the worker there
+ *		is terminated and the launcher is kept from starting a new one for a
+ *		while.  DROP DATABASE neither hangs nor fails because of evmgmt.
+ *
+ * The worker is stopped only for a statement that will get past the
+ * command's own checks (the database exists and is not the current one, the
+ * user owns it, DROP DATABASE runs outside a transaction block, a rename
+ * has the CREATEDB privilege): otherwise any login could keep a database's
+ * escalations down by repeating a DROP DATABASE that fails.  If the
+ * statement fails later anyway (another session is connected), the block
+ * is lifted at once and the launcher brings the worker back.
  *
  * IDENTIFICATION
  *	  src/ddl_hook.c
@@ -20,9 +30,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 
 #include "workers.h"
 
@@ -65,14 +78,23 @@ MovesTablespace(AlterDatabaseStmt *stmt)
 	return false;
 }
 
-/* Close a database to workers before a statement that needs it empty. */
+/*
+ * Close a database to workers before a statement that needs it empty, if
+ * the statement will pass the checks the command itself makes first.
+ * Returns the database closed, InvalidOid if none.
+ */
 static Oid
-CloseDatabaseToWorkers(const char *dbname)
+CloseDatabaseToWorkers(const char *dbname, bool needs_createdb)
 {
 	Oid			dboid = get_database_oid(dbname, true);
 
-	if (OidIsValid(dboid))
-		BlockDatabase(dboid, DROP_BLOCK_SECONDS);
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId)
+		return InvalidOid;
+	if (!pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	if (needs_createdb && !have_createdb_privilege())
+		return InvalidOid;
+	EvmgmtBlockDatabase(dboid, DROP_BLOCK_SECONDS);
 	return dboid;
 }
 
@@ -84,61 +106,88 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					 DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	Oid			reopen = InvalidOid;
+	volatile Oid closed = InvalidOid;
+	volatile bool reopen = false;
 
 	if (evmgmt_shared != NULL)
 	{
 		switch (nodeTag(parsetree))
 		{
 			case T_DropdbStmt:
-				(void) CloseDatabaseToWorkers(((DropdbStmt *) parsetree)->dbname);
+				/* PreventInTransactionBlock would refuse it */
+				if (context == PROCESS_UTILITY_TOPLEVEL && !IsTransactionBlock())
+					closed = CloseDatabaseToWorkers(((DropdbStmt *) parsetree)->dbname, false);
 				break;
 			case T_RenameStmt:
 				if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
-					reopen = CloseDatabaseToWorkers(((RenameStmt *) parsetree)->subname);
+				{
+					closed = CloseDatabaseToWorkers(((RenameStmt *) parsetree)->subname, true);
+					reopen = true;
+				}
 				break;
 			case T_AlterDatabaseStmt:
 				if (MovesTablespace((AlterDatabaseStmt *) parsetree))
-					reopen = CloseDatabaseToWorkers(((AlterDatabaseStmt *) parsetree)->dbname);
+				{
+					closed = CloseDatabaseToWorkers(((AlterDatabaseStmt *) parsetree)->dbname, false);
+					reopen = true;
+				}
 				break;
 			case T_CreateExtensionStmt:
 				if (strcmp(((CreateExtensionStmt *) parsetree)->extname, "evmgmt") == 0)
-					WakeDatabaseWorkerAtCommit(true);
+					EvmgmtWakeWorkerAtCommit(true);
+				break;
+			case T_AlterExtensionStmt:
+				if (strcmp(((AlterExtensionStmt *) parsetree)->extname, "evmgmt") == 0)
+					EvmgmtWakeWorkerAtCommit(false);
 				break;
 			case T_DropStmt:
 				if (DropNamesEvmgmt((DropStmt *) parsetree))
-					WakeDatabaseWorkerAtCommit(false);
+					EvmgmtWakeWorkerAtCommit(false);
 				break;
 			case T_CreatedbStmt:
-				WakeDatabaseWorkerAtCommit(true);
+				EvmgmtWakeWorkerAtCommit(true);
 				break;
 			default:
 				break;
 		}
 	}
 
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		/* the statement failed: the database keeps its worker after all */
+		if (OidIsValid(closed))
+		{
+			EvmgmtUnblockDatabase(closed);
+			EvmgmtWakeLauncher(true);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	/*
-	 * A reopen or moved database gets its worker back at once; a dropped one is
-	 * forgotten by the launcher's rescan.  (If the statement fails, the block
-	 * simply expires.)
+	 * A renamed or moved database gets its worker back at once; a dropped one
+	 * is forgotten by the launcher's rescan.
 	 */
-	if (OidIsValid(reopen))
-		BlockDatabase(reopen, 0);
-	if (evmgmt_shared != NULL &&
-		(OidIsValid(reopen) || IsA(parsetree, DropdbStmt)))
-		WakeLauncher(true);
+	if (OidIsValid(closed))
+	{
+		if (reopen)
+			EvmgmtUnblockDatabase(closed);
+		EvmgmtWakeLauncher(true);
+	}
 }
 
 /* Install the hook (every backend that loads the library). */
 void
-InstallDdlHook(void)
+EvmgmtInstallDdlHook(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = EvmgmtProcessUtility;

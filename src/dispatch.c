@@ -15,16 +15,26 @@
  *	  reclaim rows still 'sending' whose worker is gone (at worker start,
  *			  all of them; later, those whose lease expired).
  *
+ * Each is one unit of work (work_unit.c).
+ *
  * Sending uses one CURLM for the life of the worker, so connections are
  * reused across batches, driven by curl_multi_socket_action: libcurl tells
  * us which sockets to watch (we keep them in an epoll set) and when to call
- * back on a timer; the epoll fd is waited on together with the latch in
- * one WaitEventSet, so new work, SIGTERM and SIGHUP are seen at once while
- * requests are in flight.  At most evmgmt.max_concurrency handles are in the
- * multi handle at a time; the rest of a claimed batch waits in a queue.
- * A claim is topped up when the queue runs low and results are settled
- * every SETTLE_EVERY_MS, so a hanging endpoint holds only its own request
- * (until evmgmt.request_timeout) and never the others.
+ * back on a timer.  The epoll fd is the one socket the dispatcher asks the
+ * worker to watch (EvmgmtDispatchSocket); the worker waits on it together
+ * with its latch in its one WaitEventSet, so new work, SIGTERM and SIGHUP
+ * are seen at once while requests are in flight.
+ *
+ * The dispatcher is a step: EvmgmtDispatchStep hands socket readiness and
+ * libcurl's timer to libcurl, collects finished transfers, settles, claims,
+ * starts what fits, and returns the time it wants to run again (libcurl's
+ * timer, the next settle, the next due notification or expiring lease).
+ * It never sleeps and never calls back into the worker.  At most
+ * evmgmt.max_concurrency handles are in the multi handle at a time; the rest
+ * of a claimed batch waits in a queue.  A claim is topped up when the queue
+ * runs low and results are settled every SETTLE_EVERY_MS, so a hanging
+ * endpoint holds only its own request (until evmgmt.request_timeout) and
+ * never the others.
  *
  * IDENTIFICATION
  *	  src/dispatch.c
@@ -34,30 +44,33 @@
 #include "postgres.h"
 
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "dispatch.h"
+#include "evmgmt.h"
 #include "workers.h"
 
 /* Settle finished attempts at least this often while sending. */
 #define SETTLE_EVERY_MS		200
+/* Look again this soon when a due notification could not be claimed. */
+#define LOCKED_RETRY_MS		100
 
 /* Memory of one claim; freed when its last job is settled. */
 typedef struct ClaimBatch
@@ -69,7 +82,6 @@ typedef struct ClaimBatch
 static CURLM *multi = NULL;
 static uint64 multi_generation = 0;	/* allow-list its connections were checked against */
 static int	epfd = -1;
-static WaitEventSet *wait_set = NULL;
 static bool curl_timer_set = false;
 static TimestampTz curl_timer_at = 0;
 
@@ -78,6 +90,11 @@ static dlist_head done = DLIST_STATIC_INIT(done);
 static int	nqueued = 0;
 static int	ninflight = 0;
 static int	ndone = 0;
+
+/* when to settle next, whether the outbox may have more due, and when */
+static TimestampTz last_settle = 0;
+static bool claim_more = true;
+static TimestampTz outbox_due = 0;
 
 static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr settle_plan = NULL;
@@ -144,27 +161,6 @@ static const char *const reclaim_sql =
 "  pg_catalog.now(), CASE WHEN state = 'dead' THEN 'dead' ELSE 'retry' END, last_error FROM r"
 " ON CONFLICT (notification_id, attempt_no) DO NOTHING";
 
-/* Start a short transaction with SPI and a snapshot. */
-static void
-BeginShortTransaction(const char *activity)
-{
-	pgstat_report_activity(STATE_RUNNING, activity);
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-}
-
-/* Commit the short transaction and report its statistics. */
-static void
-EndShortTransaction(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-}
-
 /* Prepare and keep a plan. */
 static SPIPlanPtr
 KeepPlan(const char *sql, int nargs, Oid *types)
@@ -220,7 +216,7 @@ OpenSocketCallback(void *clientp, curlsocktype purpose, struct curl_sockaddr *ad
 	DeliveryJob *job = (DeliveryJob *) clientp;
 	char		text[64];
 
-	if (!AllowListPermits(&address->addr, text, sizeof(text)))
+	if (!EvmgmtAllowListPermits(&address->addr, text, sizeof(text)))
 	{
 		job->refused = true;
 		strlcpy(job->refused_addr, text, sizeof(job->refused_addr));
@@ -247,43 +243,8 @@ WriteCallback(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Pick Retry-After out of the response headers. */
-static size_t
-HeaderCallback(char *buffer, size_t size, size_t nitems, void *userdata)
-{
-	DeliveryJob *job = (DeliveryJob *) userdata;
-	size_t		n = size * nitems;
-	static const char name[] = "retry-after:";
-
-	if (n > sizeof(name) && n < 200 && pg_strncasecmp(buffer, name, sizeof(name) - 1) == 0)
-	{
-		char		value[200];
-		char	   *v = value;
-		char	   *end;
-		long		secs;
-
-		memcpy(value, buffer + sizeof(name) - 1, n - (sizeof(name) - 1));
-		value[n - (sizeof(name) - 1)] = '\0';
-		while (*v == ' ' || *v == '\t')
-			v++;
-		for (end = v + strlen(v); end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '); end--)
-			end[-1] = '\0';
-		secs = strtol(v, &end, 10);
-		if (end != v && *end == '\0')
-			job->retry_after = Max(secs, 0);
-		else
-		{
-			time_t		when = curl_getdate(v, NULL);
-
-			if (when > 0)
-				job->retry_after = Max((double) (when - time(NULL)), 0.0);
-		}
-	}
-	return n;
-}
-
 /* Options every request gets, whatever its channel. */
-void
+static void
 SetCommonOptions(DeliveryJob *job)
 {
 	CURL	   *e = job->easy;
@@ -298,9 +259,7 @@ SetCommonOptions(DeliveryJob *job)
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, job);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, WriteCallback);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, job);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, HeaderCallback);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, job);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "evmgmt/0.1.0");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "evmgmt/" EVMGMT_LIBRARY_VERSION);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 }
 
@@ -322,12 +281,12 @@ CreateMulti(void)
 				 errmsg("could not create a libcurl multi handle")));
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, SocketCallback);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, TimerCallback);
-	multi_generation = allowlist_generation;
+	multi_generation = evmgmt_allowlist_generation;
 }
 
-/* Set up what lives for the whole worker: curl, the epoll set, the wait set. */
+/* Set up what lives for the whole worker: curl and the epoll set. */
 void
-DispatchInit(void)
+EvmgmtDispatchInit(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(ERROR,
@@ -340,11 +299,13 @@ DispatchInit(void)
 		ereport(ERROR,
 				(errcode_for_socket_access(),
 				 errmsg("could not create an epoll set: %m")));
+}
 
-	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
-	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, epfd, NULL, NULL);
+/* The socket the worker watches for us: the epoll set of libcurl's sockets. */
+pgsocket
+EvmgmtDispatchSocket(void)
+{
+	return epfd;
 }
 
 /* Return notifications left 'sending' to the queue (all, or expired leases). */
@@ -353,7 +314,7 @@ DispatchReclaim(bool all)
 {
 	Datum		args[2];
 
-	BeginShortTransaction("evmgmt: reclaiming abandoned claims");
+	EvmgmtBeginUnit("evmgmt: reclaiming abandoned claims");
 	if (reclaim_plan == NULL)
 	{
 		Oid			types[2] = {BOOLOID, INT4OID};
@@ -368,12 +329,12 @@ DispatchReclaim(bool all)
 		ereport(LOG,
 				(errmsg("evmgmt reclaimed %llu notification(s) whose delivery was interrupted",
 						(unsigned long long) SPI_processed)));
-	EndShortTransaction();
+	EvmgmtEndUnit();
 }
 
 /* At worker start: nothing is in flight any more. */
 void
-DispatchReclaimAll(void)
+EvmgmtDispatchReclaimAll(void)
 {
 	DispatchReclaim(true);
 }
@@ -396,7 +357,7 @@ Claim(int limit)
 	ClaimBatch *batch;
 	MemoryContext old;
 
-	BeginShortTransaction("evmgmt: claiming due notifications");
+	EvmgmtBeginUnit("evmgmt: claiming due notifications");
 	if (claim_plan == NULL)
 	{
 		Oid			types[2] = {INT4OID, INT4OID};
@@ -450,7 +411,7 @@ Claim(int limit)
 		}
 		MemoryContextSwitchTo(old);
 	}
-	EndShortTransaction();
+	EvmgmtEndUnit();
 	return (int) n;
 }
 
@@ -571,6 +532,28 @@ FailBeforeSending(DeliveryJob *job, char *error)
 	ndone++;
 }
 
+/* Free what libcurl holds for a job. */
+static void
+ReleaseRequest(DeliveryJob *job)
+{
+	if (job->easy)
+	{
+		/* a no-op for a handle that was never added */
+		curl_multi_remove_handle(multi, job->easy);
+		curl_easy_cleanup(job->easy);
+		job->easy = NULL;
+	}
+	if (job->mime)
+		curl_mime_free(job->mime);
+	job->mime = NULL;
+	if (job->headers)
+		curl_slist_free_all(job->headers);
+	job->headers = NULL;
+	if (job->recipients)
+		curl_slist_free_all(job->recipients);
+	job->recipients = NULL;
+}
+
 /* Build the request of the next queued job and hand it to libcurl. */
 static void
 StartJob(DeliveryJob *job)
@@ -588,25 +571,25 @@ StartJob(DeliveryJob *job)
 		return;
 	}
 	/* the allow-list changed: no connection checked under the old one is reused */
-	if (multi_generation != allowlist_generation && ninflight == 0)
+	if (multi_generation != evmgmt_allowlist_generation && ninflight == 0)
 		CreateMulti();
 	job->easy = curl_easy_init();
 	if (job->easy == NULL)
 		elog(ERROR, "evmgmt: curl_easy_init failed");
 	SetCommonOptions(job);
-	if (multi_generation != allowlist_generation)
+	if (multi_generation != evmgmt_allowlist_generation)
 	{
 		curl_easy_setopt(job->easy, CURLOPT_FRESH_CONNECT, 1L);
 		curl_easy_setopt(job->easy, CURLOPT_FORBID_REUSE, 1L);
 	}
 	if (strcmp(job->provider_kind, "webhook") == 0)
-		ok = BuildWebhookRequest(job, &error);
+		ok = EvmgmtBuildWebhookRequest(job, &error);
 	else if (strcmp(job->provider_kind, "twilio") == 0)
-		ok = BuildTwilioRequest(job, &error);
+		ok = EvmgmtBuildTwilioRequest(job, &error);
 	else if (strcmp(job->provider_kind, "ntfy") == 0)
-		ok = BuildNtfyRequest(job, &error);
+		ok = EvmgmtBuildNtfyRequest(job, &error);
 	else if (strcmp(job->provider_kind, "smtp") == 0)
-		ok = BuildSmtpRequest(job, &error);
+		ok = EvmgmtBuildSmtpRequest(job, &error);
 	else
 	{
 		ok = false;
@@ -615,32 +598,13 @@ StartJob(DeliveryJob *job)
 	MemoryContextSwitchTo(old);
 	if (!ok)
 	{
-		curl_easy_cleanup(job->easy);
-		job->easy = NULL;
+		ReleaseRequest(job);
 		FailBeforeSending(job, error);
 		return;
 	}
 	if (curl_multi_add_handle(multi, job->easy) != CURLM_OK)
 		elog(ERROR, "evmgmt: curl_multi_add_handle failed");
 	ninflight++;
-}
-
-/* Free what libcurl holds for a job. */
-static void
-ReleaseRequest(DeliveryJob *job)
-{
-	if (job->easy)
-	{
-		curl_multi_remove_handle(multi, job->easy);
-		curl_easy_cleanup(job->easy);
-		job->easy = NULL;
-	}
-	if (job->headers)
-		curl_slist_free_all(job->headers);
-	job->headers = NULL;
-	if (job->recipients)
-		curl_slist_free_all(job->recipients);
-	job->recipients = NULL;
 }
 
 /* Collect finished transfers from libcurl. */
@@ -659,6 +623,14 @@ Harvest(void)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &job);
 		job->result = msg->data.result;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &job->status);
+		{
+			curl_off_t	retry_after = 0;
+
+			/* seconds, from either form of the header; 0 when there is none */
+			if (curl_easy_getinfo(msg->easy_handle, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+				retry_after > 0)
+				job->retry_after = (double) retry_after;
+		}
 		job->finished = GetCurrentTimestamp();
 		ReleaseRequest(job);
 		Classify(job);
@@ -706,7 +678,7 @@ Settle(void)
 
 	if (n == 0)
 		return;
-	BeginShortTransaction("evmgmt: recording delivery results");
+	EvmgmtBeginUnit("evmgmt: recording delivery results");
 	if (settle_plan == NULL)
 	{
 		Oid			types[9] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -754,7 +726,7 @@ Settle(void)
 	args[8] = MakeArray(ends, NULL, n, TIMESTAMPTZOID);
 	if (SPI_execute_plan(settle_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "evmgmt: recording delivery results failed");
-	EndShortTransaction();
+	EvmgmtEndUnit();
 
 	/* Free every claim whose last job is now settled. */
 	dlist_foreach_modify(miter, &done)
@@ -767,6 +739,11 @@ Settle(void)
 			MemoryContextDelete(batch->cxt);
 	}
 	ndone = 0;
+#ifdef __GLIBC__
+	/* all batches gone: hand their memory back before the worker sleeps */
+	if (ninflight == 0 && nqueued == 0)
+		malloc_trim(0);
+#endif
 }
 
 /* Hand socket readiness from our epoll set to libcurl. */
@@ -795,120 +772,124 @@ DrainEpoll(void)
 	} while (n == lengthof(evs));
 }
 
-/* Milliseconds from now until ts, clamped at 0. */
-static long
-MsUntil(TimestampTz now, TimestampTz ts)
+/* Is anything claimed and not yet settled? */
+bool
+EvmgmtDispatchBusy(void)
 {
-	if (ts <= now)
-		return 0;
-	return (long) Min((ts - now + 999) / 1000, (TimestampTz) INT_MAX);
+	return ninflight > 0 || nqueued > 0 || ndone > 0;
+}
+
+/* Earliest time the outbox needs us again: a retry or an expiring lease. */
+static TimestampTz
+NextNotificationDue(void)
+{
+	TimestampTz result = DT_NOEND;
+
+	EvmgmtBeginUnit("evmgmt: looking for the next due notification");
+	if (SPI_execute("SELECT LEAST("
+					"(SELECT pg_catalog.min(next_attempt_at) FROM evmgmt.notification WHERE state IN ('pending', 'retry')),"
+					"(SELECT pg_catalog.min(lease_until) FROM evmgmt.notification WHERE state = 'sending'))",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			result = DatumGetTimestampTz(d);
+	}
+	EvmgmtEndUnit();
+	return result;
 }
 
 /*
- * Dispatch everything that is due, until nothing is queued, in flight or
- * unsettled and the outbox has nothing due.  Escalation work is run in
- * between whenever *escalation_due passes or the latch is set.  Returns
- * true if anything was sent.
+ * One step of the dispatcher, without sleeping: drive libcurl, collect and
+ * settle finished attempts, claim due notifications and start what fits.
+ * woken: new notifications may have been committed; may_claim false (the
+ * worker is disabled) lets what is in hand finish but claims nothing new.
+ * Returns when the step wants to run again (besides whenever the
+ * dispatcher's socket is ready).
  */
-bool
-DispatchRun(TimestampTz *escalation_due)
+TimestampTz
+EvmgmtDispatchStep(bool woken, bool may_claim)
 {
-	bool		more = true;
-	bool		any = false;
-	TimestampTz last_settle = GetCurrentTimestamp();
-	char		activity[128];
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake_at;
+	int			running;
 
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) Max(evmgmt_max_concurrency, 8));
-	DispatchReclaim(false);
+	if (woken || outbox_due <= now)
+		claim_more = true;
+	if (!may_claim)
+		claim_more = false;
 
-	for (;;)
+	/* hand socket readiness and libcurl's timer to libcurl, collect results */
+	DrainEpoll();
+	if (curl_timer_set && curl_timer_at <= GetCurrentTimestamp())
 	{
-		TimestampTz now;
-		WaitEvent	events[3];
-		long		timeout;
-		int			nevents;
-		int			running;
+		curl_timer_set = false;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	Harvest();
 
-		WorkerHandleInterrupts();
-		if (!evmgmt_worker_enabled)
-			more = false;
-		now = GetCurrentTimestamp();
+	/* settle when enough is done, or now and then, or when all is done */
+	now = GetCurrentTimestamp();
+	if (ndone > 0 &&
+		(ndone >= evmgmt_batch_size || (ninflight == 0 && nqueued == 0) ||
+		 TimestampDifferenceExceeds(last_settle, now, SETTLE_EVERY_MS)))
+	{
+		Settle();
+		last_settle = GetCurrentTimestamp();
+	}
 
-		if (*escalation_due <= now)
-		{
-			/* it may queue notifications */
-			WorkerRunDueWork(escalation_due);
-			more = evmgmt_worker_enabled;
-		}
-
-		/* settle when enough is done, or now and then, or at the end */
-		if (ndone > 0 &&
-			(ndone >= evmgmt_batch_size || (ninflight == 0 && nqueued == 0) ||
-			 TimestampDifferenceExceeds(last_settle, now, SETTLE_EVERY_MS)))
-		{
-			Settle();
-			last_settle = GetCurrentTimestamp();
-		}
-
-		/* top up the queue before it runs dry */
-		if (more && nqueued < evmgmt_max_concurrency)
-		{
-			int			want = Max(evmgmt_batch_size, evmgmt_max_concurrency);
-
-			if (Claim(want) < want)
-				more = false;
-		}
-
-		while (ninflight < evmgmt_max_concurrency && nqueued > 0)
-		{
-			DeliveryJob *job = dlist_container(DeliveryJob, node, dlist_pop_head_node(&queued));
-
-			nqueued--;
-			any = true;
-			StartJob(job);
-		}
+	/* claim: first take back expired leases, then top up the queue */
+	if (claim_more && nqueued < evmgmt_max_concurrency)
+	{
+		int			want = Max(evmgmt_batch_size, evmgmt_max_concurrency);
 
 		if (ninflight == 0 && nqueued == 0)
+			DispatchReclaim(false);
+		if (Claim(want) < want)
+			claim_more = false;
+	}
+
+	/* start what fits; libcurl's timer callback asks for the first kick */
+	while (ninflight < evmgmt_max_concurrency && nqueued > 0)
+	{
+		DeliveryJob *job = dlist_container(DeliveryJob, node, dlist_pop_head_node(&queued));
+
+		nqueued--;
+		StartJob(job);
+	}
+
+	/* when to come back */
+	now = GetCurrentTimestamp();
+	if (ninflight == 0 && nqueued == 0)
+	{
+		if (ndone > 0 || claim_more)
+			return now;			/* settle the jobs that failed before sending, claim again */
+		if (!may_claim)
+			return DT_NOEND;
+		outbox_due = NextNotificationDue();
+		if (outbox_due <= now)
 		{
-			if (ndone > 0)
-				continue;		/* settles at the top */
-			if (!more)
-				break;
-			continue;
+			/* due but not claimable yet (a row locked by someone else) */
+			outbox_due = TimestampTzPlusMilliseconds(now, LOCKED_RETRY_MS);
 		}
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return outbox_due;
+	}
+
+	{
+		char		activity[128];
 
 		snprintf(activity, sizeof(activity), "evmgmt: dispatching (%d in flight, %d queued)",
 				 ninflight, nqueued);
 		pgstat_report_activity(STATE_RUNNING, activity);
-
-		/* wait for sockets, libcurl's timer, the latch, or the next settle */
-		now = GetCurrentTimestamp();
-		timeout = curl_timer_set ? MsUntil(now, curl_timer_at) : 1000;
-		if (ndone > 0)
-			timeout = Min(timeout, MsUntil(now, TimestampTzPlusMilliseconds(last_settle, SETTLE_EVERY_MS)));
-		if (*escalation_due != DT_NOEND)
-			timeout = Min(timeout, MsUntil(now, *escalation_due));
-
-		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
-		for (int i = 0; i < nevents; i++)
-		{
-			if (events[i].events & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				/* new work may have been committed: notifications or escalations */
-				more = true;
-				*escalation_due = GetCurrentTimestamp();
-			}
-			if (events[i].events & WL_SOCKET_READABLE)
-				DrainEpoll();
-		}
-		if (curl_timer_set && curl_timer_at <= GetCurrentTimestamp())
-		{
-			curl_timer_set = false;
-			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		}
-		Harvest();
 	}
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return any;
+	wake_at = curl_timer_set ? curl_timer_at : TimestampTzPlusMilliseconds(now, 1000);
+	if (ndone > 0)
+		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(last_settle, SETTLE_EVERY_MS));
+	if (claim_more && nqueued < evmgmt_max_concurrency)
+		wake_at = now;
+	return wake_at;
 }

@@ -55,9 +55,7 @@ typedef struct DeliveryJob
 	CURL	   *easy;
 	struct curl_slist *headers;
 	struct curl_slist *recipients;
-	char	   *upload;			/* SMTP message */
-	size_t		upload_len;
-	size_t		upload_pos;
+	curl_mime  *mime;			/* SMTP message body */
 	char	   *post;			/* form body */
 	char		response[RESPONSE_KEEP_BYTES + 1];
 	size_t		response_len;
@@ -79,15 +77,14 @@ typedef struct DeliveryJob
 } DeliveryJob;
 
 /* http.c: webhook, Twilio-compatible and ntfy-compatible requests */
-extern bool BuildWebhookRequest(DeliveryJob *job, char **error);
-extern bool BuildTwilioRequest(DeliveryJob *job, char **error);
-extern bool BuildNtfyRequest(DeliveryJob *job, char **error);
-extern char *EncodeHeaderWord(const char *text);
+extern bool EvmgmtBuildWebhookRequest(DeliveryJob *job, char **error);
+extern bool EvmgmtBuildTwilioRequest(DeliveryJob *job, char **error);
+extern bool EvmgmtBuildNtfyRequest(DeliveryJob *job, char **error);
 
-/* dispatch.c: options every request gets */
-extern void SetCommonOptions(DeliveryJob *job);
+/* header_words.c: RFC 2047 encoded words for header values */
+extern char *EvmgmtEncodeHeaderWords(const char *text, const char *separator);
 
 /* smtp.c: e-mail */
-extern bool BuildSmtpRequest(DeliveryJob *job, char **error);
+extern bool EvmgmtBuildSmtpRequest(DeliveryJob *job, char **error);
 
 #endif							/* EVMGMT_DISPATCH_H */

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * evmgmt.c
- *	  Module entry point of evmgmt: _PG_init, the evmgmt.* settings and
- *	  the check that the library was preloaded.
+ *	  Module entry point of evmgmt: _PG_init and the check that the library
+ *	  was preloaded.  The settings themselves are in guc.c.
  *
  * Settings that size shared memory or start workers are PGC_POSTMASTER and
  * may only be defined while shared_preload_libraries is being processed;
@@ -28,9 +28,6 @@ PG_MODULE_MAGIC;
 /* true once _PG_init ran inside shared_preload_libraries processing */
 bool		evmgmt_loaded_via_preload = false;
 
-/* evmgmt.restoring: set by a superuser while restoring a dump */
-bool		evmgmt_restoring = false;
-
 void		_PG_init(void);
 
 /* Define every setting and remember whether we were preloaded. */
@@ -40,25 +37,12 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 		evmgmt_loaded_via_preload = true;
 
-	DefineCustomBoolVariable("evmgmt.restoring",
-							 gettext_noop("Marks a session that restores an evmgmt dump."),
-							 gettext_noop("While on, restored rows are not written to the audit trail a second time."),
-							 &evmgmt_restoring,
-							 false,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	EscalationDefineSettings();
-	LifecycleInit();
-
-	/* background workers and dispatcher (worker_guc.c, launcher.c, shmem.c) */
-	DefineWorkerSettings(process_shared_preload_libraries_in_progress);
-	InstallDdlHook();
+	EvmgmtDefineSettings(process_shared_preload_libraries_in_progress);
+	EvmgmtInstallDdlHook();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		EvmgmtShmemInit();
-		RegisterLauncher();
+		EvmgmtRegisterLauncher();
 	}
 
 	MarkGUCPrefixReserved("evmgmt");
@@ -66,7 +50,7 @@ _PG_init(void)
 
 /* Raise an error unless the library was loaded via shared_preload_libraries. */
 void
-EnsurePreloaded(void)
+EvmgmtEnsurePreloaded(void)
 {
 	if (!evmgmt_loaded_via_preload)
 		ereport(ERROR,

@@ -27,7 +27,6 @@
 
 #include <time.h>
 
-#include "common/base64.h"
 #include "lib/stringinfo.h"
 
 #include "dispatch.h"
@@ -87,31 +86,6 @@ Escape(DeliveryJob *job, const char *s)
 	return r;
 }
 
-/*
- * A header value as RFC 2047 "=?UTF-8?B?...?=" when it is not plain ASCII,
- * as it is otherwise.
- */
-char *
-EncodeHeaderWord(const char *text)
-{
-	bool		ascii = true;
-	int			len = (int) strlen(text);
-	char	   *b64;
-	int			n;
-
-	for (const unsigned char *p = (const unsigned char *) text; *p; p++)
-	{
-		if (*p >= 0x80 || *p < 0x20)
-			ascii = false;
-	}
-	if (ascii)
-		return pstrdup(text);
-	b64 = palloc(pg_b64_enc_len(len) + 1);
-	n = pg_b64_encode(text, len, b64, pg_b64_enc_len(len));
-	b64[Max(n, 0)] = '\0';
-	return psprintf("=?UTF-8?B?%s?=", b64);
-}
-
 /* Finish a POST: body, headers, protocols. */
 static void
 SetPost(DeliveryJob *job, const char *body, size_t len)
@@ -127,7 +101,7 @@ SetPost(DeliveryJob *job, const char *body, size_t len)
 
 /* Webhook: signed JSON POST. */
 bool
-BuildWebhookRequest(DeliveryJob *job, char **error)
+EvmgmtBuildWebhookRequest(DeliveryJob *job, char **error)
 {
 	int64		ts = (int64) time(NULL);
 	size_t		len = strlen(job->json_body);
@@ -138,7 +112,7 @@ BuildWebhookRequest(DeliveryJob *job, char **error)
 	AddHeader(job, "webhook-timestamp: " INT64_FORMAT, ts);
 	if (job->secret)
 	{
-		char	   *sig = WebhookSignature(job->secret, job->idempotency_key, ts,
+		char	   *sig = EvmgmtWebhookSignature(job->secret, job->idempotency_key, ts,
 										   job->json_body, len);
 
 		if (sig == NULL)
@@ -185,7 +159,7 @@ XmlEscape(const char *s)
 
 /* SMS or voice call through a Twilio-compatible API. */
 bool
-BuildTwilioRequest(DeliveryJob *job, char **error)
+EvmgmtBuildTwilioRequest(DeliveryJob *job, char **error)
 {
 	bool		voice = strcmp(job->channel, "voice") == 0;
 	char	   *url;
@@ -258,7 +232,7 @@ NtfyTag(const char *severity)
 
 /* Push through an ntfy-compatible API. */
 bool
-BuildNtfyRequest(DeliveryJob *job, char **error)
+EvmgmtBuildNtfyRequest(DeliveryJob *job, char **error)
 {
 	char	   *url;
 
@@ -271,7 +245,7 @@ BuildNtfyRequest(DeliveryJob *job, char **error)
 	curl_easy_setopt(job->easy, CURLOPT_URL, url);
 	AddHeader(job, "Content-Type: text/plain; charset=utf-8");
 	if (job->subject)
-		AddHeader(job, "Title: %s", EncodeHeaderWord(job->subject));
+		AddHeader(job, "Title: %s", EvmgmtEncodeHeaderWords(job->subject, " "));
 	AddHeader(job, "Priority: %d", NtfyPriority(job->severity));
 	if (job->severity)
 		AddHeader(job, "Tags: %s,%s", NtfyTag(job->severity), job->severity);

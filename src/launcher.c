@@ -29,7 +29,6 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "access/xact.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -39,7 +38,6 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "workers.h"
@@ -74,7 +72,7 @@ static int	maxknown = 0;
 
 /* Register the launcher (called from _PG_init while preloading). */
 void
-RegisterLauncher(void)
+EvmgmtRegisterLauncher(void)
 {
 	BackgroundWorker worker;
 
@@ -128,10 +126,7 @@ ScanDatabases(bool reprobe_absent)
 	for (i = 0; i < nknown; i++)
 		known[i].seen = false;
 
-	pgstat_report_activity(STATE_RUNNING, "scanning pg_database");
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
+	EvmgmtBeginUnit("evmgmt: scanning pg_database");
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
@@ -148,8 +143,7 @@ ScanDatabases(bool reprobe_absent)
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
+	EvmgmtEndUnit();
 
 	/* Forget databases that are gone (a running worker is watched until it stops). */
 	for (i = 0, j = 0; i < nknown; i++)
@@ -246,7 +240,7 @@ ReapWorkers(TimestampTz now)
 
 		if (reason == WORKER_EXIT_NO_EXTENSION)
 			k->state = DB_ABSENT;
-		else if (DatabaseIsBlocked(k->dboid, now, &until))
+		else if (EvmgmtDatabaseIsBlocked(k->dboid, now, &until))
 		{
 			k->state = DB_WAIT;
 			k->retry_at = until;
@@ -365,7 +359,7 @@ EvmgmtLauncherMain(Datum main_arg)
 			/* asked to look again: a database no longer blocked need not wait */
 			for (int i = 0; i < nknown; i++)
 			{
-				if (known[i].state == DB_WAIT && !DatabaseIsBlocked(known[i].dboid, now, NULL))
+				if (known[i].state == DB_WAIT && !EvmgmtDatabaseIsBlocked(known[i].dboid, now, NULL))
 					known[i].state = DB_PROBE;
 			}
 		}
@@ -380,7 +374,7 @@ EvmgmtLauncherMain(Datum main_arg)
 				k->state = DB_PROBE;
 			if (k->state == DB_PROBE)
 			{
-				if (DatabaseIsBlocked(k->dboid, now, &until))
+				if (EvmgmtDatabaseIsBlocked(k->dboid, now, &until))
 				{
 					k->state = DB_WAIT;
 					k->retry_at = until;

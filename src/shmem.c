@@ -99,7 +99,7 @@ EvmgmtShmemInit(void)
 
 /* Set the launcher's latch, optionally asking it to re-probe databases. */
 void
-WakeLauncher(bool rescan)
+EvmgmtWakeLauncher(bool rescan)
 {
 	Latch	   *latch;
 
@@ -138,7 +138,7 @@ WakeDatabaseWorkerNow(bool also_launcher)
 	if (latch)
 		SetLatch(latch);
 	if (latch == NULL || also_launcher)
-		WakeLauncher(also_launcher);
+		EvmgmtWakeLauncher(also_launcher);
 }
 
 /* Transaction callback: act on the wishes of the transaction that ends. */
@@ -168,7 +168,7 @@ EvmgmtXactCallback(XactEvent event, void *arg)
 
 /* Ask for this database's worker (and maybe the launcher) to be woken at commit. */
 void
-WakeDatabaseWorkerAtCommit(bool also_launcher)
+EvmgmtWakeWorkerAtCommit(bool also_launcher)
 {
 	if (evmgmt_shared == NULL)
 		return;
@@ -184,7 +184,7 @@ WakeDatabaseWorkerAtCommit(bool also_launcher)
 
 /* Is a worker for this database forbidden for now (DROP DATABASE under way)? */
 bool
-DatabaseIsBlocked(Oid dboid, TimestampTz now, TimestampTz *until)
+EvmgmtDatabaseIsBlocked(Oid dboid, TimestampTz now, TimestampTz *until)
 {
 	bool		blocked = false;
 	int			i;
@@ -209,7 +209,7 @@ DatabaseIsBlocked(Oid dboid, TimestampTz now, TimestampTz *until)
 
 /* Forbid workers in a database for some seconds, and stop the one running. */
 void
-BlockDatabase(Oid dboid, int seconds)
+EvmgmtBlockDatabase(Oid dboid, int seconds)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int			oldest = 0;
@@ -264,6 +264,24 @@ BlockDatabase(Oid dboid, int seconds)
 	}
 }
 
+/* Lift the block of a database (its statement failed or is done). */
+void
+EvmgmtUnblockDatabase(Oid dboid)
+{
+	if (evmgmt_shared == NULL)
+		return;
+	SpinLockAcquire(&evmgmt_shared->mutex);
+	for (int i = 0; i < EVMGMT_MAX_BLOCKED; i++)
+	{
+		if (evmgmt_shared->blocked[i].dboid == dboid)
+		{
+			evmgmt_shared->blocked[i].dboid = InvalidOid;
+			evmgmt_shared->blocked[i].until = 0;
+		}
+	}
+	SpinLockRelease(&evmgmt_shared->mutex);
+}
+
 /*
  * evmgmt.wake_workers(): wake this database's worker when the calling
  * transaction commits.
@@ -271,7 +289,7 @@ BlockDatabase(Oid dboid, int seconds)
 Datum
 evmgmt_wake_workers(PG_FUNCTION_ARGS)
 {
-	WakeDatabaseWorkerAtCommit(false);
+	EvmgmtWakeWorkerAtCommit(false);
 	PG_RETURN_VOID();
 }
 
@@ -287,6 +305,6 @@ evmgmt_wake_workers_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "evmgmt_wake_workers_trigger: not called by trigger manager");
 	if (!evmgmt_restoring && !evmgmt_am_worker)
-		WakeDatabaseWorkerAtCommit(false);
+		EvmgmtWakeWorkerAtCommit(false);
 	return PointerGetDatum(NULL);
 }

@@ -38,7 +38,7 @@ static ResourceOwner signing_owner = NULL;
  * is a malformed "whsec_" secret.
  */
 char *
-WebhookSignature(const char *secret, const char *msg_id, int64 timestamp,
+EvmgmtWebhookSignature(const char *secret, const char *msg_id, int64 timestamp,
 				 const char *body, size_t bodylen)
 {
 	const uint8 *key = (const uint8 *) secret;
@@ -126,7 +126,7 @@ evmgmt_webhook_signature(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("secret must not be empty")));
-	sig = WebhookSignature(secret, msg_id, ts, VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body));
+	sig = EvmgmtWebhookSignature(secret, msg_id, ts, VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body));
 	if (sig == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

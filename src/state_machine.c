@@ -72,8 +72,6 @@ PG_FUNCTION_INFO_V1(evmgmt_complete_action_item);
 PG_FUNCTION_INFO_V1(evmgmt_record_objective_impact);
 PG_FUNCTION_INFO_V1(evmgmt_close_event);
 
-/* evmgmt.recurrence_window, in minutes */
-int			evmgmt_recurrence_window = 7 * 24 * 60;
 
 /* > 0 while this file executes one of its own writes to an event table */
 static int	lifecycle_write_depth = 0;
@@ -296,22 +294,6 @@ ParseState(const char *name)
 			return (PoolState) s;
 	elog(ERROR, "unexpected pool condition state \"%s\"", name);
 	return PS_DETECTED;			/* keep compiler quiet */
-}
-
-/* Define the settings of the lifecycle; called from _PG_init. */
-void
-LifecycleInit(void)
-{
-	DefineCustomIntVariable("evmgmt.recurrence_window",
-							gettext_noop("How long after resolution an event can be reopened or is a predecessor of a recurrence."),
-							gettext_noop("A resolved pool or closed event can be reopened within this time; an event of the same type, site, queue and cause detected within it is linked as a recurrence."),
-							&evmgmt_recurrence_window,
-							7 * 24 * 60,
-							0,
-							INT_MAX / 2,
-							PGC_SUSET,
-							GUC_UNIT_MIN,
-							NULL, NULL, NULL);
 }
 
 /* A prepared lifecycle statement, kept for the life of the backend. */

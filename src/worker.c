@@ -1,23 +1,31 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The per-database evmgmt worker: runs due escalation work, dispatches
- *	  the notification outbox, purges old delivery history, and otherwise
- *	  sleeps on its latch until the next due time.
+ *	  The per-database evmgmt worker and its one wait loop.
  *
- * One cycle:
- *	  1. a short transaction: check that the extension is still installed
- *		 (exit quietly if not) and call evmgmt.run_due_work(), which fires due
- *		 escalation steps, status updates and target timers and returns when
- *		 it next has something to do;
- *	  2. dispatch every due notification (dispatch.c), calling run_due_work
- *		 again whenever it comes due or the latch is set meanwhile;
- *	  3. purge delivery history older than evmgmt.delivery_retention, in
- *		 small batches, at most every few minutes;
- *	  4. sleep until the earliest of: the next run_due_work time, the next
- *		 notification retry, the earliest lease expiry, the next purge; or
- *		 until a committing transaction sets the latch
- *		 (evmgmt.wake_workers()).
+ * The worker owns the only WaitEventSet of the process: its latch,
+ * postmaster death, and one socket per step that has sockets (today the
+ * dispatcher's epoll set of libcurl's sockets).  Each pass of the loop runs
+ * the steps that are due, each of which does what it can without sleeping
+ * and says when it wants to run next:
+ *
+ *	  due work	 evmgmt.run_due_work() in one unit (fires due escalation
+ *				 steps, status updates and target timers; returns its next
+ *				 due time), on every wake-up by the latch and when it is due;
+ *	  dispatch	 EvmgmtDispatchStep() (dispatch.c): claim, start, drive and
+ *				 settle deliveries; returns its next wake-up;
+ *	  purge		 delete delivery history older than
+ *				 evmgmt.delivery_retention, a few small batches per pass,
+ *				 every few minutes.
+ *
+ * Then the loop sleeps in WaitEventSetWait until the earliest wake-up, a
+ * ready socket, or the latch (a committing transaction that queued work,
+ * SIGHUP, SIGTERM).  Steps never call back into the loop.
+ *
+ * Every pass starts with the extension check: if evmgmt is gone the worker
+ * exits quietly; if the installed version is older than the one this
+ * library serves (a database still at 0.1.0 before ALTER EXTENSION UPDATE),
+ * it logs once and idles until its latch is set, then checks again.
  *
  * The escalation work runs in a subtransaction: if it fails, the error is
  * logged, deliveries go on and it is tried again a little later.
@@ -29,13 +37,11 @@
  */
 #include "postgres.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
+#include <stdlib.h>
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -47,20 +53,32 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "evmgmt.h"
 #include "workers.h"
 
 /* Delay before retrying escalation work that failed. */
 #define DUE_WORK_RETRY_MS	10000
-/* Rows purged per transaction, and the pause between purges. */
+/* Rows purged per transaction, transactions per pass, and the pause between purges. */
 #define PURGE_BATCH			1000
+#define PURGE_BATCHES_PER_PASS 10
 #define PURGE_INTERVAL_MS	(5 * 60 * 1000)
+
+/* What the extension check found. */
+typedef enum SchemaState
+{
+	SCHEMA_READY,				/* installed at (or above) the library's version */
+	SCHEMA_OLD					/* installed at an older version: idle */
+} SchemaState;
 
 static int	my_slot = -1;
 static MemoryContext cycle_cxt = NULL;
+static WaitEventSet *wait_set = NULL;
 static TimestampTz next_purge = 0;
+static bool purging_notifications = false;
+static bool told_old_version = false;
+static bool reclaimed = false;
 
 /* Before shmem exit: leave the slot so that backends stop waking us. */
 static void
@@ -113,8 +131,8 @@ ExitNoExtension(void)
 }
 
 /* Process a pending SIGHUP and any other interrupt. */
-void
-WorkerHandleInterrupts(void)
+static void
+HandleInterrupts(void)
 {
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
@@ -181,61 +199,81 @@ CallRunDueWork(void)
 	return result;
 }
 
-/*
- * One short transaction: make sure the extension is still there, then run
- * the due escalation work.  *escalation_due receives its next due time.
- */
-void
-WorkerRunDueWork(TimestampTz *escalation_due)
+/* Compare dotted version strings numerically: <0, 0, >0. */
+static int
+CompareVersions(const char *a, const char *b)
 {
-	TimestampTz due;
-
-	pgstat_report_activity(STATE_RUNNING, "evmgmt: running due escalation work");
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (!OidIsValid(get_extension_oid("evmgmt", true)))
-		ExitNoExtension();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	due = CallRunDueWork();
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	*escalation_due = due;
-}
-
-/* Earliest time the outbox needs us again: a retry or an expiring lease. */
-static TimestampTz
-NextNotificationDue(void)
-{
-	TimestampTz result = DT_NOEND;
-	int			rc;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	rc = SPI_execute("SELECT LEAST("
-					 "(SELECT pg_catalog.min(next_attempt_at) FROM evmgmt.notification WHERE state IN ('pending', 'retry')),"
-					 "(SELECT pg_catalog.min(lease_until) FROM evmgmt.notification WHERE state = 'sending'))",
-					 true, 1);
-	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	while (*a || *b)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		long		x = strtol(a, (char **) &a, 10);
+		long		y = strtol(b, (char **) &b, 10);
 
-		if (!isnull)
-			result = DatumGetTimestampTz(d);
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (*a == '.')
+			a++;
+		if (*b == '.')
+			b++;
+		if ((*a && !(*a >= '0' && *a <= '9')) || (*b && !(*b >= '0' && *b <= '9')))
+			return strcmp(a, b);
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	return result;
+	return 0;
 }
 
-/* Run one purge statement in its own transaction; return the rows removed. */
+/*
+ * Inside a unit: look up the installed version of evmgmt.  Exit quietly if
+ * it is not installed; SCHEMA_OLD if it is older than this library's.
+ */
+static SchemaState
+CheckExtension(void)
+{
+	char	   *version;
+
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'evmgmt'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "evmgmt: reading pg_extension failed");
+	if (SPI_processed == 0)
+		ExitNoExtension();
+	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (version != NULL && CompareVersions(version, EVMGMT_LIBRARY_VERSION) < 0)
+	{
+		if (!told_old_version)
+			ereport(LOG,
+					(errmsg("evmgmt worker for database \"%s\" is idle: the extension is at version %s, the library at %s",
+							get_database_name(MyDatabaseId), version, EVMGMT_LIBRARY_VERSION),
+					 errhint("Run ALTER EXTENSION evmgmt UPDATE in that database.")));
+		told_old_version = true;
+		return SCHEMA_OLD;
+	}
+	if (told_old_version)
+		ereport(LOG,
+				(errmsg("evmgmt worker for database \"%s\" resumes: the extension is at version %s",
+						get_database_name(MyDatabaseId), version ? version : "?")));
+	told_old_version = false;
+	return SCHEMA_READY;
+}
+
+/*
+ * The due-work step, one unit: make sure the extension is still there and
+ * recent enough, then run the due escalation work.  *due receives its next
+ * due time; the result says whether the schema is ready for the other steps.
+ */
+static SchemaState
+StepDueWork(TimestampTz *due)
+{
+	SchemaState state;
+
+	EvmgmtBeginUnit("evmgmt: running due escalation work");
+	state = CheckExtension();
+	if (state == SCHEMA_READY)
+		*due = CallRunDueWork();
+	else
+		*due = DT_NOEND;
+	EvmgmtEndUnit();
+	return state;
+}
+
+/* Run one purge statement in its own unit; return the rows removed. */
 static uint64
 PurgeOnce(const char *sql)
 {
@@ -245,26 +283,22 @@ PurgeOnce(const char *sql)
 
 	args[0] = Int32GetDatum(evmgmt_delivery_retention_min);
 	args[1] = Int32GetDatum(PURGE_BATCH);
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	EvmgmtBeginUnit("evmgmt: purging old delivery history");
 	if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 0) == SPI_OK_DELETE)
 		n = SPI_processed;
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
+	EvmgmtEndUnit();
 	return n;
 }
 
 /*
- * Purge delivery history older than evmgmt.delivery_retention: attempts
- * first, then finished notifications, PURGE_BATCH rows per transaction so
- * that no long transaction or big lock builds up.
+ * The purge step: delete delivery history older than
+ * evmgmt.delivery_retention, attempts first, then finished notifications,
+ * PURGE_BATCH rows per unit and at most PURGE_BATCHES_PER_PASS units per
+ * pass, so that no long transaction, big lock or long pass builds up.
+ * Returns when it wants to run next.
  */
-static void
-PurgeHistory(void)
+static TimestampTz
+StepPurge(void)
 {
 	static const char *const attempts_sql =
 		"DELETE FROM evmgmt.delivery_attempt WHERE attempt_id IN ("
@@ -279,22 +313,34 @@ PurgeHistory(void)
 		" AND NOT EXISTS (SELECT FROM evmgmt.escalation_step_run r WHERE r.notification_id = notification.notification_id)"
 		" LIMIT $2)";
 
-	if (evmgmt_delivery_retention_min < 0)
-		return;
-	pgstat_report_activity(STATE_RUNNING, "evmgmt: purging old delivery history");
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < PURGE_BATCHES_PER_PASS; i++)
 	{
-		WorkerHandleInterrupts();
-		if (PurgeOnce(attempts_sql) < PURGE_BATCH)
-			break;
+		CHECK_FOR_INTERRUPTS();
+		if (PurgeOnce(purging_notifications ? notifications_sql : attempts_sql) < PURGE_BATCH)
+		{
+			if (purging_notifications)
+			{
+				/* all done until the next interval */
+				purging_notifications = false;
+				return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PURGE_INTERVAL_MS);
+			}
+			purging_notifications = true;
+		}
 	}
-	for (int i = 0; i < 100; i++)
-	{
-		WorkerHandleInterrupts();
-		if (PurgeOnce(notifications_sql) < PURGE_BATCH)
-			break;
-	}
-	pgstat_report_activity(STATE_IDLE, NULL);
+	/* more to delete: go on in the next pass, after the other steps */
+	return GetCurrentTimestamp();
+}
+
+/* Milliseconds from now until ts for WaitEventSetWait (-1: no timeout). */
+static long
+TimeoutUntil(TimestampTz now, TimestampTz ts)
+{
+	if (ts == DT_NOEND)
+		return -1;
+	if (ts <= now)
+		return 0;
+	/* round up, so that we never wake a hair too early and spin */
+	return (long) Min((ts - now + 999) / 1000, (TimestampTz) INT_MAX);
 }
 
 /* Entry point of a per-database worker. */
@@ -302,6 +348,8 @@ void
 EvmgmtWorkerMain(Datum main_arg)
 {
 	Oid			dboid;
+	TimestampTz due_work_at = 0;
+	bool		woken = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -321,80 +369,86 @@ EvmgmtWorkerMain(Datum main_arg)
 									  ALLOCSET_DEFAULT_SIZES);
 
 	/* Quietly leave a database that has no extension. */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (!OidIsValid(get_extension_oid("evmgmt", true)))
-		ExitNoExtension();
+	EvmgmtBeginUnit("evmgmt: starting");
+	(void) CheckExtension();
 	ereport(LOG, (errmsg("evmgmt worker started for database \"%s\"",
 						 get_database_name(dboid))));
-	CommitTransactionCommand();
+	EvmgmtEndUnit();
 
-	DispatchInit();
-	/* Nobody else dispatches here: whatever is still claimed was lost. */
-	DispatchReclaimAll();
-	next_purge = 0;				/* purge in the first cycle */
+	/* The one wait set: latch, postmaster death, and the steps' sockets. */
+	EvmgmtDispatchInit();
+	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, EvmgmtDispatchSocket(), NULL, NULL);
+
+	next_purge = 0;				/* purge in the first pass */
 
 	for (;;)
 	{
-		TimestampTz escalation_due = DT_NOEND;
-		TimestampTz wake_at;
+		TimestampTz wake_at = DT_NOEND;
 		TimestampTz now;
-		long		timeout;
-		int			rc;
+		WaitEvent	events[3];
+		int			nevents;
 
-		WorkerHandleInterrupts();
+		HandleInterrupts();
 		MemoryContextReset(cycle_cxt);
 		MemoryContextSwitchTo(cycle_cxt);
 
 		if (evmgmt_worker_enabled)
 		{
-			WorkerRunDueWork(&escalation_due);
-			if (DispatchRun(&escalation_due))
-			{
-#ifdef __GLIBC__
-				/* hand the memory of big batches back before sleeping */
-				malloc_trim(0);
-#endif
-			}
+			SchemaState schema = SCHEMA_READY;
 
 			now = GetCurrentTimestamp();
-			if (now >= next_purge)
+			if (woken || due_work_at <= now)
 			{
-				PurgeHistory();
-				next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PURGE_INTERVAL_MS);
+				schema = StepDueWork(&due_work_at);
+				/* it may have queued notifications (our own writes set no latch) */
+				woken = true;
 			}
-
-			wake_at = NextNotificationDue();
-			if (escalation_due < wake_at)
-				wake_at = escalation_due;
-			if (evmgmt_delivery_retention_min >= 0 && next_purge < wake_at)
-				wake_at = next_purge;
-			pgstat_report_activity(STATE_IDLE, NULL);
-
-			now = GetCurrentTimestamp();
-			if (escalation_due <= now)
-				continue;		/* more escalation work than one batch */
-			if (wake_at == DT_NOEND)
-				timeout = -1;
-			else if (wake_at <= now)
+			if (schema == SCHEMA_READY)
 			{
-				/* due but not claimable yet (a row locked by someone else) */
-				timeout = 10;
+				if (!reclaimed)
+				{
+					/* Nobody else dispatches here: whatever is still claimed was lost. */
+					EvmgmtDispatchReclaimAll();
+					reclaimed = true;
+				}
+				wake_at = Min(wake_at, due_work_at);
+				wake_at = Min(wake_at, EvmgmtDispatchStep(woken, true));
+				if (evmgmt_delivery_retention_min >= 0)
+				{
+					if (GetCurrentTimestamp() >= next_purge)
+						next_purge = StepPurge();
+					wake_at = Min(wake_at, next_purge);
+				}
 			}
 			else
-			{
-				/* round up, so that we never wake a hair too early and spin */
-				timeout = (long) Min((wake_at - now + 999) / 1000, (TimestampTz) INT_MAX);
-			}
+				due_work_at = DT_NOEND; /* idle until the latch is set */
 		}
-		else
-			timeout = -1;
+		else if (EvmgmtDispatchBusy())
+		{
+			/* turned off: let what is in flight finish, claim nothing */
+			wake_at = EvmgmtDispatchStep(false, false);
+		}
+		woken = false;
 
 		MemoryContextSwitchTo(TopMemoryContext);
-		rc = WaitLatch(MyLatch,
-					   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout > 0 ? WL_TIMEOUT : 0),
-					   timeout, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-			ResetLatch(MyLatch);
+		/* while deliveries are in flight, the dispatcher's activity stays shown */
+		if (!EvmgmtDispatchBusy())
+			pgstat_report_activity(STATE_IDLE, NULL);
+		now = GetCurrentTimestamp();
+		nevents = WaitEventSetWait(wait_set, TimeoutUntil(now, wake_at), events,
+								   lengthof(events), PG_WAIT_EXTENSION);
+		for (int i = 0; i < nevents; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				/* new work may have been committed: notifications or escalations */
+				woken = true;
+			}
+			/* a ready socket needs nothing here: the step drains it */
+		}
 	}
 }

@@ -19,6 +19,8 @@
 #include "storage/spin.h"
 #include "utils/guc.h"
 
+#include "guc.h"
+
 /* Why a worker left its slot (read by the launcher). */
 typedef enum WorkerExitReason
 {
@@ -61,54 +63,52 @@ typedef struct EvmgmtShared
 extern EvmgmtShared *evmgmt_shared;
 extern bool evmgmt_am_worker;
 extern void EvmgmtShmemInit(void);
-extern void WakeLauncher(bool rescan);
-extern void WakeDatabaseWorkerAtCommit(bool also_launcher);
-extern bool DatabaseIsBlocked(Oid dboid, TimestampTz now, TimestampTz *until);
-extern void BlockDatabase(Oid dboid, int seconds);
+extern void EvmgmtWakeLauncher(bool rescan);
+extern void EvmgmtWakeWorkerAtCommit(bool also_launcher);
+extern bool EvmgmtDatabaseIsBlocked(Oid dboid, TimestampTz now, TimestampTz *until);
+extern void EvmgmtBlockDatabase(Oid dboid, int seconds);
+extern void EvmgmtUnblockDatabase(Oid dboid);
 
 /* launcher.c: the launcher and worker registration */
-extern void RegisterLauncher(void);
+extern void EvmgmtRegisterLauncher(void);
 extern PGDLLEXPORT void EvmgmtLauncherMain(Datum main_arg);
 
-/* ddl_hook.c: CREATE/DROP EXTENSION, CREATE/DROP DATABASE */
-extern void InstallDdlHook(void);
+/* ddl_hook.c: CREATE/DROP/ALTER EXTENSION, CREATE/DROP/ALTER DATABASE */
+extern void EvmgmtInstallDdlHook(void);
 
-/* worker.c: the per-database worker */
+/* worker.c: the per-database worker and its one wait loop */
 extern PGDLLEXPORT void EvmgmtWorkerMain(Datum main_arg);
 
-/* worker_guc.c: settings of the workers */
-extern bool evmgmt_worker_enabled;
-extern int	evmgmt_max_databases;
-extern int	evmgmt_max_concurrency;
-extern int	evmgmt_connect_timeout_ms;
-extern int	evmgmt_request_timeout_ms;
-extern int	evmgmt_batch_size;
-extern int	evmgmt_max_attempts;
-extern int	evmgmt_backoff_base_ms;
-extern int	evmgmt_backoff_cap_ms;
-extern int	evmgmt_lease_time_s;
-extern char *evmgmt_outbound_allow;
-extern int	evmgmt_delivery_retention_min;
-extern void DefineWorkerSettings(bool preload);
+/* work_unit.c: the transaction bracket of every unit of background work */
+extern void EvmgmtBeginUnit(const char *activity);
+extern void EvmgmtEndUnit(void);
 
 /* allowlist.c: the outbound address allow-list */
 struct sockaddr;
-extern uint64 allowlist_generation;
-extern bool AllowListPermits(const struct sockaddr *addr, char *textbuf, size_t textlen);
-extern bool check_outbound_allow(char **newval, void **extra, GucSource source);
-extern void assign_outbound_allow(const char *newval, void *extra);
+extern uint64 evmgmt_allowlist_generation;
+extern bool EvmgmtAllowListPermits(const struct sockaddr *addr, char *textbuf, size_t textlen);
+extern bool evmgmt_check_outbound_allow(char **newval, void **extra, GucSource source);
+extern void evmgmt_assign_outbound_allow(const char *newval, void *extra);
 
 /* signing.c: Standard Webhooks signatures */
-extern char *WebhookSignature(const char *secret, const char *msg_id, int64 timestamp,
-							  const char *body, size_t bodylen);
+extern char *EvmgmtWebhookSignature(const char *secret, const char *msg_id, int64 timestamp,
+									const char *body, size_t bodylen);
 
-/* dispatch.c: claim, send, settle */
-extern void DispatchInit(void);
-extern void DispatchReclaimAll(void);
-extern bool DispatchRun(TimestampTz *escalation_due);
-
-/* worker.c: helpers the dispatcher calls between batches */
-extern void WorkerRunDueWork(TimestampTz *escalation_due);
-extern void WorkerHandleInterrupts(void);
+/*
+ * dispatch.c: the dispatcher, a non-blocking step of the worker's loop.
+ * EvmgmtDispatchSocket is a socket (an epoll set of libcurl's sockets) that
+ * the worker watches for readability in its one WaitEventSet; each call of
+ * EvmgmtDispatchStep claims, starts, drives and settles what it can without
+ * sleeping and returns when it wants to run next (DT_NOEND: only when the
+ * socket is ready or the latch is set).  woken says that new work may have
+ * been committed (the latch was set, or escalation work just ran);
+ * may_claim false lets what is in hand finish without claiming more.
+ * EvmgmtDispatchBusy: something is claimed and not yet settled.
+ */
+extern void EvmgmtDispatchInit(void);
+extern pgsocket EvmgmtDispatchSocket(void);
+extern void EvmgmtDispatchReclaimAll(void);
+extern TimestampTz EvmgmtDispatchStep(bool woken, bool may_claim);
+extern bool EvmgmtDispatchBusy(void);
 
 #endif							/* EVMGMT_WORKERS_H */

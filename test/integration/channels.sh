@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The person channels against local sinks: e-mail through SMTP (a
 # well-formed RFC 5322 message, checked with Python's email parser; AUTH), sms and
+# a 3,000-character line and non-ASCII names arrive as a 7-bit message with short
+# lines (quoted-printable, RFC 2047) and decode back to the original; sms and
 # voice through a Twilio-compatible API (form POST, basic auth, idempotency
 # token), push through an ntfy-compatible API (title, priority and tags from
 # the severity, bearer token).
@@ -8,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 14
+plan 16
 DB=evmgmt_it_channels
 new_db $DB
 start_smtp_sink mail
@@ -47,7 +49,10 @@ print("headers", all(k in h for k in ("Date", "From", "To", "Subject", "Message-
 print("subject", p["subject"] == "Sev1 — queue “billing” down")
 print("from", h["From"] == "ROC Zürich <roc@example.com>" and h["To"] == "alice@example.com")
 print("msgid", h["Message-ID"] == "<%s@example.com>" % keys["email"])
-print("body", p["content_type"] == "text/plain" and p["charset"] == "utf-8"
+import email, email.policy
+raw = email.message_from_string(m["raw"], policy=email.policy.default)
+part = raw.get_body(preferencelist=("plain",))
+print("body", part.get_content_type() == "text/plain" and part.get_content_charset() == "utf-8"
       and p["text"].replace("\r\n", "\n").rstrip("\n") == "First line\n.starts with a dot\nlast line ünïcode" and not p["defects"])
 by = {}
 for r in api:
@@ -85,6 +90,31 @@ for c in envelope headers subject from msgid body sms voice push push_meta; do
 	esac
 	is "$(grep "^$c " "$IT_DIR/check")" "$c True" "$d"
 done
+
+# A 3,000-character line and non-ASCII names: a 7-bit message whose lines are
+# short, and that decodes back to the original (Python's email package).
+q $DB "UPDATE evmgmt.channel_provider SET settings = '{\"from_name\": \"Équipe ROC — Zürich, Île-de-France\"}' WHERE provider_id = 'mail';
+       INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, subject, body) VALUES
+       ('test', 'email', 'mail', 'dora@example.com', repeat('Störung „Abrechnung“ – ', 8) || 'Ende',
+        'Kopf' || chr(10) || repeat('Warteschlange überlastet, ', 115) || 'Schlußwort' || chr(10) || '.Fuß')" >/dev/null
+wait_for 15 sql_true $DB "SELECT state = 'sent' FROM evmgmt.notification WHERE recipient = 'dora@example.com'"
+python3 - "$IT_DIR/mail.log" <<'PY' >"$IT_DIR/long"
+import email, email.policy, json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if '"<dora@example.com>"' in l][0]
+raw = r["raw"]
+msg = email.message_from_string(raw, policy=email.policy.default)
+body = msg.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n").rstrip("\n")
+want = "Kopf\n" + "Warteschlange überlastet, " * 115 + "Schlußwort\n.Fuß"
+print("long", len(want.split("\n")[1]) == 3000 and body == want
+      and str(msg["Subject"]) == "Störung „Abrechnung“ – " * 8 + "Ende"
+      and msg["From"].addresses[0].display_name == "Équipe ROC — Zürich, Île-de-France"
+      and msg["From"].addresses[0].addr_spec == "roc@example.com" and not msg.defects)
+lines = raw.split("\r\n")
+print("sevenbit", raw.isascii() and max(len(l) for l in lines) <= 998
+      and all(len(l) <= 78 for l in lines if not l.startswith("Content-Type: multipart/mixed; boundary=")))
+PY
+is "$(grep "^long " "$IT_DIR/long")" "long True" "a 3,000-character line and non-ASCII subject and From name decode back to the original"
+is "$(grep "^sevenbit " "$IT_DIR/long")" "sevenbit True" "the message is 7-bit, no line over 78 characters but libcurl's boundary header, none over 998 (quoted-printable, RFC 2047)"
 
 # SMTP AUTH with the provider's username and secret.
 q $DB "UPDATE evmgmt.channel_provider SET username = 'roc-relay' WHERE provider_id = 'mail';

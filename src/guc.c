@@ -1,0 +1,252 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  Every evmgmt.* setting, defined in one place, in data-path order:
+ *	  the module, the lifecycle, the escalation engine, the launcher and
+ *	  workers, the dispatcher.
+ *
+ * Contexts follow what a setting governs: evmgmt.max_databases sizes shared
+ * memory and is PGC_POSTMASTER, defined only while shared_preload_libraries
+ * is processed; the worker and dispatcher settings are PGC_SIGHUP (the
+ * workers re-read them on SIGHUP, pg_reload_conf()); the lifecycle and
+ * escalation settings are PGC_SUSET, read by SQL with current_setting(...,
+ * true) and set per session by the regression tests; the outbound
+ * allow-list names where notifications may go, so only superusers may see
+ * or change it.
+ *
+ * IDENTIFICATION
+ *	  src/guc.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+#include "guc.h"
+#include "workers.h"
+
+/* evmgmt.restoring: set by a superuser while restoring a dump */
+bool		evmgmt_restoring = false;
+
+/* evmgmt.recurrence_window, in minutes */
+int			evmgmt_recurrence_window = 7 * 24 * 60;
+
+/* evmgmt.recipient_burst_window: seconds within which pages to one address are bundled */
+int			evmgmt_recipient_burst_window = 60;
+
+/* evmgmt.target_warning_lead: seconds before a target breach that the warning goes out */
+int			evmgmt_target_warning_lead = 600;
+
+/* evmgmt.voice_retry_interval: seconds between retries of an unanswered voice step */
+int			evmgmt_voice_retry_interval = 120;
+
+/* evmgmt.escalation_batch_size: due items handled per run_due_work call and kind */
+int			evmgmt_escalation_batch_size = 500;
+
+/* evmgmt.event_link_prefix: prefix of the link to an event in messages */
+char	   *evmgmt_event_link_prefix = NULL;
+
+/* launcher and workers */
+int			evmgmt_max_databases = 16;
+bool		evmgmt_worker_enabled = true;
+int			evmgmt_delivery_retention_min = 30 * 24 * 60;
+
+/* dispatcher */
+int			evmgmt_max_concurrency = 32;
+int			evmgmt_connect_timeout_ms = 5000;
+int			evmgmt_request_timeout_ms = 30000;
+int			evmgmt_batch_size = 200;
+int			evmgmt_max_attempts = 10;
+int			evmgmt_backoff_base_ms = 1000;
+int			evmgmt_backoff_cap_ms = 3600000;
+int			evmgmt_lease_time_s = 300;
+char	   *evmgmt_outbound_allow = NULL;
+
+/*
+ * Define every evmgmt.* setting; preload says whether the postmaster ones
+ * may be defined (shared_preload_libraries is being processed).
+ */
+void
+EvmgmtDefineSettings(bool preload)
+{
+	/* module */
+	DefineCustomBoolVariable("evmgmt.restoring",
+							 gettext_noop("Marks a session that restores an evmgmt dump."),
+							 gettext_noop("While on, restored rows are not written to the audit trail a second time."),
+							 &evmgmt_restoring,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/* lifecycle */
+	DefineCustomIntVariable("evmgmt.recurrence_window",
+							gettext_noop("How long after resolution an event can be reopened or is a predecessor of a recurrence."),
+							gettext_noop("A resolved pool or closed event can be reopened within this time; an event of the same type, site, queue and cause detected within it is linked as a recurrence."),
+							&evmgmt_recurrence_window,
+							7 * 24 * 60,
+							0,
+							INT_MAX / 2,
+							PGC_SUSET,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	/* escalation engine */
+	DefineCustomIntVariable("evmgmt.recipient_burst_window",
+							gettext_noop("Window within which notifications to one address are bundled into a digest."),
+							gettext_noop("The first notification goes out at once; later ones to the same channel and address within the window are merged into one digest sent when the window closes. 0 disables bundling."),
+							&evmgmt_recipient_burst_window,
+							60, 0, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.target_warning_lead",
+							gettext_noop("How long before a response or resolution target breaches the warning goes out."),
+							gettext_noop("Capped at half of the time from the opening of the pool condition to the target, so short targets still warn in time."),
+							&evmgmt_target_warning_lead,
+							600, 0, 7 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.voice_retry_interval",
+							gettext_noop("Spacing of the retries of a voice step."),
+							gettext_noop("Retries are squeezed closer together when the next step would otherwise come first."),
+							&evmgmt_voice_retry_interval,
+							120, 1, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.escalation_batch_size",
+							gettext_noop("Due escalations, status updates and target timers handled per run_due_work call."),
+							NULL,
+							&evmgmt_escalation_batch_size,
+							500, 1, 100000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evmgmt.event_link_prefix",
+							   gettext_noop("Prefix of the link to an event in notification messages."),
+							   gettext_noop("The event id is appended, e.g. https://roc.example.com/events/ gives https://roc.example.com/events/42. Empty: no link."),
+							   &evmgmt_event_link_prefix,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	/* launcher, workers and dispatcher */
+	if (preload)
+		DefineCustomIntVariable("evmgmt.max_databases",
+								gettext_noop("Maximum number of databases that get an evmgmt worker."),
+								gettext_noop("Each database with the extension needs one slot and one background worker (see max_worker_processes)."),
+								&evmgmt_max_databases,
+								16, 1, 1024,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("evmgmt.worker_enabled",
+							 gettext_noop("Runs escalations and dispatches notifications in the background."),
+							 gettext_noop("When off, the per-database workers stay idle; due work waits until it is turned on again."),
+							 &evmgmt_worker_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.max_concurrency",
+							gettext_noop("Maximum number of deliveries a worker has in flight at once."),
+							NULL,
+							&evmgmt_max_concurrency,
+							32, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.connect_timeout",
+							gettext_noop("Time allowed to resolve and connect to a delivery endpoint."),
+							NULL,
+							&evmgmt_connect_timeout_ms,
+							5000, 100, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.request_timeout",
+							gettext_noop("Total time allowed for one delivery attempt, connection included."),
+							NULL,
+							&evmgmt_request_timeout_ms,
+							30000, 100, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.batch_size",
+							gettext_noop("Number of due notifications claimed per transaction."),
+							NULL,
+							&evmgmt_batch_size,
+							200, 1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.max_attempts",
+							gettext_noop("Delivery attempts before a notification is marked dead."),
+							NULL,
+							&evmgmt_max_attempts,
+							10, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.backoff_base",
+							gettext_noop("Delay before the first retry; it doubles with every further attempt."),
+							gettext_noop("The actual delay is drawn between half of it and all of it (jitter)."),
+							&evmgmt_backoff_base_ms,
+							1000, 1, 86400000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.backoff_cap",
+							gettext_noop("Longest delay between two attempts (also caps Retry-After)."),
+							NULL,
+							&evmgmt_backoff_cap_ms,
+							3600000, 1, 604800000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.lease_time",
+							gettext_noop("How long a claimed notification stays reserved for the worker that claimed it."),
+							gettext_noop("A claim left behind by a crashed worker is retried once its lease has expired."),
+							&evmgmt_lease_time_s,
+							300, 10, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evmgmt.outbound_allow",
+							   gettext_noop("IP addresses and CIDR blocks the dispatcher may connect to (\"*\" for any)."),
+							   gettext_noop("Checked against the resolved address of every connection; a refused notification is marked dead."),
+							   &evmgmt_outbound_allow,
+							   "*",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   evmgmt_check_outbound_allow, evmgmt_assign_outbound_allow, NULL);
+
+	DefineCustomIntVariable("evmgmt.delivery_retention",
+							gettext_noop("How long delivery attempts and sent, dead or cancelled notifications are kept."),
+							gettext_noop("Older rows are purged by the workers in small batches; -1 keeps them forever."),
+							&evmgmt_delivery_retention_min,
+							30 * 24 * 60, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+}
