@@ -557,7 +557,8 @@ erlang_row(const ErlangBState *st, double aht, double t, ErlangRow *row)
 	d = n - a;					/* exact when a > n / 2 (Sterbenz) */
 	den = d * st->inv + a * st->one;
 	c = n * st->one / den;
-	omc = d * st->inv_m1 / den;
+	/* 1 - C: subtracting is exact enough once C < 1/2, and rounds to 1 */
+	omc = c < 0.5 ? 1.0 - c : d * st->inv_m1 / den;
 	if (c > 1.0)
 		c = 1.0;
 	if (omc > 1.0)
