@@ -17,6 +17,11 @@
  * (1/B - 1) / (1/B) < 1; after n steps the error is a few n ulps at most.
  * The inverse grows without bound once n > a, so it is kept as a mantissa
  * times 2^(500 k): the scaling is exact in binary and nothing overflows.
+ * The same damping lets the recurrence start about sqrt(74 a) agents below
+ * the traffic from the guess 1/B = 1, whose error it then shrinks below
+ * 2^-53 (erlang_b_origin_below), and it stops once 1/B passes e^4000, where
+ * every figure that uses B underflows (erlang_b_saturate): O(sqrt(a)) steps
+ * per call near the traffic, up to the limit of 1,000,000 agents.
  * Erlang C, 1 - C and the service level are then formed from 1/B and
  * 1/B - 1 without subtracting nearly equal numbers:
  *		C	  = n / ((n - a) / B + a)
