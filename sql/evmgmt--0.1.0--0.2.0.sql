@@ -441,3 +441,8 @@ GRANT EXECUTE ON FUNCTION evmgmt.post_status_update(bigint, text) TO evmgmt_resp
 GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 	evmgmt.escalation_stop(bigint, evmgmt.pool, text), evmgmt.run_due_work()
 	TO evmgmt_admin;
+-- Queueing math (src/erlang_math.c): the Erlang functions accept and return
+-- up to 1,000,000 agents (0.1.0: 100,000).  The C entry points and SQL
+-- signatures are unchanged; only the comments that name the limit change.
+COMMENT ON FUNCTION evmgmt.erlang_b(float8, int) IS 'Erlang B: blocking probability of a loss system with the given traffic (Erlangs) and agents (1..1000000)';
+COMMENT ON FUNCTION evmgmt.power_of_one(float8, int, float8, float8, int) IS 'Power of One: Erlang C service level, ASA and occupancy from agents - steps to agents + steps (counts below 1 or above 1000000 skipped), ascending';

@@ -17,6 +17,11 @@
  * (1/B - 1) / (1/B) < 1; after n steps the error is a few n ulps at most.
  * The inverse grows without bound once n > a, so it is kept as a mantissa
  * times 2^(500 k): the scaling is exact in binary and nothing overflows.
+ * The same damping lets the recurrence start about sqrt(74 a) agents below
+ * the traffic from the guess 1/B = 1, whose error it then shrinks below
+ * 2^-53 (erlang_b_origin_below), and it stops once 1/B passes e^4000, where
+ * every figure that uses B underflows (erlang_b_saturate): O(sqrt(a)) steps
+ * per call near the traffic, up to the limit of 1,000,000 agents.
  * Erlang C, 1 - C and the service level are then formed from 1/B and
  * 1/B - 1 without subtracting nearly equal numbers:
  *		C	  = n / ((n - a) / B + a)
@@ -34,6 +39,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,6 +60,12 @@
 /* relative size of a series tail that is dropped */
 #define TAIL_EPS	1.0e-17
 
+/* e^-START_DAMP < 2^-53: damping that hides a started recurrence's guess */
+#define START_DAMP	37.0
+
+/* 1/B beyond e^SATURATE_LOG: B, C and ASA underflow, the recurrence stops */
+#define SATURATE_LOG 4000.0
+
 /* hard stop of the Erlang A series; the limits keep it far below this */
 #define ERLANG_A_MAX_TERMS 400000000L
 
@@ -71,7 +83,7 @@ const char *
 erlang_check_agents(long long agents)
 {
 	return (agents >= 1 && agents <= ERLANG_MAX_AGENTS) ? NULL :
-		"agents must be between 1 and 100000";
+		"agents must be between 1 and 1000000";
 }
 
 /* Check an average handling time. */
@@ -159,20 +171,98 @@ erlang_check_interval(double interval_seconds)
 		"interval_seconds must be a finite number greater than 0";
 }
 
+/*
+ * Where the recurrence for n agents starts, given top = min(n, floor(a)):
+ * a multiple of four, so that the blocks of erlang_b_advance stay aligned.
+ *
+ * Started at m from the guess 1/B(a, m) = 1 instead of from 0 agents, the
+ * relative error of the guess, which lies in (-1, 0], is multiplied at step
+ * k exactly by (1/B(a, k) - 1) / (1/B(a, k)), and for k < a that factor is
+ * below k / a (by induction 1/B(a, k) < a / (a - k)).  Over the steps
+ * m + 1 .. top, with j = a - top and L = top - m, the product is therefore
+ * below exp(-(L j + L (L - 1) / 2) / a), which is under
+ * e^-START_DAMP < 2^-53 for L >= L* + 1, L* the positive root of
+ * L^2 + 2 j L = 2 START_DAMP a.  The guess is then invisible in the result,
+ * and the recurrence costs about sqrt(74 a) steps before the last agent
+ * below the traffic instead of a.  Every n >= floor(a) shares the start for
+ * top = floor(a) (that is where power_of_one and agents_required step agent
+ * by agent); below floor(a) the start moves with n.
+ */
+static int
+erlang_b_origin_below(double a, int top)
+{
+	double		j = a - (double) top;
+	double		r,
+				u,
+				len;
+
+	/* near the traffic L* is about sqrt(74 a): nothing to skip */
+	if (j < 1.0 && (double) top * (double) top <= 2.0 * START_DAMP * a)
+		return 0;
+	/* L* = r / (u + sqrt(u^2 + 1)), r = sqrt(74 a), u = j / r: no overflow */
+	r = sqrt(2.0 * START_DAMP) * sqrt(a);
+	u = j / r;
+	len = r / (u + sqrt(u * u + 1.0)) + 2.0;
+	if (!(len < (double) top))
+		return 0;
+	return ((int) ((double) top - len)) & ~3;
+}
+
+/* The start of the recurrence for n agents (see erlang_b_origin_below). */
+static inline int
+erlang_b_origin(ErlangBState *st, int n)
+{
+	if (n < st->hi_from)
+		return erlang_b_origin_below(st->a, n);
+	if (st->hi_origin < 0)
+		st->hi_origin = erlang_b_origin_below(st->a, st->hi_from);
+	return st->hi_origin;
+}
+
+/* Restart the recurrence at origin agents from the guess 1/B = 1. */
+static void
+erlang_b_reset(ErlangBState *st, int origin)
+{
+	st->n = origin;
+	st->origin = origin;
+	st->inv = 1.0;
+	st->inv_m1 = 0.0;
+	st->one = 1.0;
+	st->log_scale = 0.0;
+	st->ck_n = origin;
+	st->ck_inv = 1.0;
+	st->ck_one = 1.0;
+	st->ck_log_scale = 0.0;
+}
+
+/*
+ * 1/B has passed e^SATURATE_LOG: B, C and ASA are 0 in double precision
+ * whatever the other arguments, so the recurrence stops.  The state is the
+ * same however it got here (inv 1, inv_m1 1, one 0, log_scale infinite), so
+ * stepping and computing from the start still agree to the bit.
+ */
+static void
+erlang_b_saturate(ErlangBState *st, int n)
+{
+	st->n = n;
+	st->inv = 1.0;
+	st->inv_m1 = 1.0;
+	st->one = 0.0;
+	st->log_scale = INFINITY;
+	st->ck_n = n;
+	st->ck_inv = 1.0;
+	st->ck_one = 0.0;
+	st->ck_log_scale = INFINITY;
+}
+
 /* Set up the recurrence at zero agents: 1/B(a, 0) = 1. */
 void
 erlang_b_start(ErlangBState *st, double a)
 {
 	st->a = a;
-	st->n = 0;
-	st->inv = 1.0;
-	st->inv_m1 = 0.0;
-	st->one = 1.0;
-	st->log_scale = 0.0;
-	st->ck_n = 0;
-	st->ck_inv = 1.0;
-	st->ck_one = 1.0;
-	st->ck_log_scale = 0.0;
+	st->hi_from = a >= 1.0 ? (a < (double) INT_MAX ? (int) a : INT_MAX) : 0;
+	st->hi_origin = -1;
+	erlang_b_reset(st, 0);
 }
 
 /* One step of the recurrence for tiny traffic, done in logarithms. */
@@ -184,7 +274,9 @@ erlang_b_step_log(ErlangBState *st)
 
 	/* log of (n / a) / B(a, n - 1), which is 1/B(a, n) - 1 */
 	lv = log(st->inv) + st->log_scale + log((double) n) - log(st->a);
-	if (lv < 700.0)
+	if (lv > SATURATE_LOG)
+		erlang_b_saturate(st, n);
+	else if (lv < 700.0)
 	{
 		st->inv_m1 = exp(lv);
 		st->inv = 1.0 + st->inv_m1;
@@ -202,18 +294,33 @@ erlang_b_step_log(ErlangBState *st)
 }
 
 /*
+ * Four agents at once, kd .. kd + 3, from the value at kd - 1:
+ *		x(k+3) = one * alpha + beta * x(k-1),
+ *		alpha = 1 + c4 (1 + c3 (1 + c2)),  beta = c1 c2 c3 c4,  c(j) = j / a,
+ * as polynomials in 1/a with the products of kd .. kd + 3 formed outside the
+ * dependency chain, which is one multiply-add per four agents.
+ */
+static inline double
+erlang_b_block(double inv, double one, double kd, double inva, double inva4)
+{
+	double		p43 = (kd + 3.0) * (kd + 2.0);
+	double		p432 = p43 * (kd + 1.0);
+	double		alpha = 1.0 + inva * ((kd + 3.0) + inva * (p43 + inva * p432));
+	double		beta = (p432 * kd) * inva4;
+
+	return one * alpha + beta * inv;
+}
+
+/*
  * Advance the recurrence to n agents (n >= st->n).
  *
- * Four steps at a time: x(k+3) = one * alpha + beta * x(k-1), with
- *		alpha = 1 + c4 (1 + c3 (1 + c2)),  beta = c1 c2 c3 c4,  c(j) = j / a,
- * evaluated as polynomials in 1/a with the (exact) integer products of
- * k .. k+3, outside the dependency chain, so the chain is one multiply-add
- * per four agents.  Every term is positive; beta <= (n/a)^4 stays far from
- * overflow for a >= UNROLL_MIN_TRAFFIC.  The blocks always
- * cover agents 4m+1 .. 4m+4 up to the checkpoint 4 * floor((n - 1) / 4), and
- * the last one to four agents are single steps from that checkpoint, so the
- * value for n is bit for bit the same whether it was computed from zero or
- * reached by single steps (power_of_one and agents_required rely on that).
+ * Blocks of four agents (erlang_b_block); every term is positive, and
+ * beta <= (n/a)^4 stays far from overflow for a >= UNROLL_MIN_TRAFFIC.  The
+ * blocks always cover agents origin + 4m + 1 .. origin + 4m + 4 up to the
+ * checkpoint 4 * floor((n - 1) / 4), and the last one to four agents are
+ * single steps from that checkpoint, so the value for n is bit for bit the
+ * same whether it was computed from the start or reached by single steps
+ * (power_of_one and agents_required rely on that).
  */
 void
 erlang_b_advance(ErlangBState *st, int n)
@@ -223,6 +330,7 @@ erlang_b_advance(ErlangBState *st, int n)
 				inv_m1,
 				one,
 				log_scale;
+	int			origin;
 	int			k;
 
 	if (n <= st->n)
@@ -235,10 +343,22 @@ erlang_b_advance(ErlangBState *st, int n)
 		st->inv_m1 = INFINITY;
 		return;
 	}
+
+	origin = erlang_b_origin(st, n);
+	if (origin != st->origin)
+		erlang_b_reset(st, origin);
+	else if (isinf(st->log_scale))
+	{
+		erlang_b_saturate(st, n);
+		return;
+	}
+
 	if (a < FAST_MIN_TRAFFIC)
 	{
-		while (st->n < n)
+		while (st->n < n && !isinf(st->log_scale))
 			erlang_b_step_log(st);
+		if (st->n < n)
+			erlang_b_saturate(st, n);
 		return;
 	}
 
@@ -251,29 +371,26 @@ erlang_b_advance(ErlangBState *st, int n)
 	if (a >= UNROLL_MIN_TRAFFIC && ((n - 1) / 4) * 4 > st->ck_n)
 	{
 		double		inva = 1.0 / a;
+		double		inva4 = (inva * inva) * (inva * inva);
 		int			target_ck = ((n - 1) / 4) * 4;
+		double		kd;
 
 		/* blocks from the last checkpoint */
 		inv = st->ck_inv;
 		one = st->ck_one;
 		log_scale = st->ck_log_scale;
+		for (k = st->ck_n + 1, kd = (double) k; k + 3 <= target_ck; k += 4, kd += 4.0)
 		{
-			double		inva4 = (inva * inva) * (inva * inva);
-			double		kd = (double) (st->ck_n + 1);
-
-			for (k = st->ck_n + 1; k + 3 <= target_ck; k += 4, kd += 4.0)
+			inv = erlang_b_block(inv, one, kd, inva, inva4);
+			if (inv > SCALE_UP)
 			{
-				double		p43 = (kd + 3.0) * (kd + 2.0);
-				double		p432 = p43 * (kd + 1.0);
-				double		alpha = 1.0 + inva * ((kd + 3.0) + inva * (p43 + inva * p432));
-				double		beta = (p432 * kd) * inva4;
-
-				inv = one * alpha + beta * inv;
-				if (inv > SCALE_UP)
+				inv *= SCALE_DOWN;
+				one *= SCALE_DOWN;
+				log_scale += LOG_SCALE;
+				if (log_scale > SATURATE_LOG)
 				{
-					inv *= SCALE_DOWN;
-					one *= SCALE_DOWN;
-					log_scale += LOG_SCALE;
+					erlang_b_saturate(st, n);
+					return;
 				}
 			}
 		}
@@ -293,7 +410,86 @@ erlang_b_advance(ErlangBState *st, int n)
 			inv_m1 *= SCALE_DOWN;
 			one *= SCALE_DOWN;
 			log_scale += LOG_SCALE;
+			/* with blocks only their checkpoints saturate (same bits either way) */
+			if (log_scale > SATURATE_LOG && a < UNROLL_MIN_TRAFFIC)
+			{
+				erlang_b_saturate(st, n);
+				return;
+			}
 		}
+	}
+	st->inv = inv;
+	st->inv_m1 = inv_m1;
+	st->one = one;
+	st->log_scale = log_scale;
+	st->n = n;
+}
+
+/*
+ * erlang_b_advance(st, st->n + 1), inline for the common case of walking up
+ * from the traffic (at most one block from the checkpoint, then one single
+ * step: the same operations in the same order, hence the same bits).
+ */
+static inline void
+erlang_b_next(ErlangBState *st)
+{
+	double		a = st->a;
+	double		inv,
+				inv_m1,
+				one,
+				log_scale;
+	int			n = st->n + 1;
+
+	if (st->n < st->hi_from || !(a >= UNROLL_MIN_TRAFFIC) || isinf(st->log_scale))
+	{
+		erlang_b_advance(st, n);
+		return;
+	}
+	if (((n - 1) / 4) * 4 > st->ck_n)
+	{
+		double		inva,
+					inva4;
+
+		if (st->ck_n + 4 != n - 1)
+		{
+			erlang_b_advance(st, n);
+			return;
+		}
+		inva = 1.0 / a;
+		inva4 = (inva * inva) * (inva * inva);
+		inv = erlang_b_block(st->ck_inv, st->ck_one, (double) (st->ck_n + 1), inva, inva4);
+		one = st->ck_one;
+		log_scale = st->ck_log_scale;
+		if (inv > SCALE_UP)
+		{
+			if (log_scale + LOG_SCALE > SATURATE_LOG)
+			{
+				erlang_b_advance(st, n);
+				return;
+			}
+			inv *= SCALE_DOWN;
+			one *= SCALE_DOWN;
+			log_scale += LOG_SCALE;
+		}
+		st->ck_n = n - 1;
+		st->ck_inv = inv;
+		st->ck_one = one;
+		st->ck_log_scale = log_scale;
+	}
+	else
+	{
+		inv = st->inv;
+		one = st->one;
+		log_scale = st->log_scale;
+	}
+	inv_m1 = inv * ((double) n / a);
+	inv = one + inv_m1;
+	if (inv > SCALE_UP)
+	{
+		inv *= SCALE_DOWN;
+		inv_m1 *= SCALE_DOWN;
+		one *= SCALE_DOWN;
+		log_scale += LOG_SCALE;
 	}
 	st->inv = inv;
 	st->inv_m1 = inv_m1;
@@ -306,7 +502,7 @@ erlang_b_advance(ErlangBState *st, int n)
 void
 erlang_b_step(ErlangBState *st)
 {
-	erlang_b_advance(st, st->n + 1);
+	erlang_b_next(st);
 }
 
 /* Erlang B blocking probability of a loss system with n agents. */
@@ -320,6 +516,17 @@ erlang_b(double a, int n)
 	erlang_b_start(&st, a);
 	erlang_b_advance(&st, n);
 	return st.one / st.inv;
+}
+
+/* Erlang C figures of an unstable queue (agents <= traffic). */
+static void
+erlang_unstable_row(int agents, ErlangRow *row)
+{
+	row->agents = agents;
+	row->erlang_c = 1.0;
+	row->service_level = 0.0;
+	row->asa = INFINITY;
+	row->occupancy = 1.0;
 }
 
 /*
@@ -348,17 +555,15 @@ erlang_row(const ErlangBState *st, double aht, double t, ErlangRow *row)
 	}
 	if (n <= a)
 	{
-		row->erlang_c = 1.0;
-		row->service_level = 0.0;
-		row->asa = INFINITY;
-		row->occupancy = 1.0;
+		erlang_unstable_row(st->n, row);
 		return;
 	}
 
 	d = n - a;					/* exact when a > n / 2 (Sterbenz) */
 	den = d * st->inv + a * st->one;
 	c = n * st->one / den;
-	omc = d * st->inv_m1 / den;
+	/* 1 - C: subtracting is exact enough once C < 1/2, and rounds to 1 */
+	omc = c < 0.5 ? 1.0 - c : d * st->inv_m1 / den;
 	if (c > 1.0)
 		c = 1.0;
 	if (omc > 1.0)
@@ -428,11 +633,31 @@ erlang_occupancy(double a, int n)
 }
 
 /*
+ * Cheap staffing test: true when n agents clearly miss the target, that is
+ * when C e exceeds 1 - target (plus 2^-51, for a service level that rounds
+ * up to the target, as 1 does) by a relative margin of 1e-9, far above the
+ * rounding of the test; e = exp(-(n - a) t / aht), inv and one the scaled
+ * 1/B at n.  Where it does not clearly fail, the exact erlang_row decides.
+ * C e falls with n, so a count that clearly fails also rules out every
+ * smaller one.
+ */
+static inline bool
+erlang_clearly_short(double a, int n, double inv, double one, double e, double target_c)
+{
+	double		den = ((double) n - a) * inv + a * one;
+
+	return target_c * den < (double) n * one * e * (1.0 - 1e-9);
+}
+
+/*
  * Smallest agent count meeting the service-level target and the occupancy
  * cap, grossed up for shrinkage.  The search starts at the first stable
- * count (floor(a) + 1, or a / max_occupancy if larger), reaches it with one
- * pass of the recurrence, then walks up one agent at a time with a single
- * O(1) step each: O(a + sqrt(a)) work, never a rescan from zero.
+ * count (floor(a) + 1, or a / max_occupancy if larger) and reaches it with
+ * one pass of the recurrence.  From there it strides four agents at a time
+ * over counts that clearly fail (erlang_clearly_short on the values at the
+ * checkpoints of the unrolled recurrence), then walks up one agent at a
+ * time with the exact values, so the answer agrees with
+ * evmgmt.service_level to the last bit.  O(sqrt(a) + answer - a) work.
  */
 int
 erlang_agents_required(double a, double aht, double target_sl, double t,
@@ -444,7 +669,9 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 				occ_lo,
 				h,
 				keep,
+				tau,
 				decay,
+				target_c,
 				e;
 	int			n;
 
@@ -465,31 +692,107 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 	erlang_b_start(&st, a);
 	erlang_b_advance(&st, n);
 
-	/*
-	 * Walk up.  A cheap test first: SL >= target means C e <= 1 - target
-	 * with e = exp(-(n - a) t / aht), updated by one multiplication per
-	 * agent.  Only where that test does not clearly fail (relative margin
-	 * 1e-9, far above its rounding, plus 2^-51 for a service level that
-	 * rounds up to the target, as 1 does) is the exact erlang_row evaluated,
-	 * so the answer agrees with evmgmt.service_level to the last bit.
-	 */
-	decay = exp(-(t / aht));
-	e = exp(-(((double) n - a) * (t / aht)));
-	for (;;)
-	{
-		double		den = ((double) n - a) * st.inv + a * st.one;
+	/* t / aht first: (n - a) * tau is never 0 * inf */
+	tau = t / aht;
+	decay = exp(-tau);
+	e = exp(-(((double) n - a) * tau));
+	target_c = (1.0 - target_sl) + 0x1p-51;
 
-		if (!(((1.0 - target_sl) + 0x1p-51) * den < (double) n * st.one * e * (1.0 - 1e-9)))
+	if (erlang_clearly_short(a, n, st.inv, st.one, e, target_c))
+	{
+		/*
+		 * Stride over the checkpoints while they clearly fail.  The blocks
+		 * are the ones erlang_b_advance computes, so the state left at the
+		 * last failing checkpoint c continues exactly: the value at c + 1 is
+		 * one single step from it.
+		 */
+		if (a >= UNROLL_MIN_TRAFFIC && !isinf(st.log_scale))
 		{
-			erlang_row(&st, aht, t, &row);
-			if (row.service_level >= target_sl)
-				break;
+			double		inva = 1.0 / a;
+			double		inva4 = (inva * inva) * (inva * inva);
+			double		decay2 = decay * decay;
+			double		decay4 = decay2 * decay2;
+			int			c = st.ck_n;
+			double		inv = st.ck_inv,
+						one = st.ck_one,
+						log_scale = st.ck_log_scale,
+						ec = e,
+						e_c = e;
+			int			k;
+			bool		moved = false;
+
+			/* e at the first candidate checkpoint c + 4 >= n */
+			for (k = n; k < c + 4; k++)
+				ec *= decay;
+			while (c + 4 <= ERLANG_MAX_AGENTS)
+			{
+				double		ninv = erlang_b_block(inv, one, (double) (c + 1), inva, inva4);
+				double		none = one,
+							nls = log_scale;
+
+				if (ninv > SCALE_UP)
+				{
+					if (nls + LOG_SCALE > SATURATE_LOG)
+						break;
+					ninv *= SCALE_DOWN;
+					none *= SCALE_DOWN;
+					nls += LOG_SCALE;
+				}
+				if (!erlang_clearly_short(a, c + 4, ninv, none, ec, target_c))
+					break;
+				c += 4;
+				inv = ninv;
+				one = none;
+				log_scale = nls;
+				e_c = ec;
+				ec *= decay4;
+				moved = true;
+			}
+			if (moved)
+			{
+				st.n = c;
+				st.ck_n = c;
+				st.ck_inv = st.inv = inv;
+				st.ck_one = st.one = one;
+				st.ck_log_scale = st.log_scale = log_scale;
+				n = c;
+				e = e_c;
+			}
 		}
-		if (n >= ERLANG_MAX_AGENTS)
-			return -1;
-		erlang_b_step(&st);
-		n++;
-		e *= decay;
+
+		/* walk up from the last count that clearly failed */
+		for (;;)
+		{
+			if (n >= ERLANG_MAX_AGENTS)
+				return -1;
+			erlang_b_next(&st);
+			n++;
+			e *= decay;
+			if (!erlang_clearly_short(a, n, st.inv, st.one, e, target_c))
+			{
+				erlang_row(&st, aht, t, &row);
+				if (row.service_level >= target_sl)
+					break;
+			}
+		}
+	}
+	else
+	{
+		erlang_row(&st, aht, t, &row);
+		if (row.service_level < target_sl)
+		{
+			/* rare: lo is short only by the margin of the cheap test */
+			for (;;)
+			{
+				if (n >= ERLANG_MAX_AGENTS)
+					return -1;
+				erlang_b_next(&st);
+				n++;
+				erlang_row(&st, aht, t, &row);
+				if (row.service_level >= target_sl)
+					break;
+			}
+		}
 	}
 
 	/* smallest h with h * (1 - shrinkage) >= n */
@@ -503,7 +806,11 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 	return 0;
 }
 
-/* Power of One: Erlang C figures for agents - steps .. agents + steps. */
+/*
+ * Power of One: Erlang C figures for agents - steps .. agents + steps.  The
+ * unstable rows need no recurrence; the stable ones are one pass to the
+ * first and a step each after it.
+ */
 int
 erlang_power_of_one(double a, int agents, double aht, double t, int steps,
 					ErlangRow *rows)
@@ -511,6 +818,7 @@ erlang_power_of_one(double a, int agents, double aht, double t, int steps,
 	ErlangBState st;
 	int			lo = agents - steps;
 	int			hi = agents + steps;
+	int			first;
 	int			count = 0;
 	int			n;
 
@@ -519,12 +827,21 @@ erlang_power_of_one(double a, int agents, double aht, double t, int steps,
 	if (hi > ERLANG_MAX_AGENTS)
 		hi = ERLANG_MAX_AGENTS;
 
+	/* first stable count: floor(a) + 1, or past the end */
+	first = lo;
+	if (a > 0 && (double) first <= a)
+		first = a < (double) hi ? (int) a + 1 : hi + 1;
+	for (n = lo; n < first && n <= hi; n++)
+		erlang_unstable_row(n, &rows[count++]);
+	if (first > hi)
+		return count;
+
 	erlang_b_start(&st, a);
-	erlang_b_advance(&st, lo);
-	for (n = lo; n <= hi; n++)
+	erlang_b_advance(&st, first);
+	for (n = first; n <= hi; n++)
 	{
-		if (n > lo)
-			erlang_b_step(&st);
+		if (n > first)
+			erlang_b_next(&st);
 		erlang_row(&st, aht, t, &rows[count++]);
 	}
 	return count;

@@ -20,8 +20,11 @@
 #ifndef ERLANG_MATH_H
 #define ERLANG_MATH_H
 
-/* largest number of agents the functions accept or return */
-#define ERLANG_MAX_AGENTS 100000
+/*
+ * largest number of agents the functions accept or return; the same figure
+ * is spelled out in the argument-check messages of erlang_math.c
+ */
+#define ERLANG_MAX_AGENTS 1000000
 
 /* largest power_of_one step count */
 #define ERLANG_MAX_STEPS 1000
@@ -34,14 +37,21 @@
 /*
  * 1/B(a, n), the inverse Erlang B blocking probability, kept as
  * inv * exp(log_scale) so that it never overflows.  inv_m1 is 1/B - 1 on the
- * same scale (computed without cancellation) and one is exp(-log_scale).
- * The ck_ fields hold the same at the last multiple of four agents, where
- * the unrolled recurrence in erlang_b_advance checkpoints.
+ * same scale (computed without cancellation) and one is exp(-log_scale);
+ * log_scale is infinite once B is too small to matter (saturated).  The
+ * recurrence for n agents starts at origin (0, or a few sqrt(a) agents
+ * below the traffic, see erlang_b_origin_below); all n >= hi_from share the
+ * start hi_origin (-1 until known).  The ck_ fields hold the state at the
+ * last multiple of four agents, where the unrolled recurrence in
+ * erlang_b_advance checkpoints.
  */
 typedef struct ErlangBState
 {
 	double		a;
 	int			n;
+	int			origin;
+	int			hi_from;
+	int			hi_origin;
 	double		inv;
 	double		inv_m1;
 	double		one;

@@ -12,7 +12,7 @@
 CREATE FUNCTION evmgmt.erlang_b(traffic float8, agents int) RETURNS float8
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'evmgmt_erlang_b';
-COMMENT ON FUNCTION evmgmt.erlang_b(float8, int) IS 'Erlang B: blocking probability of a loss system with the given traffic (Erlangs) and agents (1..100000)';
+COMMENT ON FUNCTION evmgmt.erlang_b(float8, int) IS 'Erlang B: blocking probability of a loss system with the given traffic (Erlangs) and agents (1..1000000)';
 
 CREATE FUNCTION evmgmt.erlang_c(traffic float8, agents int) RETURNS float8
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
@@ -44,7 +44,7 @@ CREATE FUNCTION evmgmt.power_of_one(traffic float8, agents int, aht_seconds floa
 RETURNS TABLE (agents int, delta int, service_level float8, asa float8, occupancy float8)
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 11
 AS 'MODULE_PATHNAME', 'evmgmt_power_of_one';
-COMMENT ON FUNCTION evmgmt.power_of_one(float8, int, float8, float8, int) IS 'Power of One: Erlang C service level, ASA and occupancy from agents - steps to agents + steps (counts below 1 or above 100000 skipped), ascending';
+COMMENT ON FUNCTION evmgmt.power_of_one(float8, int, float8, float8, int) IS 'Power of One: Erlang C service level, ASA and occupancy from agents - steps to agents + steps (counts below 1 or above 1000000 skipped), ascending';
 
 CREATE FUNCTION evmgmt.erlang_a(traffic float8, agents int, aht_seconds float8, patience_seconds float8, target_seconds float8,
 								OUT p_wait float8, OUT p_abandon float8, OUT service_level float8,

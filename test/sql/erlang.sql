@@ -41,6 +41,27 @@ SELECT evmgmt.agents_required(50, 180, 0.8, 20) AS plain,
 	   evmgmt.agents_required(50, 180, 1, 20) AS target_one,
 	   evmgmt.agents_required(20000, 180, 0.8, 20) AS large;
 
+-- The 100,000-Erlang queue that 0.1.0 refused, and the most traffic that
+-- 1,000,000 agents serve at 80/20 with AHT 180 s (999985.7 Erlangs need one
+-- agent more: see the errors below).
+SELECT evmgmt.agents_required(100000, 180, 0.8, 20) AS erlangs_100000,
+	   evmgmt.agents_required(999985.6, 180, 0.8, 20) AS most_that_fits;
+
+-- Near the limit agents_required is the smallest count that meets the target
+-- too, and power_of_one equals the single-value functions.
+SELECT count(*) AS cases,
+	   bool_and(evmgmt.service_level(a, r, 180, t) >= sl) AS meets_target,
+	   bool_and(evmgmt.service_level(a, r - 1, 180, t) < sl) AS smallest
+FROM (SELECT a, sl, t, evmgmt.agents_required(a, 180, sl, t) AS r
+	  FROM generate_series(1, 40) g,
+		   LATERAL (SELECT 100000 + g * 22499.3 AS a, (ARRAY[0.5, 0.8, 0.95, 0.999])[1 + g % 4] AS sl,
+						   (ARRAY[5, 20, 60])[1 + g % 3] AS t) v) s;
+SELECT count(*) AS rows,
+	   bool_and(p.service_level = evmgmt.service_level(999977.7, p.agents, 200, 15)
+				AND p.asa = evmgmt.asa(999977.7, p.agents, 200)
+				AND p.occupancy = evmgmt.occupancy(999977.7, p.agents)) AS consistent
+FROM evmgmt.power_of_one(999977.7, 999980, 200, 15, 20) p;
+
 -- agents_required is the smallest count that meets the target, for a sweep
 -- of traffic, targets and times (checked against service_level itself).
 SELECT count(*) AS cases,
@@ -64,12 +85,15 @@ FROM (SELECT evmgmt.erlang_b(137.5, n) AS b1, evmgmt.erlang_b(137.5, n + 1) AS b
 SELECT a, n, evmgmt.erlang_c(a, n) AS c, evmgmt.service_level(a, n, 180, 20) AS sl,
 	   evmgmt.asa(a, n, 180) AS asa, evmgmt.occupancy(a, n) AS occ,
 	   evmgmt.erlang_b(a, n) < 1 AS b_below_one
-FROM (VALUES (10::float8, 10), (100.5, 100), (1e6, 100000), (1, 1)) v(a, n);
+FROM (VALUES (10::float8, 10), (100.5, 100), (1e6, 100000), (1e7, 1000000), (1000000.5, 1000000), (1, 1)) v(a, n);
 
 -- A hair below instability is still stable: finite ASA, small SL.
 SELECT evmgmt.erlang_c(100 - 1e-9, 100) < 1 AS c_below_one,
 	   evmgmt.service_level(100 - 1e-9, 100, 180, 20) > 0 AS sl_positive,
 	   evmgmt.asa(100 - 1e-9, 100, 180) BETWEEN 1e10 AND 1e13 AS asa_huge_but_finite;
+SELECT evmgmt.erlang_c(1e6 - 1e-6, 1000000) < 1 AS c_below_one_1e6,
+	   evmgmt.service_level(1e6 - 1e-6, 1000000, 180, 20) > 0 AS sl_positive_1e6,
+	   evmgmt.asa(1e6 - 1e-6, 1000000, 180) BETWEEN 1e7 AND 1e10 AS asa_huge_but_finite_1e6;
 
 -- Zero traffic (and -0): nothing waits, nobody is needed.
 SELECT evmgmt.erlang_b(t, 1) AS b, evmgmt.erlang_c(t, 1) AS c, evmgmt.service_level(t, 1, 180, 20) AS sl,
@@ -81,13 +105,14 @@ SELECT * FROM evmgmt.erlang_a(0, 3, 180, 60, 20);
 
 -- Tiny and huge traffic stay finite.
 SELECT evmgmt.erlang_b(1e-300, 1) AS b_tiny, evmgmt.erlang_b(1e-300, 3) AS b_underflow,
-	   evmgmt.erlang_b(1e300, 100000) AS b_huge, evmgmt.erlang_c(1, 100000) AS c_underflow,
-	   evmgmt.service_level(1, 100000, 180, 20) AS sl_full, evmgmt.asa(5e-324, 1, 180) AS asa_denormal;
+	   evmgmt.erlang_b(1e300, 1000000) AS b_huge, evmgmt.erlang_c(1, 1000000) AS c_underflow,
+	   evmgmt.service_level(1, 1000000, 180, 20) AS sl_full, evmgmt.asa(5e-324, 1, 180) AS asa_denormal,
+	   evmgmt.erlang_b(1e-300, 1000000) AS b_tiny_1e6, evmgmt.asa(500000, 1000000, 180) AS asa_underflow;
 
--- Power of One: default 5 steps either side; counts below 1 and above 100000 skipped.
+-- Power of One: default 5 steps either side; counts below 1 and above 1000000 skipped.
 SELECT count(*) AS rows, min(agents), max(agents), min(delta), max(delta) FROM evmgmt.power_of_one(50, 53, 180, 20);
 SELECT agents, delta FROM evmgmt.power_of_one(3, 2, 180, 20, 3);
-SELECT agents, delta FROM evmgmt.power_of_one(99990, 99999, 180, 20, 2);
+SELECT agents, delta FROM evmgmt.power_of_one(999990, 999999, 180, 20, 2);
 SELECT count(*) FROM evmgmt.power_of_one(10, 12, 180, 20, 0);
 -- the rows equal the single-value functions
 SELECT bool_and(p.service_level = evmgmt.service_level(777.7, p.agents, 200, 15)
@@ -150,7 +175,8 @@ SELECT q, pg_temp.err(q) FROM (VALUES
 	('SELECT evmgmt.erlang_b(-1, 5)'),
 	('SELECT evmgmt.erlang_b(10, 0)'),
 	('SELECT evmgmt.erlang_b(10, -3)'),
-	('SELECT evmgmt.erlang_b(10, 100001)'),
+	('SELECT evmgmt.erlang_b(10, 1000001)'),
+	('SELECT evmgmt.erlang_b(1e6, 1000001)'),
 	('SELECT evmgmt.erlang_c(''-Infinity'', 5)'),
 	('SELECT evmgmt.erlang_c(10, 2147483647)'),
 	('SELECT evmgmt.service_level(10, 12, 0, 20)'),
@@ -167,7 +193,8 @@ SELECT q, pg_temp.err(q) FROM (VALUES
 	('SELECT evmgmt.agents_required(10, 180, 0.8, 20, 1, 1)'),
 	('SELECT evmgmt.agents_required(10, 180, 0.8, 20, 1, -0.1)'),
 	('SELECT evmgmt.agents_required(1e308, 180, 0.8, 20)'),
-	('SELECT evmgmt.agents_required(99999.5, 180, 0.8, 20)'),
+	('SELECT evmgmt.agents_required(999999.5, 180, 0.8, 20)'),
+	('SELECT evmgmt.agents_required(999985.7, 180, 0.8, 20)'),
 	('SELECT evmgmt.agents_required(10, 180, 0.8, 20, 1e-300)'),
 	('SELECT evmgmt.agents_required(1000, 180, 0.8, 20, 1, 0.999)'),
 	('SELECT evmgmt.power_of_one(10, 12, 180, 20, -1)'),
@@ -186,4 +213,5 @@ SELECT q, pg_temp.err(q) FROM (VALUES
 -- the full error report: detail says which value was given
 \set VERBOSITY default
 SELECT evmgmt.service_level(10, 12, 180, 'NaN');
-SELECT evmgmt.agents_required(2e5, 180, 0.8, 20);
+SELECT evmgmt.agents_required(2e6, 180, 0.8, 20);
+SELECT evmgmt.erlang_c(1e6, 1000001);

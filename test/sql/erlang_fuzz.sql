@@ -1,5 +1,6 @@
 -- Fuzz: every Erlang function with extreme and pseudo-random arguments
--- (NaN, +-Infinity, 0, -0, negatives, denormals, 1e308, INT_MIN/INT_MAX).
+-- (NaN, +-Infinity, 0, -0, negatives, denormals, 1e308, INT_MIN/INT_MAX,
+-- agent counts and traffic around the limit of 1,000,000 agents).
 -- Each call runs in its own exception block; the only error allowed is
 -- SQLSTATE 22023 and every result must be in range.  The argument sets are
 -- fixed lists and arithmetic sequences, so the output is deterministic.
@@ -9,14 +10,16 @@ CREATE TEMP TABLE fuzz_float AS
 SELECT v FROM unnest(ARRAY[
 	'NaN', 'Infinity', '-Infinity', '0', '-0', '1e308', '-1e308', '1.7976931348623157e308',
 	'5e-324', '-5e-324', '2.2250738585072014e-308', '1e-300', '1e-20', '0.5', '1', '0.999999',
-	'20', '180', '49.999999', '50', '99999.99', '100000', '123456.7', '-1', '1e10', '2147483647'
+	'20', '180', '49.999999', '50', '99999.99', '100000', '123456.7', '-1', '1e10', '2147483647',
+	'999999.99', '1000000', '1000000.5', '1234567.8'
 ]::float8[]) v
 UNION ALL
 -- pseudo-random magnitudes from 1e-3 to 1e5
 SELECT ((g * 7919) % 1000) / 100.0 * 10.0 ^ ((g * 31) % 9 - 3) FROM generate_series(1, 30) g;
 
 CREATE TEMP TABLE fuzz_int AS
-SELECT v FROM unnest(ARRAY[-2147483648, -1, 0, 1, 2, 3, 5, 50, 51, 1000, 99999, 100000, 100001, 2147483647]) v
+SELECT v FROM unnest(ARRAY[-2147483648, -1, 0, 1, 2, 3, 5, 50, 51, 1000, 99999, 100000, 100001,
+						   999999, 1000000, 1000001, 2147483647]) v
 UNION ALL
 SELECT (g * 7919) % 3000 FROM generate_series(1, 10) g;
 
@@ -103,12 +106,12 @@ SELECT 'asa', * FROM pg_temp.fuzz('fif', '{50,180}', '{55}',
 	$q$SELECT r >= 0 AND r <> 'NaN' FROM (SELECT evmgmt.asa($1[1], $2[1], $1[2]) AS r) s$q$, 3000)
 UNION ALL
 SELECT 'agents_required', * FROM pg_temp.fuzz('ffffff', '{50,180,0.8,20,1,0}', '{}',
-	$q$SELECT r BETWEEN 0 AND 100000
+	$q$SELECT r BETWEEN 0 AND 1000000
 	   FROM (SELECT evmgmt.agents_required($1[1], $1[2], $1[3], $1[4], $1[5], $1[6]) AS r) s$q$, 3000)
 UNION ALL
 SELECT 'power_of_one', * FROM pg_temp.fuzz('fiffi', '{50,180,20}', '{53,5}',
 	$q$SELECT count(*) <= 2 * $2[2]::bigint + 1
-			  AND coalesce(bool_and(agents BETWEEN 1 AND 100000 AND delta = agents - $2[1]
+			  AND coalesce(bool_and(agents BETWEEN 1 AND 1000000 AND delta = agents - $2[1]
 									AND service_level BETWEEN 0 AND 1 AND asa >= 0 AND asa <> 'NaN'
 									AND occupancy BETWEEN 0 AND 1), true)
 	   FROM evmgmt.power_of_one($1[1], $2[1], $1[2], $1[3], $2[2])$q$, 2000)

@@ -37,6 +37,7 @@ static int	nints;
 static long calls,
 			oks,
 			rejected,
+			skipped,
 			violations;
 
 /* Record a result that is out of range. */
@@ -63,10 +64,12 @@ fill_values(void)
 		NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e308, -1e308, DBL_MAX,
 		5e-324, -5e-324, DBL_MIN, 1e-300, 1e-20, 0.5, 1.0, 0.999999,
 		20.0, 180.0, 49.999999, 50.0, 99999.99, 100000.0, 123456.7, -1.0, 1e10,
-		2147483647.0, 1e-90, 1.1e-90, 0.9e-90, 1e200, 1e-200
+		2147483647.0, 1e-90, 1.1e-90, 0.9e-90, 1e200, 1e-200,
+		999999.99, 1000000.0, 1000000.5, 1234567.8, 1e-20, 0.9e-20
 	};
 	const long long iextremes[] = {
-		INT_MIN, -1, 0, 1, 2, 3, 5, 50, 51, 1000, 99999, 100000, 100001, INT_MAX
+		INT_MIN, -1, 0, 1, 2, 3, 5, 50, 51, 1000, 99999, 100000, 100001,
+		999999, 1000000, 1000001, INT_MAX
 	};
 	unsigned long long s = 88172645463325252ULL;
 	int			i;
@@ -83,12 +86,14 @@ fill_values(void)
 	}
 	for (i = 0; i < (int) (sizeof(iextremes) / sizeof(iextremes[0])); i++)
 		ints[nints++] = iextremes[i];
-	while (nints < 30)
+	while (nints < 40)
 	{
 		s ^= s << 13;
 		s ^= s >> 7;
 		s ^= s << 17;
-		ints[nints++] = (long long) (s % 5000);
+		/* mostly small counts, every fourth up to 1,100,000 */
+		ints[nints] = (long long) (s % (nints % 4 == 0 ? 1100000 : 5000));
+		nints++;
 	}
 }
 
@@ -279,11 +284,17 @@ fuzz_power_of_one(long combos)
 	}
 }
 
-/* erlang_a. */
+/*
+ * erlang_a.  Its series runs about (traffic - agents) * patience / aht
+ * terms, up to the load limit of 10,000,000; only the first 40 calls that
+ * long (a few seconds under the sanitizers) are run, the other ones count
+ * as skipped, so that the run stays short.
+ */
 static void
 fuzz_erlang_a(long combos)
 {
 	long		c;
+	int			long_runs = 0;
 
 	for (c = 0; c < combos; c++)
 	{
@@ -301,6 +312,11 @@ fuzz_erlang_a(long combos)
 			erlang_check_erlang_a_load(a, aht, pat))
 		{
 			rejected++;
+			continue;
+		}
+		if ((a - (double) n) * (pat / aht) > 1e6 && ++long_runs > 40)
+		{
+			skipped++;
 			continue;
 		}
 		oks++;
@@ -342,6 +358,110 @@ fuzz_traffic(long combos)
 		oks++;
 		if (!(r >= 0.0) || signbit(r))
 			violation("traffic", (int) c);
+	}
+}
+
+/*
+ * Erlang B by the plain recurrence from zero agents in long double, for
+ * counts near the traffic (no scaling needed there): what the started and
+ * unrolled recurrence of erlang_math.c must agree with.
+ */
+static double
+plain_erlang_b(double a, int n)
+{
+	long double inv = 1.0L;
+	int			k;
+
+	for (k = 1; k <= n; k++)
+		inv = 1.0L + inv * (long double) k / (long double) a;
+	return (double) (1.0L / inv);
+}
+
+/*
+ * The range that 0.2.0 opened, 100,000 to 1,000,000 agents, with traffic a
+ * few sqrt(a) either side of the agent count (stable, near-unstable and
+ * unstable queues): results in range and monotone in agents, Erlang B
+ * within 1e-12 of the plain recurrence from zero, the recurrence the same
+ * when stepped, power_of_one equal to the single values
+ * bit for bit, and agents_required the smallest count that meets its target
+ * according to service_level.
+ */
+static void
+fuzz_large(long combos)
+{
+	unsigned long long s = 0x9E3779B97F4A7C15ULL;
+	long		c;
+
+	for (c = 0; c < combos; c++)
+	{
+		double		a;
+		int			spread,
+					n,
+					i,
+					count;
+		ErlangRow	rows[7];
+
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		a = 100000.0 + (double) (s % 900001000ULL) / 1000.0;
+		spread = (int) (4.0 * sqrt(a));
+		n = (int) a - spread + (int) ((s >> 32) % (unsigned long long) (2 * spread + 1));
+		if (n > ERLANG_MAX_AGENTS - 1)
+			n = ERLANG_MAX_AGENTS - 1;
+		calls++;
+		oks++;
+
+		if (!is_prob(erlang_b(a, n)) || !(erlang_b(a, n + 1) < erlang_b(a, n)))
+			violation("large erlang_b", (int) c);
+		if (!is_prob(erlang_c(a, n)) ||
+			!(n <= a ? erlang_c(a, n) == 1.0 : erlang_c(a, n + 1) < erlang_c(a, n)))
+			violation("large erlang_c", (int) c);
+		/* rounding may put the service level an ulp or two down near 1 */
+		if (!is_prob(erlang_service_level(a, n, 180.0, 20.0)) ||
+			!(erlang_service_level(a, n + 1, 180.0, 20.0) >= erlang_service_level(a, n, 180.0, 20.0) - 1e-15))
+			violation("large service_level", (int) c);
+		if (!(erlang_asa(a, n, 180.0) >= 0.0) ||
+			!(n <= a ? isinf(erlang_asa(a, n, 180.0)) : erlang_asa(a, n + 1, 180.0) < erlang_asa(a, n, 180.0)))
+			violation("large asa", (int) c);
+		if (!same_when_stepped(a, n))
+			violation("large erlang_b_advance", (int) c);
+		if (c % 20 == 0 && !(fabs(erlang_b(a, n) / plain_erlang_b(a, n) - 1.0) <= 1e-12))
+			violation("large erlang_b against the plain recurrence", (int) c);
+
+		count = erlang_power_of_one(a, n, 180.0, 20.0, 3, rows);
+		if (count != (n + 3 < ERLANG_MAX_AGENTS ? n + 3 : ERLANG_MAX_AGENTS) - (n - 3) + 1)
+			violation("large power_of_one", (int) c);
+		for (i = 0; i < count; i++)
+			if (rows[i].agents != n - 3 + i ||
+				rows[i].service_level != erlang_service_level(a, rows[i].agents, 180.0, 20.0) ||
+				rows[i].asa != erlang_asa(a, rows[i].agents, 180.0))
+				violation("large power_of_one", (int) c);
+
+		if (c % 4 == 1)
+		{
+			ErlangAResult r;
+
+			if (erlang_a(a, n, 180.0, 120.0, 20.0, &r) != 0 ||
+				!is_prob(r.p_wait) || !(r.p_abandon >= 0.0 && r.p_abandon <= r.p_wait) ||
+				!is_prob(r.service_level) || !is_prob(r.occupancy) ||
+				!(r.asa >= 0.0 && r.asa < INFINITY))
+				violation("large erlang_a", (int) c);
+		}
+		if (c % 4 == 0)
+		{
+			double		sl = 0.5 + (double) ((s >> 40) % 499) / 1000.0;
+			int			r;
+
+			if (erlang_agents_required(a, 180.0, sl, 20.0, 1.0, 0.0, &r) != 0)
+			{
+				if (a < ERLANG_MAX_AGENTS - 100.0)
+					violation("large agents_required refused", (int) c);
+			}
+			else if (!(erlang_service_level(a, r, 180.0, 20.0) >= sl) ||
+					 !(r - 1 <= a || erlang_service_level(a, r - 1, 180.0, 20.0) < sl))
+				violation("large agents_required", (int) c);
+		}
 	}
 }
 
@@ -392,8 +512,9 @@ main(int argc, char **argv)
 	fuzz_power_of_one(combos);
 	fuzz_erlang_a(combos);
 	fuzz_traffic(combos);
+	fuzz_large(combos / 10);
 
-	printf("calls %ld, valid %ld, rejected %ld, violations %ld\n",
-		   calls, oks, rejected, violations);
+	printf("calls %ld, valid %ld, rejected %ld, skipped %ld, violations %ld\n",
+		   calls, oks, rejected, skipped, violations);
 	return violations == 0 ? 0 : 1;
 }
