@@ -44,9 +44,6 @@
 PG_FUNCTION_INFO_V1(evmgmt_transition_table);
 PG_FUNCTION_INFO_V1(evmgmt_refuse_direct_change);
 
-/* evmgmt.recurrence_window, in minutes */
-int			evmgmt_recurrence_window = 7 * 24 * 60;
-
 /* > 0 while lifecycle.c executes one of its own writes to an event table */
 int			evmgmt_lifecycle_write_depth = 0;
 
