@@ -49,7 +49,7 @@ SELECT 'test', 'webhook', 'good', 'ops', 'subject ' || i, 'body ' || i || ' Ã¼nÃ
 FROM generate_series(1, 20) i;" >/dev/null
 T0=$(q $DB "SELECT extract(epoch FROM max(created_at)) FROM evmgmt.notification")
 
-wait_for 10 sql_true $DB "SELECT count(*) = 20 FROM evmgmt.notification WHERE provider_id = 'good' AND state = 'sent'"
+wait_for 30 sql_true $DB "SELECT count(*) = 20 FROM evmgmt.notification WHERE provider_id = 'good' AND state = 'sent'"
 ok $? "20 notifications to the healthy sink are sent"
 is "$(log_lines good)" 20 "the healthy sink received each exactly once"
 
@@ -71,7 +71,7 @@ is "$(q $DB "SELECT max(a.finished_at) FILTER (WHERE n.provider_id = 'good') < m
 	"healthy deliveries are not held up by the hanging sink (all finished before its timeout)"
 is "$(grep '^shape ' "$IT_DIR/check.out")" "shape True" "the JSON payload carries type, data and UTF-8 text"
 
-wait_for 30 sql_true $DB "SELECT count(*) = 3 FROM evmgmt.notification WHERE provider_id IN ('e500', 'hang', 'refused') AND state = 'dead'"
+wait_for 60 sql_true $DB "SELECT count(*) = 3 FROM evmgmt.notification WHERE provider_id IN ('e500', 'hang', 'refused') AND state = 'dead'"
 ok $? "500, hang and refused end dead"
 is "$(q $DB "SELECT string_agg(provider_id || ':' || attempts, ',' ORDER BY provider_id) FROM evmgmt.notification WHERE provider_id IN ('e500', 'hang', 'refused')")" \
 	"e500:3,hang:3,refused:3" "each after the retry budget of 3 attempts"

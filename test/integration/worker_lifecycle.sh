@@ -41,7 +41,7 @@ idle_window "the new idle worker"
 psql -XqAt -d $DB -c "BEGIN" -c "INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'webhook', 'hook', 'ops', 'woken by commit')" \
 	-c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
 TXN=$!
-wait_for 5 sql_true postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$DB' AND query = 'SELECT pg_sleep(3)' AND state = 'active'"
+wait_for 20 sql_true postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$DB' AND query = 'SELECT pg_sleep(3)' AND state = 'active'"
 is "$(log_lines hook)" 0 "nothing is sent while the inserting transaction is open"
 wait $TXN
 # With nothing due the worker sleeps until its next purge (5 minutes) unless a
@@ -62,7 +62,7 @@ is "$(q $DB "SELECT state FROM evmgmt.notification WHERE body = 'held while disa
 set_guc evmgmt.worker_enabled on
 wait_for 10 sql_true $DB "SELECT state = 'sent' FROM evmgmt.notification WHERE body = 'held while disabled'"
 ok $? "turned on again, the held notification is sent"
-wait_for 5 sink_has hook 2
+wait_for 30 sink_has hook 2
 is "$(python3 -c 'import json, sys; print(len({json.loads(l)["client"] for l in open(sys.argv[1])}))' "$IT_DIR/hook.log")" 1 \
 	"both deliveries, in different cycles, used the same kept-alive connection"
 wait_for 10 sql_true postgres "SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $PID"
