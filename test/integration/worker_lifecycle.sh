@@ -37,19 +37,28 @@ idle_window() {
 }
 idle_window "the new idle worker"
 
-# Woken by the commit, not by the insert.
-psql -XqAt -d $DB -c "BEGIN" -c "INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'webhook', 'hook', 'ops', 'woken by commit')" \
-	-c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+# Woken by the commit, not by the insert: one session holds the inserting
+# transaction open until the test commits it (no timing involved).
+mkfifo "$IT_DIR/txn.in"
+psql -XqAt -v ON_ERROR_STOP=1 -d $DB <"$IT_DIR/txn.in" >"$IT_DIR/txn.out" 2>&1 &
 TXN=$!
-wait_for 20 sql_true postgres "SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = '$DB' AND query = 'SELECT pg_sleep(3)' AND state = 'active'"
+IT_PIDS+=($TXN)
+exec 3>"$IT_DIR/txn.in"
+echo "BEGIN; INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'webhook', 'hook', 'ops', 'woken by commit'); \\echo INSERTED" >&3
+wait_for 30 grep -q INSERTED "$IT_DIR/txn.out" || { echo "Bail out! the inserting session did not insert: $(cat "$IT_DIR/txn.out")"; exit 1; }
+sleep 1	# a window in which nothing may be sent
 is "$(log_lines hook)" 0 "nothing is sent while the inserting transaction is open"
+echo "SELECT 'before_commit ' || extract(epoch FROM clock_timestamp()); COMMIT; \\echo COMMITTED" >&3
+exec 3>&-
 wait $TXN
+BEFORE_COMMIT=$(sed -n 's/^before_commit //p' "$IT_DIR/txn.out")
 # With nothing due the worker sleeps until its next purge (5 minutes) unless a
 # commit wakes it: a bound of 30 s tells the two apart on any machine.
 wait_for 30 sink_has hook 1
 ok $? "the commit wakes the worker, which sends"
-is "$(q $DB "SELECT count(*) FROM evmgmt.delivery_attempt WHERE started_at - (SELECT created_at FROM evmgmt.notification WHERE body = 'woken by commit') BETWEEN interval '3 s' AND interval '30 s'")" 1 \
-	"the delivery started after the commit (3 s after the insert), without waiting for the next purge"
+is "$(q $DB "SELECT count(*) FROM evmgmt.delivery_attempt a JOIN evmgmt.notification n USING (notification_id)
+             WHERE n.body = 'woken by commit' AND a.started_at > to_timestamp($BEFORE_COMMIT) AND a.started_at < to_timestamp($BEFORE_COMMIT) + interval '30 s'")" 1 \
+	"the delivery started after the commit, without waiting for the next purge"
 
 q $DB "BEGIN; INSERT INTO evmgmt.notification (kind, channel, provider_id, recipient, body) VALUES ('test', 'webhook', 'hook', 'ops', 'rolled back'); ROLLBACK" >/dev/null
 is "$(q $DB "SELECT count(*) FROM evmgmt.notification WHERE body = 'rolled back'")" 0 "a rolled-back insert leaves nothing to send"
