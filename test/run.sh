@@ -83,12 +83,12 @@ set_worker() {
 echo "== pg_regress suites (evmgmt.worker_enabled = off)"
 set_worker off
 set +e
-make -s installcheck 2>&1 | tee /tmp/evmgmt-regress.out
+make -s installcheck 2>&1 | tee tmp/regress.out
 set -e
 set_worker on
 while read -r name status; do
 	note_result "regress/$name" "$status"
-done < <(sed -nE 's/^(ok|not ok) +[0-9]+ +[-+]? *([a-z0-9_]+) .*/\2 \1/p;s/^test +([a-z0-9_]+) +\.\.\. (ok|FAILED).*/\1 \2/p' /tmp/evmgmt-regress.out |
+done < <(sed -nE 's/^(ok|not ok) +[0-9]+ +[-+]? *([a-z0-9_]+) .*/\2 \1/p;s/^test +([a-z0-9_]+) +\.\.\. (ok|FAILED).*/\1 \2/p' tmp/regress.out |
 	awk '{print $1, ($2 == "ok") ? 0 : 1}')
 if [ -f regression.diffs ]; then
 	echo "---- regression.diffs"
