@@ -83,6 +83,7 @@ set_worker() {
 echo "== pg_regress suites (evmgmt.worker_enabled = off)"
 set_worker off
 set +e
+mkdir -p tmp
 make -s installcheck 2>&1 | tee tmp/regress.out
 set -e
 set_worker on
