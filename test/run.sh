@@ -10,6 +10,17 @@
 # Exits non-zero on any failure; the last line it prints reads "N passed, N failed"
 # where N counts test files (regression tests, pgTAP files, integration
 # scripts).
+#
+# Built to hold on a busy machine (test/tools/stress.sh runs it under
+# stress-ng):
+#   - the regression phase runs with evmgmt.worker_enabled = off, so that no
+#     worker cycle races a test's own run_due_work() or outbox queries;
+#   - after every integration script the server must still answer and
+#     postgresql.auto.conf must be as before: a script that leaves the server
+#     down or a setting behind fails, and the runner repairs both, so one
+#     failure never cascades into the scripts after it;
+#   - each integration script's full TAP output and stderr go to
+#     tmp/it/NAME.out, printed here when the script fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,13 +62,34 @@ note_result() {
 	fi
 }
 
-echo "== pg_regress suites"
+# set_worker on|off: evmgmt.worker_enabled for the whole cluster, waiting
+# until new sessions see it (the postmaster has then signalled the workers)
+set_worker() {
+	if [ "$1" = on ]; then
+		psql -XqAt -d postgres -c "ALTER SYSTEM RESET evmgmt.worker_enabled" >/dev/null
+	else
+		psql -XqAt -d postgres -c "ALTER SYSTEM SET evmgmt.worker_enabled = $1" >/dev/null
+	fi
+	psql -XqAt -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+	local i
+	for i in $(seq 1 100); do
+		[ "$(psql -XqAt -d postgres -c "SHOW evmgmt.worker_enabled")" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "evmgmt.worker_enabled did not become $1" >&2
+	return 1
+}
+
+echo "== pg_regress suites (evmgmt.worker_enabled = off)"
+set_worker off
 set +e
-make -s installcheck 2>&1 | tee /tmp/evmgmt-regress.out
+mkdir -p tmp
+make -s installcheck 2>&1 | tee tmp/regress.out
 set -e
+set_worker on
 while read -r name status; do
 	note_result "regress/$name" "$status"
-done < <(sed -nE 's/^(ok|not ok) +[0-9]+ +[-+]? *([a-z0-9_]+) .*/\2 \1/p;s/^test +([a-z0-9_]+) +\.\.\. (ok|FAILED).*/\1 \2/p' /tmp/evmgmt-regress.out |
+done < <(sed -nE 's/^(ok|not ok) +[0-9]+ +[-+]? *([a-z0-9_]+) .*/\2 \1/p;s/^test +([a-z0-9_]+) +\.\.\. (ok|FAILED).*/\1 \2/p' tmp/regress.out |
 	awk '{print $1, ($2 == "ok") ? 0 : 1}')
 if [ -f regression.diffs ]; then
 	echo "---- regression.diffs"
@@ -77,14 +109,57 @@ for f in test/pgtap/*.sql; do
 done
 dropdb evmgmt_tap
 
+server_up() { psql -XqAt -d postgres -c "SELECT 1" >/dev/null 2>&1; }
+# the settings in postgresql.auto.conf (what ALTER SYSTEM changed)
+auto_settings() {
+	psql -XqAt -d postgres -c "SELECT name || ' = ' || setting FROM pg_file_settings
+		WHERE sourcefile LIKE '%/postgresql.auto.conf' ORDER BY name"
+}
+# repair_server: start the server again if a script left it down
+repair_server() {
+	local i
+	pg_ctlcluster 15 regress stop -m immediate >/dev/null 2>&1
+	pg_ctlcluster 15 regress start >/dev/null 2>&1
+	for i in $(seq 1 600); do
+		server_up && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 echo "== integration scripts"
+mkdir -p tmp/it
+settings_before=$(auto_settings)
 for f in test/integration/*.sh; do
 	[ -e "$f" ] || continue
+	name=$(basename "$f" .sh)
+	out="tmp/it/$name.out"
+	start=$SECONDS
 	set +e
-	prove -e bash "$f"
+	prove -v -e bash "$f" >"$out" 2>&1
 	rc=$?
 	set -e
-	note_result "integration/$(basename "$f" .sh)" "$rc"
+	why=""
+	if ! server_up; then
+		why="$why; left the server down (restarted)"
+		rc=1
+		repair_server || { echo "the server does not start again: stopping"; cat "$out"; exit 1; }
+	fi
+	settings_now=$(auto_settings)
+	if [ "$settings_now" != "$settings_before" ]; then
+		why="$why; left settings behind: $(comm -13 <(echo "$settings_before") <(echo "$settings_now") | tr '\n' ' ')(reset)"
+		rc=1
+		comm -13 <(echo "$settings_before" | sed 's/ = .*//') <(echo "$settings_now" | sed 's/ = .*//') |
+			while read -r s; do psql -XqAt -d postgres -c "ALTER SYSTEM RESET $s" >/dev/null; done
+		psql -XqAt -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+	fi
+	if [ "$rc" -eq 0 ]; then
+		echo "$f .. ok ($((SECONDS - start)) s)"
+	else
+		echo "$f .. FAILED ($((SECONDS - start)) s)${why}"
+		sed 's/^/    /' "$out"
+	fi
+	note_result "integration/$name" "$rc"
 done
 
 if [ ${#failed_names[@]} -gt 0 ]; then

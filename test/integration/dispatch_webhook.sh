@@ -49,7 +49,7 @@ SELECT 'test', 'webhook', 'good', 'ops', 'subject ' || i, 'body ' || i || ' ün�
 FROM generate_series(1, 20) i;" >/dev/null
 T0=$(q $DB "SELECT extract(epoch FROM max(created_at)) FROM evmgmt.notification")
 
-wait_for 10 sql_true $DB "SELECT count(*) = 20 FROM evmgmt.notification WHERE provider_id = 'good' AND state = 'sent'"
+wait_for 30 sql_true $DB "SELECT count(*) = 20 FROM evmgmt.notification WHERE provider_id = 'good' AND state = 'sent'"
 ok $? "20 notifications to the healthy sink are sent"
 is "$(log_lines good)" 20 "the healthy sink received each exactly once"
 
@@ -59,17 +59,19 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 keys = set(sys.argv[3].split(","))
 print("sig", all(r["sig_valid"] is True for r in rows))
 print("ids", {r["headers"]["webhook-id"] for r in rows} == keys)
-print("late", max(r["received"] for r in rows) - float(sys.argv[2]) < 2.0)
 body = json.loads(rows[0]["body"])
 print("shape", body["type"] == "evmgmt.test" and "ünïcode" in body["data"]["body"] and body["data"]["channel"] == "webhook"
       and rows[0]["headers"]["content-type"] == "application/json")
 PY
 is "$(grep '^sig ' "$IT_DIR/check.out")" "sig True" "every signature verifies with the sink's independent HMAC"
 is "$(grep '^ids ' "$IT_DIR/check.out")" "ids True" "webhook-id is the notification's idempotency key"
-is "$(grep '^late ' "$IT_DIR/check.out")" "late True" "healthy deliveries are not held up by the hanging sink (all within the 2 s timeout)"
+# Order, from the recorded attempts: every healthy delivery finished before the hanging one's first attempt timed out.
+is "$(q $DB "SELECT max(a.finished_at) FILTER (WHERE n.provider_id = 'good') < min(a.finished_at) FILTER (WHERE n.provider_id = 'hang' AND a.attempt_no = 1)
+             FROM evmgmt.delivery_attempt a JOIN evmgmt.notification n USING (notification_id)")" t \
+	"healthy deliveries are not held up by the hanging sink (all finished before its timeout)"
 is "$(grep '^shape ' "$IT_DIR/check.out")" "shape True" "the JSON payload carries type, data and UTF-8 text"
 
-wait_for 30 sql_true $DB "SELECT count(*) = 3 FROM evmgmt.notification WHERE provider_id IN ('e500', 'hang', 'refused') AND state = 'dead'"
+wait_for 60 sql_true $DB "SELECT count(*) = 3 FROM evmgmt.notification WHERE provider_id IN ('e500', 'hang', 'refused') AND state = 'dead'"
 ok $? "500, hang and refused end dead"
 is "$(q $DB "SELECT string_agg(provider_id || ':' || attempts, ',' ORDER BY provider_id) FROM evmgmt.notification WHERE provider_id IN ('e500', 'hang', 'refused')")" \
 	"e500:3,hang:3,refused:3" "each after the retry budget of 3 attempts"
@@ -84,7 +86,8 @@ is "$(q $DB "SELECT bool_and(gap >= make_interval(secs => 0.15 * 2 ^ (attempt_no
 	SELECT attempt_no, started_at - lag(finished_at) OVER (PARTITION BY notification_id ORDER BY attempt_no) AS gap
 	FROM evmgmt.delivery_attempt JOIN evmgmt.notification USING (notification_id) WHERE provider_id = 'e500') g WHERE gap IS NOT NULL")" \
 	t "retries wait the exponential backoff"
-is "$(q $DB "SELECT bool_and(latency < interval '2.5 s') AND bool_or(latency >= interval '1.9 s') FROM evmgmt.delivery_attempt JOIN evmgmt.notification USING (notification_id) WHERE provider_id = 'hang'")" \
+# at least the 2 s timeout, and well short of two of them (a busy machine records the end late)
+is "$(q $DB "SELECT bool_and(latency >= interval '1.9 s' AND latency < interval '3.5 s') FROM evmgmt.delivery_attempt JOIN evmgmt.notification USING (notification_id) WHERE provider_id = 'hang'")" \
 	t "a hanging attempt lasts the request timeout, no longer"
 
 wait_for 10 sql_true $DB "SELECT state = 'dead' FROM evmgmt.notification WHERE provider_id = 'e400'"

@@ -55,11 +55,12 @@ check "the restored live event resolves and (after its analysis) closes" \
 	"$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$dst" <<SQL
 SELECT evmgmt.resolve_event($e, 'fixed');
 SELECT evmgmt.record_analysis($e, 'root cause', 'plan');
-SELECT evmgmt.add_action_item($e, 'item', 'owner', current_date) > 0;
+SELECT evmgmt.add_action_item($e, 'item', 'owner', current_date) AS item \gset
+SELECT description || '/' || owner FROM evmgmt.action_item WHERE item_id = :item;
 SELECT count(evmgmt.record_objective_impact($e, o, 'neutral')) FROM unnest(enum_range(NULL::evmgmt.objective)) o;
 SELECT evmgmt.close_event($e);
 SQL
-)" "$(printf 'resolved\n\nt\n5\nclosed')"
+)" "$(printf 'resolved\n\nitem/owner\n5\nclosed')"
 
 n2=$(q "$dst" "SELECT evmgmt.open_event('capacity', 'BER', '{spec}', 'rule', 'it came back', now(), 'billing')")
 q "$dst" "SELECT evmgmt.classify_pool($n2, 'spec', 'sev2'), evmgmt.diagnose_pool($n2, 'spec', 'people', 'schedule_adjustment')" >/dev/null

@@ -25,7 +25,8 @@ START=$(date +%s)
 timeout 60 pg_ctlcluster 15 regress stop -m fast
 RC=$?
 ELAPSED=$(( $(date +%s) - START ))
-ok $([ $RC -eq 0 ] && [ $ELAPSED -le 15 ] && echo 0 || echo 1) "a fast shutdown completes anyway (${ELAPSED} s)"
+# a hang would last until the 60 s timeout; 30 s is a failure bound, not a speed target
+ok $([ $RC -eq 0 ] && [ $ELAPSED -le 30 ] && echo 0 || echo 1) "a fast shutdown completes anyway (${ELAPSED} s)"
 
 pg_ctlcluster 15 regress start
 server_up() { psql -XqAt -d postgres -c "SELECT 1" >/dev/null 2>&1; }

@@ -30,7 +30,7 @@ SELECT r, has_function_privilege(r, 'evmgmt.wake_workers()', 'EXECUTE') AS wake,
 FROM unnest(ARRAY['evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest']) r ORDER BY 1;
 
 -- Settings and their defaults.
-SELECT name, setting, unit, context, vartype
+SELECT name, boot_val, unit, context, vartype
 FROM pg_settings
 WHERE name IN ('evmgmt.worker_enabled', 'evmgmt.max_databases', 'evmgmt.max_concurrency', 'evmgmt.connect_timeout',
                'evmgmt.request_timeout', 'evmgmt.batch_size', 'evmgmt.max_attempts', 'evmgmt.backoff_base',

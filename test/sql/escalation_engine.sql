@@ -152,10 +152,10 @@ SELECT step, retry, due, fired, channel, outcome FROM pg_temp.history(:esc9);
 SELECT pg_temp.new_event(9108, '2026-03-03 12:00Z');
 SELECT pg_temp.classify(9108, 'collab', 'sev2', '2026-03-03 12:00Z');
 SELECT evmgmt.escalation_start(9108, 'collab', 'manual', '2026-03-03 12:00Z') AS esc10 \gset
-SELECT evmgmt.run_due_work('2026-03-03 12:00Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-03 12:00Z') AS next_due;
 SELECT next_step_no, next_retry_no, next_due_at FROM evmgmt.escalation WHERE escalation_id = :esc10;
 SELECT evmgmt.acknowledge(:esc10, 9002);
-SELECT evmgmt.run_due_work('2026-03-03 12:30Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-03 12:30Z') AS next_due;
 SELECT state, next_due_at FROM evmgmt.escalation WHERE escalation_id = :esc10;
 SELECT step, retry, channel, outcome FROM pg_temp.history(:esc10);
 SET evmgmt.voice_retry_interval = '2min';
@@ -182,7 +182,7 @@ SELECT recipient, state FROM pg_temp.outbox(9109);
 SELECT pg_temp.new_event(9110, '2026-03-03 13:00Z');
 SELECT pg_temp.classify(9110, 'aa', 'sev3', '2026-03-03 13:00Z');
 SELECT evmgmt.escalation_start(9110, 'aa', 'opened', '2026-03-03 13:00Z') AS esc12 \gset
-SELECT evmgmt.run_due_work('2026-03-03 23:00Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-03 23:00Z') AS next_due;
 SELECT state FROM evmgmt.escalation WHERE escalation_id = :esc12;
 SELECT evmgmt.acknowledge_event(9110, 'aa', 9003, 'late but mine');
 SELECT state, acknowledged_by_name, ack_note FROM evmgmt.escalation_status WHERE escalation_id = :esc12;
@@ -206,7 +206,7 @@ SELECT state, end_reason FROM evmgmt.escalation WHERE event_id = 9106;
 SELECT evmgmt.escalation_stop(9101, 'spec', 'resolved', '2026-03-03 14:06Z') AS stopped;
 SELECT count(*) AS resolve_notices FROM evmgmt.notification WHERE event_id = 9101 AND kind = 'resolved';
 -- an acknowledged or resolved escalation never pages again
-SELECT evmgmt.run_due_work('2026-03-05 00:00Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-05 00:00Z') AS next_due;
 SELECT count(*) AS new_pages FROM evmgmt.notification
 WHERE event_id IN (9101, 9106) AND kind = 'escalation_step' AND created_at > '2026-03-03 11:01Z';
 
@@ -217,7 +217,8 @@ SELECT evmgmt.classify_pool(:lev, 'spec', 'sev1');
 SELECT plan_id, start_reason, state, next_step_no FROM evmgmt.escalation WHERE event_id = :lev;
 SELECT evmgmt.escalation_advance(escalation_id, clock_timestamp()) AS fired FROM evmgmt.escalation WHERE event_id = :lev;
 SELECT evmgmt.diagnose_pool(:lev, 'spec', 'technology', 'routing');
-SELECT evmgmt.log_response(:lev, 'spec', 'routing_change') IS NOT NULL AS responded;
+SELECT evmgmt.log_response(:lev, 'spec', 'routing_change') AS rid \gset
+SELECT event_id = :lev AS same_event, pool, lever FROM evmgmt.response_action WHERE action_id = :rid;
 SELECT evmgmt.resolve_pool(:lev, 'spec', 'router replaced');
 SELECT start_reason, state, end_reason FROM evmgmt.escalation WHERE event_id = :lev;
 SELECT kind, channel, recipient, state FROM evmgmt.notification WHERE event_id = :lev ORDER BY notification_id;

@@ -43,7 +43,8 @@ FROM pg_temp.outbox(9301) WHERE created >= '03-02 09:00:00' AND channel <> 'push
 SELECT start_reason, plan_id, state, contacts_paged FROM evmgmt.escalation_status WHERE event_id = 9301;
 -- the owner posts: it goes out at once, the overdue escalation is
 -- satisfied, the clock restarts from the post
-SELECT evmgmt.post_status_update(9301, 'Router vendor engaged, failover in 20 minutes', '2026-03-02 09:10Z') IS NOT NULL AS posted;
+SELECT evmgmt.post_status_update(9301, 'Router vendor engaged, failover in 20 minutes', '2026-03-02 09:10Z') AS tid \gset
+SELECT event_id, at, action, reason FROM evmgmt.event_timeline WHERE entry_id = :tid;
 SELECT kind, channel, recipient, body FROM pg_temp.outbox(9301) WHERE created = '03-02 09:10:00' AND channel <> 'push';
 SELECT start_reason, state, end_reason FROM evmgmt.escalation_status WHERE event_id = 9301;
 SELECT next_status_at, last_owner_update_at FROM evmgmt.status_schedule WHERE event_id = 9301;
@@ -103,14 +104,14 @@ SELECT pg_temp.new_event(9305, '2026-03-02 08:00Z');
 INSERT INTO evmgmt.pool_condition (event_id, pool, opened_at) VALUES (9305, 'collab', '2026-03-02 08:00Z');
 SELECT evmgmt.classify_pool(9305, 'collab', 'sev2');
 SELECT target, due_at, warn_at, next_at FROM evmgmt.target_timer WHERE event_id = 9305 ORDER BY target;
-SELECT evmgmt.run_due_work('2026-03-02 08:19Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-02 08:19Z') AS next_due;
 SELECT count(*) AS warnings FROM evmgmt.notification WHERE event_id = 9305 AND kind = 'target_warning';
 -- 10 minutes before: the warning
-SELECT evmgmt.run_due_work('2026-03-02 08:20Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-02 08:20Z') AS next_due;
 SELECT kind, channel, recipient, body FROM pg_temp.outbox(9305) WHERE kind = 'target_warning' AND channel = 'push';
 SELECT count(*) AS warnings FROM evmgmt.notification WHERE event_id = 9305 AND kind = 'target_warning';
 -- at the due time: the breach escalates on its own
-SELECT evmgmt.run_due_work('2026-03-02 08:30Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-02 08:30Z') AS next_due;
 SELECT target, warned_at, breached_at, met_at, next_at, escalation_id IS NOT NULL AS escalated FROM evmgmt.target_timer WHERE event_id = 9305 ORDER BY target;
 SELECT start_reason, plan_id, state, current_step, contacts_paged FROM evmgmt.escalation_status WHERE event_id = 9305;
 SELECT step, contact, channel, outcome FROM pg_temp.history((SELECT escalation_id FROM evmgmt.escalation WHERE event_id = 9305));
@@ -125,7 +126,7 @@ INSERT INTO evmgmt.pool_condition (event_id, pool, opened_at) VALUES (9306, 'aa'
 SELECT evmgmt.classify_pool(9306, 'aa', 'sev1');
 SELECT target, due_at, warn_at FROM evmgmt.target_timer WHERE event_id = 9306 ORDER BY target;
 SELECT evmgmt.escalation_start(9306, 'aa', 'manual', '2026-03-02 08:00Z') AS esc \gset
-SELECT evmgmt.run_due_work('2026-03-02 08:00Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-02 08:00Z') AS next_due;
 SELECT evmgmt.acknowledge(:esc, 9003);
 SELECT target, met_at IS NOT NULL AS met, next_at FROM evmgmt.target_timer WHERE event_id = 9306 ORDER BY target;
 -- a reclassification moves the due times (sev2 from detection: 08:30 and
@@ -148,8 +149,9 @@ SELECT pg_temp.new_event(9310 + i, '2026-03-02 14:00Z'::timestamptz + i * interv
 	   pg_temp.classify(9310 + i, 'aa', 'sev2', '2026-03-02 14:00Z'::timestamptz + i * interval '10 seconds')
 FROM generate_series(1, 3) i;
 SELECT evmgmt.escalation_start(9310 + i, 'aa', 'manual', '2026-03-02 14:00Z'::timestamptz + i * interval '10 seconds') IS NOT NULL AS started,
-	   evmgmt.run_due_work('2026-03-02 14:00Z'::timestamptz + i * interval '10 seconds') IS NOT NULL AS more
+	   evmgmt.run_due_work('2026-03-02 14:00Z'::timestamptz + i * interval '10 seconds') AS next_due
 FROM generate_series(1, 3) i;
+SELECT event_id, plan_id, start_reason, state, started_at FROM evmgmt.escalation WHERE event_id BETWEEN 9311 AND 9313 ORDER BY event_id;
 SELECT n.kind, n.state, to_char(n.created_at, 'HH24:MI:SS') AS created, to_char(n.next_attempt_at, 'HH24:MI:SS') AS not_before,
 	   jsonb_array_length(n.payload -> 'items') AS items, pg_temp.no_ids(n.body) AS body
 FROM evmgmt.notification n WHERE n.recipient = '+12125550102' AND n.created_at >= '2026-03-02 14:00Z' ORDER BY n.notification_id;
@@ -165,8 +167,9 @@ SELECT n.kind, n.state FROM evmgmt.notification n WHERE n.recipient = '+12125550
 -- webhooks are never bundled
 SELECT pg_temp.new_event(9314 + i, '2026-03-02 14:00Z', 'BER', 'Hook ' || i), pg_temp.classify(9314 + i, 'collab', 'sev2', '2026-03-02 14:00Z')
 FROM generate_series(1, 2) i;
-SELECT evmgmt.escalation_start(9314 + i, 'collab', 'manual', '2026-03-02 14:00Z') IS NOT NULL FROM generate_series(1, 2) i;
-SELECT evmgmt.run_due_work('2026-03-02 14:00:30Z') IS NOT NULL AS more;
+SELECT evmgmt.escalation_start(9314 + i, 'collab', 'manual', '2026-03-02 14:00Z') IS NOT NULL AS started FROM generate_series(1, 2) i;
+SELECT event_id, plan_id, start_reason, state FROM evmgmt.escalation WHERE event_id IN (9315, 9316) ORDER BY event_id;
+SELECT evmgmt.run_due_work('2026-03-02 14:00:30Z') AS next_due;
 SELECT n.kind, n.recipient, n.state, n.payload ->> 'title' AS title, n.payload ->> 'tier' AS tier
 FROM evmgmt.notification n WHERE n.event_id IN (9315, 9316) ORDER BY n.event_id;
 SET evmgmt.recipient_burst_window = 0;
@@ -207,7 +210,7 @@ GRANT evmgmt_reader TO evm_test_reader;
 SELECT pg_temp.new_event(9330, '2026-03-02 08:00Z');
 SELECT pg_temp.classify(9330, 'spec', 'sev2', '2026-03-02 08:00Z');
 SELECT evmgmt.escalation_start(9330, 'spec', 'manual', '2026-03-02 08:00Z') AS esc \gset
-SELECT evmgmt.run_due_work('2026-03-02 08:00Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-02 08:00Z') AS next_due;
 SET SESSION AUTHORIZATION evm_test_reader;
 SELECT channel, contact_name, recipient, outcome, delivery_state FROM evmgmt.escalation_history WHERE event_id = 9330;
 SELECT state, current_step FROM evmgmt.escalation_status WHERE event_id = 9330;
@@ -223,7 +226,12 @@ SELECT evmgmt.acknowledge(:esc, 9002);
 SELECT evmgmt.escalation_start(9330, 'spec', 'manual');
 UPDATE evmgmt.escalation SET state = 'acknowledged' WHERE event_id = 9330;
 SELECT evmgmt.acknowledge(:esc, NULL, 'from my phone');
+<<<<<<< HEAD
 SELECT evmgmt.post_status_update(9330, 'Ana: mitigation under way') IS NOT NULL AS posted;
+=======
+SELECT evmgmt.post_status_update(9330, 'Ana: mitigation under way', '2026-03-02 08:20Z') AS tid \gset
+SELECT event_id, at, action, reason FROM evmgmt.event_timeline WHERE entry_id = :tid;
+>>>>>>> testsrobust
 RESET SESSION AUTHORIZATION;
 SELECT state, acknowledged_by_name, ack_note FROM evmgmt.escalation_status WHERE escalation_id = :esc;
 SELECT action, actor, reason FROM evmgmt.event_timeline WHERE event_id = 9330 ORDER BY entry_id;

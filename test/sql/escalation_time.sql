@@ -69,13 +69,13 @@ INSERT INTO evmgmt.escalation_step (plan_id, step_no, delay, channel, target_kin
 SELECT pg_temp.new_event(9204, '2026-03-30 07:30Z');
 SELECT pg_temp.classify(9204, 'collab', 'sev2', '2026-03-30 07:30Z');
 SELECT evmgmt.escalation_start(9204, 'collab', 'opened', '2026-03-30 07:30Z') AS esc4 \gset
-SELECT evmgmt.run_due_work('2026-03-30 07:30Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-30 07:30Z') AS next_due;
 SELECT contact, recipient, outcome, detail FROM pg_temp.history(:esc4);
 -- 13:30Z: 15:30 in Berlin, 09:30 EDT in New York (08:30 had it still been EST)
 SELECT pg_temp.new_event(9205, '2026-03-30 13:30Z');
 SELECT pg_temp.classify(9205, 'collab', 'sev2', '2026-03-30 13:30Z');
 SELECT evmgmt.escalation_start(9205, 'collab', 'opened', '2026-03-30 13:30Z') AS esc5 \gset
-SELECT evmgmt.run_due_work('2026-03-30 13:30Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-30 13:30Z') AS next_due;
 SELECT contact, outcome FROM pg_temp.history(:esc5);
 -- Recipient basis with hold: on a Saturday nobody is in their window; held
 -- until the first of them starts work (Ana, Monday 09:00 CEST).
@@ -83,8 +83,8 @@ UPDATE evmgmt.escalation_step SET hold_until_window = true WHERE plan_id = 'p-lo
 SELECT pg_temp.new_event(9206, '2026-03-28 12:00Z');
 SELECT pg_temp.classify(9206, 'collab', 'sev2', '2026-03-28 12:00Z');
 SELECT evmgmt.escalation_start(9206, 'collab', 'opened', '2026-03-28 12:00Z') AS esc6 \gset
-SELECT evmgmt.run_due_work('2026-03-28 12:00Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-28 12:00Z') AS next_due;
 SELECT next_due_at FROM evmgmt.escalation WHERE escalation_id = :esc6;
-SELECT evmgmt.run_due_work('2026-03-30 07:00Z') IS NOT NULL AS more;
+SELECT evmgmt.run_due_work('2026-03-30 07:00Z') AS next_due;
 SELECT step, due, fired, contact, outcome, detail FROM pg_temp.history(:esc6);
 ROLLBACK;

@@ -288,7 +288,8 @@ SELECT evmgmt.log_response(:p2, 'spec', 'overtime') > 0, evmgmt.resolve_pool(:p2
 SELECT evmgmt.close_event(:p2);
 \set VERBOSITY terse
 SELECT evmgmt.record_analysis(:p2, 'Attrition in the sales team', 'Hiring wave; cross-skill billing agents');
-SELECT evmgmt.add_action_item(:p2, 'Open 10 requisitions', 'Site WFM', '2025-08-01') > 0;
+SELECT evmgmt.add_action_item(:p2, 'Open 10 requisitions', 'Site WFM', '2025-08-01') AS item \gset
+SELECT event_id = :p2 AS same_event, description, owner, due_date, done_at FROM evmgmt.action_item WHERE item_id = :item;
 SELECT evmgmt.record_objective_impact(:p2, o, 'degraded') FROM unnest(enum_range(NULL::evmgmt.objective)) o;
 SELECT evmgmt.close_event(:p2);
 -- not linked: another cause, another queue, another type, or outside the window
@@ -325,7 +326,8 @@ SELECT pg_temp.err(format($$SELECT evmgmt.record_analysis(%s, 'x', 'y')$$, :c));
 -- an event with a response cannot be cancelled as a false positive
 SELECT evmgmt.open_event('demand', 'BER', '{spec}', 'rule', 'Real surge', '2025-06-02 10:00+02') AS r \gset
 SELECT evmgmt.classify_pool(:r, 'spec', 'sev3'), evmgmt.diagnose_pool(:r, 'spec', 'demand', 'routing');
-SELECT evmgmt.log_response(:r, 'spec', 'callback_offer') > 0;
+SELECT evmgmt.log_response(:r, 'spec', 'callback_offer') AS rid \gset
+SELECT event_id = :r AS same_event, pool, lever FROM evmgmt.response_action WHERE action_id = :rid;
 SELECT evmgmt.cancel_event(:r, 'oops');
 SELECT evmgmt.cancel_pool(:r, 'spec', 'oops');
 SELECT evmgmt.classify_pool(-5, 'spec', 'sev3');
@@ -357,6 +359,7 @@ SELECT current_setting('is_superuser') AS superuser;
 UPDATE evmgmt.pool_condition SET state = 'resolved' WHERE event_id = :k;
 UPDATE evmgmt.event SET title = 'x' WHERE event_id = :k;
 DELETE FROM evmgmt.event WHERE event_id = :k;
+SELECT count(*) AS timeline_rows FROM evmgmt.event_timeline \gset
 DELETE FROM evmgmt.event_timeline WHERE event_id = :k;
 UPDATE evmgmt.response_action SET lever = 'overtime';
 UPDATE evmgmt.post_resolution_analysis SET root_cause = 'x';
@@ -366,7 +369,7 @@ TRUNCATE evmgmt.event_timeline;
 SET client_min_messages = warning;
 TRUNCATE evmgmt.event CASCADE;
 RESET client_min_messages;
-SELECT count(*) > 0 AS still_there FROM evmgmt.event_timeline;
+SELECT count(*) = :timeline_rows AS all_still_there FROM evmgmt.event_timeline;
 INSERT INTO evmgmt.event (event_id, operation_id, site_id, event_type, detection_source, title, detected_at, opened_at, opened_by)
 VALUES (100000, 'acme', 'BER', 'demand', 'rule', 'restored', '2025-01-01', '2025-01-01', 'someone');
 INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, opened_at, classified_at, resolved_at)
@@ -394,9 +397,10 @@ FROM pg_proc WHERE pronamespace = 'evmgmt'::regnamespace
 				  'resolve_pool', 'resolve_event', 'cancel_pool', 'cancel_event', 'reopen_pool',
 				  'reopen_event', 'record_analysis', 'add_action_item', 'complete_action_item',
 				  'record_objective_impact', 'close_event');
+SELECT count(*) AS clocks FROM evmgmt.open_event_clocks \gset
 SET ROLE evmgmt_reader;
 SELECT evmgmt.open_event('demand', 'BER', '{spec}', 'rule', 'reader tries');
-SELECT count(*) > 0 AS reader_sees_clocks FROM evmgmt.open_event_clocks;
+SELECT count(*) AS reader_sees_clocks, count(*) = :clocks AS as_many_as_the_owner FROM evmgmt.open_event_clocks;
 SET ROLE evmgmt_responder;
 SELECT evmgmt.open_event('demand', 'BER', '{spec}', 'rule', 'responder opens', '2025-06-02 10:00+02') AS q \gset
 SELECT evmgmt.classify_pool(:q, 'spec', 'sev4');

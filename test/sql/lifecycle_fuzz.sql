@@ -157,5 +157,5 @@ SELECT c.fn, (pg_temp.run(ARRAY(
 FROM calls c ORDER BY c.fn;
 -- the event survived all that in a consistent state
 SELECT floor_severity, state, pools FROM evmgmt.event_rollup WHERE event_id = :e;
-SELECT count(*) FILTER (WHERE action = 'classified') AS classified_rows, count(*) > 0 AS has_timeline
+SELECT count(*) FILTER (WHERE action = 'classified') AS classified_rows, count(*) AS timeline_rows
 FROM evmgmt.event_timeline WHERE event_id = :e;

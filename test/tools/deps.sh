@@ -10,6 +10,7 @@ packages=(
 	libcurl4-openssl-dev
 	python3 python3-mpmath
 	valgrind procps
+	stress-ng
 )
 
 missing=()

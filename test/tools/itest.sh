@@ -4,6 +4,13 @@
 # test sinks started on free ports of 127.0.0.1, a scratch database with
 # the extension, evmgmt.* settings changed with ALTER SYSTEM and undone at
 # exit, and one trap that stops everything the script started.
+#
+# The trap also leaves the server as the script found it: a script that
+# stops, kills or restarts the server (crash tests) and fails half-way
+# would otherwise leave it down for every script after it.  If the server
+# answered when this file was sourced and does not answer at exit, the trap
+# stops what is left of it (immediate) and starts it again, waiting until it
+# answers, before it resets settings and drops databases.
 
 IT_DIR=$(mktemp -d /tmp/evmgmt-it.XXXXXX)
 IT_PIDS=()
@@ -13,8 +20,31 @@ IT_CLEANUP=()
 IT_N=0
 IT_FAILED=0
 
+# server_up: the server accepts connections and runs queries
+server_up() { psql -XqAt -d postgres -c "SELECT 1" >/dev/null 2>&1; }
+IT_SERVER_WAS_UP=0
+server_up && IT_SERVER_WAS_UP=1
+
+# it_restore_server: bring the server back if the script left it down
+it_restore_server() {
+	local i
+	[ "$IT_SERVER_WAS_UP" -eq 1 ] || return 0
+	server_up && return 0
+	echo "# the server does not answer at exit: restarting it" >&2
+	# a stop that hung (or a server half down) first goes away for good
+	pg_ctlcluster 15 regress stop -m immediate >/dev/null 2>&1
+	pg_ctlcluster 15 regress start >/dev/null 2>&1
+	for i in $(seq 1 600); do
+		server_up && return 0
+		sleep 0.1
+	done
+	echo "# the server did not come back within 60 s" >&2
+	return 1
+}
+
 it_cleanup() {
 	local p d s c
+	it_restore_server
 	for c in "${IT_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
 	for p in "${IT_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${IT_PIDS[@]}"; do wait "$p" 2>/dev/null; done
@@ -24,6 +54,10 @@ it_cleanup() {
 	rm -rf "$IT_DIR"
 }
 trap it_cleanup EXIT
+# a signal still runs the cleanup (the EXIT trap), so nothing is left behind
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 plan() { echo "1..$1"; }
 
