@@ -226,12 +226,8 @@ SELECT evmgmt.acknowledge(:esc, 9002);
 SELECT evmgmt.escalation_start(9330, 'spec', 'manual');
 UPDATE evmgmt.escalation SET state = 'acknowledged' WHERE event_id = 9330;
 SELECT evmgmt.acknowledge(:esc, NULL, 'from my phone');
-<<<<<<< HEAD
-SELECT evmgmt.post_status_update(9330, 'Ana: mitigation under way') IS NOT NULL AS posted;
-=======
-SELECT evmgmt.post_status_update(9330, 'Ana: mitigation under way', '2026-03-02 08:20Z') AS tid \gset
-SELECT event_id, at, action, reason FROM evmgmt.event_timeline WHERE entry_id = :tid;
->>>>>>> testsrobust
+SELECT evmgmt.post_status_update(9330, 'Ana: mitigation under way') AS tid \gset
+SELECT event_id, action, reason FROM evmgmt.event_timeline WHERE entry_id = :tid;
 RESET SESSION AUTHORIZATION;
 SELECT state, acknowledged_by_name, ack_note FROM evmgmt.escalation_status WHERE escalation_id = :esc;
 SELECT action, actor, reason FROM evmgmt.event_timeline WHERE event_id = 9330 ORDER BY entry_id;
