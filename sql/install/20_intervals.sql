@@ -123,9 +123,11 @@ CREATE TYPE evmgmt.interval_touch AS (
 	pool			evmgmt.pool,
 	first_start		timestamptz,
 	last_start		timestamptz,
-	n_rows			bigint
+	n_rows			bigint,
+	min_service_level double precision,
+	prev_last_start	timestamptz
 );
-COMMENT ON TYPE evmgmt.interval_touch IS 'One series touched by a load: its first and last interval start in the load and the number of rows';
+COMMENT ON TYPE evmgmt.interval_touch IS 'One series touched by a load: its first and last interval start in the load, the number of rows, the lowest service level among them and the series'' last interval start before the load (NULL for a new series)';
 
 CREATE FUNCTION evmgmt.interval_stat_loaded() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -135,12 +137,15 @@ DECLARE
 	v_touch evmgmt.interval_touch[];
 	v_bad text;
 BEGIN
-	SELECT pg_catalog.array_agg(ROW(g.site_id, g.queue_id, g.pool, g.first_start, g.last_start, g.n_rows)::evmgmt.interval_touch)
+	SELECT pg_catalog.array_agg(ROW(g.site_id, g.queue_id, g.pool, g.first_start, g.last_start, g.n_rows,
+									g.min_sl, s.last_interval_start)::evmgmt.interval_touch)
 	INTO v_touch
 	FROM (SELECT n.site_id, n.queue_id, n.pool, pg_catalog.min(n.interval_start) AS first_start,
-				 pg_catalog.max(n.interval_start) AS last_start, pg_catalog.count(*) AS n_rows
+				 pg_catalog.max(n.interval_start) AS last_start, pg_catalog.count(*) AS n_rows,
+				 pg_catalog.min(evmgmt.interval_service_level(n.answered_in_threshold, n.offered)) AS min_sl
 		  FROM new_rows n
-		  GROUP BY n.site_id, n.queue_id, n.pool) g;
+		  GROUP BY n.site_id, n.queue_id, n.pool) g
+	LEFT JOIN evmgmt.interval_series s ON s.site_id = g.site_id AND s.queue_id = g.queue_id AND s.pool = g.pool;
 	IF v_touch IS NULL THEN
 		RETURN NULL;
 	END IF;
@@ -170,9 +175,7 @@ BEGIN
 	-- an earlier row (the deferred key lets both stand until here).  Of the
 	-- copies of such a key one is kept: a copy equal to a row of this
 	-- statement, the one stored last when there are several.
-	IF EXISTS (SELECT FROM pg_catalog.unnest(v_touch) t
-			   JOIN evmgmt.interval_series s ON s.site_id = t.site_id AND s.queue_id = t.queue_id AND s.pool = t.pool
-			   WHERE t.first_start <= s.last_interval_start) THEN
+	IF EXISTS (SELECT FROM pg_catalog.unnest(v_touch) t WHERE t.first_start <= t.prev_last_start) THEN
 		WITH cand AS (
 			SELECT DISTINCT n.interval_start, n.site_id, n.queue_id, n.pool
 			FROM new_rows n

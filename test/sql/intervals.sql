@@ -1,6 +1,7 @@
 -- Interval ingest: good rows load, each kind of bad row is refused with a
 -- precise, named error, and the inbox path quarantines bad rows with the reason.
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 SET client_min_messages = warning;
 -- start from an empty extension: tests share one database
 DROP EXTENSION evmgmt CASCADE;
@@ -103,7 +104,7 @@ SELECT count(*) AS inbox_rows_kept FROM evmgmt.interval_inbox;
 SELECT site_id, interval_start AT TIME ZONE 'Asia/Manila' AS local_start, offered, handled
 FROM evmgmt.interval_stat ORDER BY site_id, interval_start;
 SELECT row_data ->> 'site_id' AS site, row_data ->> 'interval_minutes' AS minutes, sqlstate, constraint_name, reason, detail
-FROM evmgmt.interval_quarantine ORDER BY quarantine_id;
+FROM evmgmt.interval_quarantine ORDER BY row_data ->> 'interval_start', reason;
 -- the same file again changes nothing in interval_stat (its bad rows are quarantined again)
 SELECT count(*) AS quarantined_before FROM evmgmt.interval_quarantine \gset
 COPY evmgmt.interval_inbox FROM stdin WITH (FORMAT csv);
