@@ -77,6 +77,13 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- a point evaluated before (a re-delivery): only a breach worse than the
+	-- one recorded acts again; nothing else is replayed
+	IF v_found AND v_end <= d.evaluated_at
+	   AND (v_tier IS NULL OR (d.status <> 'recovered' AND d.severity <= v_tier)) THEN
+		RETURN;
+	END IF;
+
 	IF v_tier IS NULL THEN
 		IF NOT v_found OR backfill THEN
 			RETURN;
@@ -114,8 +121,8 @@ BEGIN
 			VALUES (p_site, p_queue, p_pool, pt.interval_start, 'recovery', v_status, d.event_id, d.severity, v_evidence);
 			PERFORM evmgmt.detection_note(d.event_id, p_pool, 'recovery',
 				CASE v_status WHEN 'flapping' THEN pg_catalog.format('%s flapping: held at %s', p_pool, d.severity)
-							  ELSE pg_catalog.format('%s recovering: service level %s%% at %s', p_pool,
-													 pg_catalog.round((pt.service_level * 100)::numeric), pt.interval_start) END,
+							  ELSE pg_catalog.format('%s recovering: service level %s%%', p_pool,
+													 pg_catalog.round((pt.service_level * 100)::numeric)) END,
 				pg_catalog.jsonb_build_object('status', v_status, 'data_time', pt.interval_start));
 		END IF;
 		-- opt-in auto-resolve (routine tiers, after a response was logged)
@@ -190,7 +197,10 @@ BEGIN
 
 	IF backfill THEN
 		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
-		VALUES (p_site, p_queue, p_pool, pt.interval_start, v_rule, 'backfill', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence);
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'backfill', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'backfill' AND l.severity = v_tier);
 		RETURN;
 	END IF;
 	IF EXISTS (SELECT FROM evmgmt.maintenance_window w
@@ -198,7 +208,10 @@ BEGIN
 				 AND (w.pool IS NULL OR w.pool = p_pool)
 				 AND w.starts_at <= pt.interval_start AND w.ends_at > pt.interval_start) THEN
 		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
-		VALUES (p_site, p_queue, p_pool, pt.interval_start, v_rule, 'maintenance', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence);
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'maintenance', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'maintenance' AND l.severity = v_tier);
 		RETURN;
 	END IF;
 
@@ -222,7 +235,10 @@ BEGIN
 			v_event := v_inhibitor;
 		ELSIF v_event IS NULL THEN
 			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, event_type, subtype, weak_inference, evidence)
-			VALUES (p_site, p_queue, p_pool, pt.interval_start, v_rule, 'inhibited', v_inhibitor, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence);
+			SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'inhibited', v_inhibitor, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+			WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+							  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+								AND l.data_time = pt.interval_start AND l.decision = 'inhibited' AND l.severity = v_tier);
 			RETURN;
 		END IF;
 	END IF;
@@ -336,16 +352,13 @@ DECLARE
 	v_from timestamptz;
 	v_to timestamptz;
 	c record;
-	r evmgmt.detection_row;
-	v_buf evmgmt.detection_row[];
-	v_backfill boolean;
 	v_dup record;
 BEGIN
 	IF pg_catalog.to_regclass('pg_temp.evmgmt_detect_cand') IS NULL THEN
 		CREATE TEMPORARY TABLE evmgmt_detect_cand (
 			n integer, site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, operation_id text,
 			first_start timestamptz, last_start timestamptz, prev_last_start timestamptz,
-			eval_from timestamptz, backfill boolean, read_from timestamptz
+			eval_from timestamptz, backfill boolean, read_from timestamptz, rows evmgmt.detection_row[]
 		) ON COMMIT DELETE ROWS;
 	END IF;
 	DELETE FROM pg_temp.evmgmt_detect_cand;
@@ -399,49 +412,51 @@ BEGIN
 	END IF;
 
 	-- one range scan on the key for all candidates, the runs as a window
+	UPDATE pg_temp.evmgmt_detect_cand cd SET rows = agg.rows
+	FROM (SELECT x.n,
+				 pg_catalog.array_agg(ROW(x.interval_start, x.interval_minutes, x.sl, x.runs, x.offered, x.handled,
+										  x.answered_in_threshold, x.staffed, x.scheduled, x.forecast_offered,
+										  x.aht_seconds, x.forecast_aht, x.escalated, x.transferred)::evmgmt.detection_row
+									  ORDER BY x.interval_start) AS rows
+		  FROM (SELECT cd2.n, s.*, evmgmt.interval_service_level(s.answered_in_threshold, s.offered) AS sl,
+					   evmgmt.sustained_runs_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
+												   ARRAY[th2.sev1_threshold, th2.sev2_threshold, th2.sev3_threshold],
+												   s.interval_start, s.interval_minutes)
+						   OVER (PARTITION BY cd2.n ORDER BY s.interval_start) AS runs
+				FROM evmgmt.interval_stat s
+				JOIN pg_temp.evmgmt_detect_cand cd2
+				  ON cd2.site_id = s.site_id AND cd2.queue_id = s.queue_id AND cd2.pool = s.pool
+				JOIN evmgmt.severity_thresholds th2 ON th2.operation_id = cd2.operation_id
+				WHERE s.interval_start > v_from AND s.interval_start <= v_to
+				  AND s.interval_start > cd2.read_from) x
+		  GROUP BY x.n) agg
+	WHERE agg.n = cd.n;
+	-- backfill exactly: no new interval of the series is live
+	UPDATE pg_temp.evmgmt_detect_cand cd
+	SET backfill = NOT EXISTS (SELECT FROM pg_catalog.unnest(cd.rows) x
+							   WHERE x.interval_start >= cd.eval_from
+								 AND x.interval_start + x.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after)
+	FROM evmgmt.effective_detection_policy pol
+	WHERE pol.operation_id = cd.operation_id;
+
+	-- every point in data order across series (at one time the worst
+	-- service level first, so an outage is open before what it explains)
 	FOR c IN
-		SELECT cd.*, pol AS policy, th.sev1_threshold, th.sev2_threshold, th.sev3_threshold,
-			   th.sev1_sustain, th.sev2_sustain, th.sev3_sustain, agg.rows
+		SELECT cd.site_id, cd.queue_id, cd.pool, cd.operation_id, cd.backfill, cd.rows, pol AS policy,
+			   ARRAY[th.sev1_sustain, th.sev2_sustain, th.sev3_sustain] AS sustains,
+			   ARRAY[th.sev1_threshold, th.sev2_threshold, th.sev3_threshold] AS thresholds,
+			   ROW(pt.*)::evmgmt.detection_row AS pt
 		FROM pg_temp.evmgmt_detect_cand cd
 		JOIN evmgmt.severity_thresholds th ON th.operation_id = cd.operation_id
 		JOIN evmgmt.effective_detection_policy pol ON pol.operation_id = cd.operation_id
-		JOIN (SELECT x.n,
-					 pg_catalog.array_agg(ROW(x.interval_start, x.interval_minutes, x.sl, x.runs, x.offered, x.handled,
-											  x.answered_in_threshold, x.staffed, x.scheduled, x.forecast_offered,
-											  x.aht_seconds, x.forecast_aht, x.escalated, x.transferred)::evmgmt.detection_row
-										  ORDER BY x.interval_start) AS rows
-			  FROM (SELECT cd2.n, s.*, evmgmt.interval_service_level(s.answered_in_threshold, s.offered) AS sl,
-						   evmgmt.sustained_runs_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
-													   ARRAY[th2.sev1_threshold, th2.sev2_threshold, th2.sev3_threshold],
-													   s.interval_start, s.interval_minutes)
-							   OVER (PARTITION BY cd2.n ORDER BY s.interval_start) AS runs
-					FROM evmgmt.interval_stat s
-					JOIN pg_temp.evmgmt_detect_cand cd2
-					  ON cd2.site_id = s.site_id AND cd2.queue_id = s.queue_id AND cd2.pool = s.pool
-					JOIN evmgmt.severity_thresholds th2 ON th2.operation_id = cd2.operation_id
-					WHERE s.interval_start > v_from AND s.interval_start <= v_to
-					  AND s.interval_start > cd2.read_from) x
-			  GROUP BY x.n) agg ON agg.n = cd.n
-		ORDER BY cd.n
+		CROSS JOIN LATERAL pg_catalog.unnest(cd.rows) pt
+		WHERE pt.interval_start >= cd.eval_from
+		  AND CASE WHEN cd.backfill THEN pt.interval_start = (SELECT pg_catalog.max(y.interval_start) FROM pg_catalog.unnest(cd.rows) y)
+				   ELSE pt.interval_start + pt.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after END
+		ORDER BY pt.interval_start, pt.service_level NULLS LAST, cd.n
 	LOOP
-		v_buf := '{}';
-		v_backfill := NOT EXISTS (SELECT FROM pg_catalog.unnest(c.rows) x
-								  WHERE x.interval_start >= c.eval_from
-									AND x.interval_start + x.interval_minutes * interval '1 minute' >= v_now - (c.policy).backfill_after);
-		FOREACH r IN ARRAY c.rows
-		LOOP
-			v_buf := v_buf || r;
-			CONTINUE WHEN r.interval_start < c.eval_from;
-			IF v_backfill THEN
-				CONTINUE WHEN r.interval_start < c.last_start;
-			ELSE
-				CONTINUE WHEN r.interval_start + r.interval_minutes * interval '1 minute' < v_now - (c.policy).backfill_after;
-			END IF;
-			PERFORM evmgmt.detect_point(c.site_id, c.queue_id, c.pool, c.operation_id, c.policy,
-										ARRAY[c.sev1_sustain, c.sev2_sustain, c.sev3_sustain],
-										ARRAY[c.sev1_threshold, c.sev2_threshold, c.sev3_threshold],
-										r, v_buf, v_backfill);
-		END LOOP;
+		PERFORM evmgmt.detect_point(c.site_id, c.queue_id, c.pool, c.operation_id, c.policy, c.sustains,
+									c.thresholds, c.pt, c.rows, c.backfill);
 	END LOOP;
 END
 $$;
