@@ -271,132 +271,20 @@ CREATE INDEX ON evmgmt.interval_quarantine (received_at);
 COMMENT ON TABLE evmgmt.interval_quarantine IS 'Interval rows refused by interval_inbox, kept with the error, so that no loaded row is silently lost';
 
 -- Why one inbox row cannot become an interval_stat row, as the SQLSTATE, the
--- constraint and the message that inserting it would raise; NULL when it can.
--- The checks mirror interval_stat's declaration one for one, in the order an
--- INSERT meets them (input syntax, NOT NULL, CHECKs, then the codes), so each
--- bad row gets its most specific reason.  The parsed values are passed in so
--- the batch is parsed once.  No SET clause: a SQL-standard body is bound at
--- creation, and without one the planner inlines the CASE into the batch query.
-CREATE FUNCTION evmgmt.interval_check_problem(constraint_name text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['23514', constraint_name,
-			 pg_catalog.format('new row for relation "interval_stat" violates check constraint "%s"', constraint_name)];
-COMMENT ON FUNCTION evmgmt.interval_check_problem(text) IS 'The {sqlstate, constraint, message} a CHECK constraint of interval_stat raises';
-
-CREATE FUNCTION evmgmt.interval_row_problem(r evmgmt.interval_inbox, p_start timestamptz, p_minutes bigint,
-											p_offered bigint, p_handled bigint, p_abandoned bigint, p_answered bigint,
-											p_threshold bigint, p_aht double precision, p_staffed double precision,
-											p_scheduled double precision, p_fc_offered double precision,
-											p_fc_aht double precision, p_transferred bigint, p_escalated bigint,
-											p_repeat bigint, p_site_known boolean, p_queue_known boolean)
+-- constraint and the message that inserting it would raise (C, src/detect.c):
+-- input syntax and range column by column, NOT NULL, each CHECK of
+-- interval_stat, then the codes, so each bad row gets its most specific
+-- reason.  NULL when the row can be stored.
+CREATE FUNCTION evmgmt.interval_inbox_problem(site_id text, queue_id text, pool text, interval_start text,
+											  interval_minutes text, offered text, handled text, abandoned text,
+											  answered_in_threshold text, threshold_seconds text, aht_seconds text,
+											  staffed text, scheduled text, forecast_offered text, forecast_aht text,
+											  transferred text, escalated text, repeat_contacts text,
+											  site_known boolean, queue_known boolean)
 RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE
-	-- input syntax and range, in column order
-	WHEN r.pool IS NOT NULL AND r.pool NOT IN ('aa', 'collab', 'spec') THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input value for enum evmgmt.pool: "%s"', r.pool)]
-	WHEN r.interval_start IS NOT NULL AND p_start IS NULL THEN
-		ARRAY['22007', NULL, pg_catalog.format('invalid input syntax for type timestamp with time zone: "%s"', r.interval_start)]
-	WHEN r.interval_minutes IS NOT NULL AND p_minutes IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type smallint: "%s"', r.interval_minutes)]
-	WHEN p_minutes NOT BETWEEN -32768 AND 32767 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type smallint', r.interval_minutes)]
-	WHEN r.offered IS NOT NULL AND p_offered IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.offered)]
-	WHEN p_offered NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.offered)]
-	WHEN r.handled IS NOT NULL AND p_handled IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.handled)]
-	WHEN p_handled NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.handled)]
-	WHEN r.abandoned IS NOT NULL AND p_abandoned IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.abandoned)]
-	WHEN p_abandoned NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.abandoned)]
-	WHEN r.answered_in_threshold IS NOT NULL AND p_answered IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.answered_in_threshold)]
-	WHEN p_answered NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.answered_in_threshold)]
-	WHEN r.threshold_seconds IS NOT NULL AND p_threshold IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.threshold_seconds)]
-	WHEN p_threshold NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.threshold_seconds)]
-	WHEN r.aht_seconds IS NOT NULL AND p_aht IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type real: "%s"', r.aht_seconds)]
-	WHEN pg_catalog.abs(p_aht) > 3.4028234663852886e38 AND p_aht < 'Infinity' THEN
-		ARRAY['22003', NULL, pg_catalog.format('"%s" is out of range for type real', r.aht_seconds)]
-	WHEN r.staffed IS NOT NULL AND p_staffed IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type real: "%s"', r.staffed)]
-	WHEN pg_catalog.abs(p_staffed) > 3.4028234663852886e38 AND p_staffed < 'Infinity' THEN
-		ARRAY['22003', NULL, pg_catalog.format('"%s" is out of range for type real', r.staffed)]
-	WHEN r.scheduled IS NOT NULL AND p_scheduled IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type real: "%s"', r.scheduled)]
-	WHEN pg_catalog.abs(p_scheduled) > 3.4028234663852886e38 AND p_scheduled < 'Infinity' THEN
-		ARRAY['22003', NULL, pg_catalog.format('"%s" is out of range for type real', r.scheduled)]
-	WHEN r.forecast_offered IS NOT NULL AND p_fc_offered IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type real: "%s"', r.forecast_offered)]
-	WHEN pg_catalog.abs(p_fc_offered) > 3.4028234663852886e38 AND p_fc_offered < 'Infinity' THEN
-		ARRAY['22003', NULL, pg_catalog.format('"%s" is out of range for type real', r.forecast_offered)]
-	WHEN r.forecast_aht IS NOT NULL AND p_fc_aht IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type real: "%s"', r.forecast_aht)]
-	WHEN pg_catalog.abs(p_fc_aht) > 3.4028234663852886e38 AND p_fc_aht < 'Infinity' THEN
-		ARRAY['22003', NULL, pg_catalog.format('"%s" is out of range for type real', r.forecast_aht)]
-	WHEN r.transferred IS NOT NULL AND p_transferred IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.transferred)]
-	WHEN p_transferred NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.transferred)]
-	WHEN r.escalated IS NOT NULL AND p_escalated IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.escalated)]
-	WHEN p_escalated NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.escalated)]
-	WHEN r.repeat_contacts IS NOT NULL AND p_repeat IS NULL THEN
-		ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type integer: "%s"', r.repeat_contacts)]
-	WHEN p_repeat NOT BETWEEN -2147483648 AND 2147483647 THEN
-		ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type integer', r.repeat_contacts)]
-	-- NOT NULL, in column order
-	WHEN r.site_id IS NULL THEN ARRAY['23502', NULL, 'null value in column "site_id" of relation "interval_stat" violates not-null constraint']
-	WHEN r.queue_id IS NULL THEN ARRAY['23502', NULL, 'null value in column "queue_id" of relation "interval_stat" violates not-null constraint']
-	WHEN r.pool IS NULL THEN ARRAY['23502', NULL, 'null value in column "pool" of relation "interval_stat" violates not-null constraint']
-	WHEN p_start IS NULL THEN ARRAY['23502', NULL, 'null value in column "interval_start" of relation "interval_stat" violates not-null constraint']
-	WHEN p_minutes IS NULL THEN ARRAY['23502', NULL, 'null value in column "interval_minutes" of relation "interval_stat" violates not-null constraint']
-	WHEN p_offered IS NULL THEN ARRAY['23502', NULL, 'null value in column "offered" of relation "interval_stat" violates not-null constraint']
-	WHEN p_handled IS NULL THEN ARRAY['23502', NULL, 'null value in column "handled" of relation "interval_stat" violates not-null constraint']
-	WHEN p_answered IS NULL THEN ARRAY['23502', NULL, 'null value in column "answered_in_threshold" of relation "interval_stat" violates not-null constraint']
-	WHEN p_threshold IS NULL THEN ARRAY['23502', NULL, 'null value in column "threshold_seconds" of relation "interval_stat" violates not-null constraint']
-	-- the CHECK constraints: each column on its own first, then the relations
-	WHEN NOT (p_minutes > 0 AND 60 % p_minutes = 0) THEN evmgmt.interval_check_problem('interval_stat_length_divides_hour')
-	WHEN NOT (p_offered >= 0) THEN evmgmt.interval_check_problem('interval_stat_offered_not_negative')
-	WHEN NOT (p_handled >= 0) THEN evmgmt.interval_check_problem('interval_stat_handled_not_negative')
-	WHEN NOT (p_abandoned >= 0) THEN evmgmt.interval_check_problem('interval_stat_abandoned_not_negative')
-	WHEN NOT (p_answered >= 0) THEN evmgmt.interval_check_problem('interval_stat_answered_not_negative')
-	WHEN NOT (p_threshold > 0) THEN evmgmt.interval_check_problem('interval_stat_threshold_positive')
-	WHEN NOT (p_aht > 0 AND p_aht < 'Infinity') THEN evmgmt.interval_check_problem('interval_stat_aht_positive')
-	WHEN NOT (p_staffed >= 0 AND p_staffed < 'Infinity') THEN evmgmt.interval_check_problem('interval_stat_staffed_not_negative')
-	WHEN NOT (p_scheduled >= 0 AND p_scheduled < 'Infinity') THEN evmgmt.interval_check_problem('interval_stat_scheduled_not_negative')
-	WHEN NOT (p_fc_offered >= 0 AND p_fc_offered < 'Infinity') THEN evmgmt.interval_check_problem('interval_stat_forecast_offered_not_negative')
-	WHEN NOT (p_fc_aht > 0 AND p_fc_aht < 'Infinity') THEN evmgmt.interval_check_problem('interval_stat_forecast_aht_positive')
-	WHEN NOT (p_transferred >= 0) THEN evmgmt.interval_check_problem('interval_stat_transferred_not_negative')
-	WHEN NOT (p_escalated >= 0) THEN evmgmt.interval_check_problem('interval_stat_escalated_not_negative')
-	WHEN NOT (p_repeat >= 0) THEN evmgmt.interval_check_problem('interval_stat_repeat_contacts_not_negative')
-	WHEN NOT (p_handled <= p_offered) THEN evmgmt.interval_check_problem('interval_stat_handled_not_more_than_offered')
-	WHEN NOT (p_abandoned <= p_offered - p_handled) THEN evmgmt.interval_check_problem('interval_stat_abandoned_not_more_than_offered')
-	WHEN NOT (p_answered <= p_handled) THEN evmgmt.interval_check_problem('interval_stat_answered_not_more_than_handled')
-	WHEN NOT (p_transferred <= p_handled) THEN evmgmt.interval_check_problem('interval_stat_transferred_not_more_than_handled')
-	WHEN NOT (p_escalated <= p_handled) THEN evmgmt.interval_check_problem('interval_stat_escalated_not_more_than_handled')
-	WHEN NOT (p_repeat <= p_offered) THEN evmgmt.interval_check_problem('interval_stat_repeat_contacts_not_more_than_offered')
-	WHEN NOT evmgmt.interval_start_aligned(p_start, p_minutes::smallint) THEN evmgmt.interval_check_problem('interval_stat_start_aligned')
-	WHEN NOT (p_start >= '2000-01-01 00:00+00' AND p_start < '2200-01-01 00:00+00') THEN evmgmt.interval_check_problem('interval_stat_start_plausible')
-	-- the codes
-	WHEN NOT p_site_known THEN
-		ARRAY['23503', 'interval_stat_site_id_fkey',
-			  'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_site_id_fkey"',
-			  pg_catalog.format('Key (site_id)=(%s) is not present in table "site".', r.site_id)]
-	WHEN NOT p_queue_known THEN
-		ARRAY['23503', 'interval_stat_queue_id_fkey',
-			  'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_queue_id_fkey"',
-			  pg_catalog.format('Key (queue_id)=(%s) is not present in table "queue".', r.queue_id)]
-END;
-COMMENT ON FUNCTION evmgmt.interval_row_problem(evmgmt.interval_inbox, timestamptz, bigint, bigint, bigint, bigint, bigint, bigint, double precision, double precision, double precision, double precision, double precision, bigint, bigint, bigint, boolean, boolean) IS 'Why an inbox row (with its parsed values) cannot be stored in interval_stat: {sqlstate, constraint, message[, detail]}, NULL when it can; mirrors interval_stat''s declaration check for check';
+AS 'MODULE_PATHNAME', 'evmgmt_interval_inbox_problem'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.interval_inbox_problem(text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, boolean, boolean) IS 'Why an inbox row cannot be stored in interval_stat: {sqlstate, constraint, message[, detail]} as inserting it would raise (input syntax, NOT NULL, CHECK constraints, codes, in that order), NULL when it can; never raises';
 
 -- Route one statement's inbox rows: bad rows to quarantine, good rows to
 -- interval_stat, each with one INSERT; then empty the inbox of them.
@@ -405,52 +293,38 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	-- one pass parses and classifies the batch (materialized); the bad rows
-	-- go to quarantine and the good ones to interval_stat from it
-	WITH parsed AS (
-		SELECT ROW(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes, n.offered, n.handled,
-				   n.abandoned, n.answered_in_threshold, n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
-				   n.forecast_offered, n.forecast_aht, n.transferred, n.escalated, n.repeat_contacts)::evmgmt.interval_inbox AS r,
-			   evmgmt.try_timestamptz(n.interval_start) AS p_start,
-			   evmgmt.try_integer(n.interval_minutes) AS p_minutes,
-			   evmgmt.try_integer(n.offered) AS p_offered,
-			   evmgmt.try_integer(n.handled) AS p_handled,
-			   CASE WHEN n.abandoned IS NULL THEN 0 ELSE evmgmt.try_integer(n.abandoned) END AS p_abandoned,
-			   evmgmt.try_integer(n.answered_in_threshold) AS p_answered,
-			   evmgmt.try_integer(n.threshold_seconds) AS p_threshold,
-			   evmgmt.try_real(n.aht_seconds) AS p_aht,
-			   evmgmt.try_real(n.staffed) AS p_staffed,
-			   evmgmt.try_real(n.scheduled) AS p_scheduled,
-			   evmgmt.try_real(n.forecast_offered) AS p_fc_offered,
-			   evmgmt.try_real(n.forecast_aht) AS p_fc_aht,
-			   evmgmt.try_integer(n.transferred) AS p_transferred,
-			   evmgmt.try_integer(n.escalated) AS p_escalated,
-			   evmgmt.try_integer(n.repeat_contacts) AS p_repeat
-		FROM new_rows n
-	), batch AS MATERIALIZED (
-		SELECT p.*,
-			   evmgmt.interval_row_problem(p.r, p.p_start, p.p_minutes, p.p_offered, p.p_handled, p.p_abandoned,
-										   p.p_answered, p.p_threshold, p.p_aht, p.p_staffed, p.p_scheduled,
-										   p.p_fc_offered, p.p_fc_aht, p.p_transferred, p.p_escalated, p.p_repeat,
-										   s.site_id IS NOT NULL, q.queue_id IS NOT NULL) AS problem
-		FROM parsed p
-		LEFT JOIN evmgmt.site s ON s.site_id = (p.r).site_id COLLATE "C"
-		LEFT JOIN evmgmt.queue q ON q.queue_id = (p.r).queue_id COLLATE "C"
-	), quarantined AS (
-		INSERT INTO evmgmt.interval_quarantine (row_data, sqlstate, reason, detail, constraint_name)
-		SELECT pg_catalog.to_jsonb(b.r), b.problem[1], b.problem[3], b.problem[4], b.problem[2]
-		FROM batch b
-		WHERE b.problem IS NOT NULL
-	)
+	-- the bad rows, each with its reason
+	INSERT INTO evmgmt.interval_quarantine (row_data, sqlstate, reason, detail, constraint_name)
+	SELECT pg_catalog.to_jsonb(b.n), b.problem[1], b.problem[3], b.problem[4], b.problem[2]
+	FROM (SELECT n,
+				 evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
+											   n.offered, n.handled, n.abandoned, n.answered_in_threshold,
+											   n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
+											   n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
+											   n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) AS problem
+		  FROM new_rows n
+		  LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
+		  LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C") b
+	WHERE b.problem IS NOT NULL;
+
+	-- the good rows, in one INSERT (the casts cannot fail on them)
 	INSERT INTO evmgmt.interval_stat
 		(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned,
 		 answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht,
 		 transferred, escalated, repeat_contacts)
-	SELECT (b.r).site_id, (b.r).queue_id, (b.r).pool::evmgmt.pool, b.p_start, b.p_minutes, b.p_offered, b.p_handled,
-		   b.p_abandoned, b.p_answered, b.p_threshold, b.p_aht, b.p_staffed, b.p_scheduled, b.p_fc_offered, b.p_fc_aht,
-		   b.p_transferred, b.p_escalated, b.p_repeat
-	FROM batch b
-	WHERE b.problem IS NULL;
+	SELECT n.site_id, n.queue_id, n.pool::evmgmt.pool, n.interval_start::timestamptz, n.interval_minutes::smallint,
+		   n.offered::integer, n.handled::integer, COALESCE(n.abandoned, '0')::integer, n.answered_in_threshold::integer,
+		   n.threshold_seconds::integer, n.aht_seconds::real, n.staffed::real, n.scheduled::real,
+		   n.forecast_offered::real, n.forecast_aht::real, n.transferred::integer, n.escalated::integer,
+		   n.repeat_contacts::integer
+	FROM new_rows n
+	LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
+	LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C"
+	WHERE evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
+										n.offered, n.handled, n.abandoned, n.answered_in_threshold,
+										n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
+										n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
+										n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) IS NULL;
 
 	-- the rows of this statement (and of nobody else: others' are not visible)
 	DELETE FROM evmgmt.interval_inbox;

@@ -354,6 +354,10 @@ DECLARE
 	c record;
 	v_dup record;
 BEGIN
+	-- a silent site that sends data again (48_feed_health.sql)
+	IF EXISTS (SELECT FROM evmgmt.feed_health f WHERE f.resumed_at IS NULL) THEN
+		PERFORM evmgmt.feed_resumed(touched);
+	END IF;
 	IF pg_catalog.to_regclass('pg_temp.evmgmt_detect_cand') IS NULL THEN
 		CREATE TEMPORARY TABLE evmgmt_detect_cand (
 			n integer, site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, operation_id text,
@@ -453,7 +457,7 @@ BEGIN
 		WHERE pt.interval_start >= cd.eval_from
 		  AND CASE WHEN cd.backfill THEN pt.interval_start = (SELECT pg_catalog.max(y.interval_start) FROM pg_catalog.unnest(cd.rows) y)
 				   ELSE pt.interval_start + pt.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after END
-		ORDER BY pt.interval_start, pt.service_level NULLS LAST, cd.n
+		ORDER BY pt.interval_start, pt.service_level NULLS LAST, cd.site_id, cd.queue_id, cd.pool
 	LOOP
 		PERFORM evmgmt.detect_point(c.site_id, c.queue_id, c.pool, c.operation_id, c.policy, c.sustains,
 									c.thresholds, c.pt, c.rows, c.backfill);

@@ -109,7 +109,7 @@ DO $audit_check$
 DECLARE
 	not_audited text[] := ARRAY[
 		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
-		'interval_stat', 'interval_stat_default', 'interval_inbox', 'interval_quarantine', 'interval_series', 'detection_state', 'detection_log', 'event_timeline',
+		'interval_stat', 'interval_stat_default', 'interval_inbox', 'interval_quarantine', 'interval_series', 'detection_state', 'detection_log', 'feed_health', 'event_timeline',
 		'notification', 'delivery_attempt', 'escalation_step_run', 'status_schedule', 'target_timer', 'audit_log'];
 	missing text;
 BEGIN

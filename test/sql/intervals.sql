@@ -10,6 +10,9 @@ INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care');
 INSERT INTO evmgmt.calendar VALUES ('std', 'Standard week');
 INSERT INTO evmgmt.site (site_id, operation_id, name, time_zone, calendar_id) VALUES ('MNL1', 'acme', 'Manila 1', 'Asia/Manila', 'std');
 INSERT INTO evmgmt.queue (queue_id, operation_id, name) VALUES ('billing', 'acme', 'Billing');
+-- the month partition of the test data, so that errors name it whatever the
+-- worker's partition upkeep does meanwhile
+SELECT evmgmt.create_interval_partitions(0, '2026-03-02 00:00+00') AS created;
 
 -- a good row
 INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled,
@@ -128,3 +131,16 @@ SELECT evmgmt.interval_start_aligned('2026-03-02 09:45+05:45', 30::smallint) AS 
 	   evmgmt.interval_start_aligned('2026-03-02 09:07+08', 15::smallint) AS off_boundary,
 	   evmgmt.interval_start_aligned('2026-03-02 09:00:30+08', 5::smallint) AS half_minute,
 	   evmgmt.interval_start_aligned('2026-03-02 09:00+08', 0::smallint) AS zero_length;
+
+-- partitions: rows of a month without partition wait in the default one and
+-- are moved when it is created; old months are dropped past the retention
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+VALUES ('MNL1', 'billing', 'spec', '2026-01-05 09:00+00', 15, 10, 8, 5, 20);
+SELECT evmgmt.create_interval_partitions(1, '2026-03-15 00:00+00') >= 0 AS done;
+SELECT partition_name, month, bounds FROM evmgmt.interval_partitions WHERE month < '2026-05-01' ORDER BY 1;
+SELECT count(*) AS in_default FROM evmgmt.interval_stat_default;
+SELECT evmgmt.drop_interval_partitions('60 days', '2026-04-10 00:00+00') AS dropped;
+SELECT partition_name FROM evmgmt.interval_partitions WHERE month < '2026-05-01' ORDER BY 1;
+SELECT count(*) AS rows_left FROM evmgmt.interval_stat;
+SELECT evmgmt.create_interval_partitions(-1);
+SELECT evmgmt.drop_interval_partitions('1 hour');
