@@ -244,8 +244,13 @@ BEGIN
 		last_interval_start = GREATEST(s.last_interval_start, EXCLUDED.last_interval_start),
 		last_loaded_at = EXCLUDED.last_loaded_at;
 
-	-- detection over the series this statement touched (30_detection.sql)
-	PERFORM evmgmt.detect_loaded(v_touch);
+	-- Detection over the series this statement touched (47_detection_actions.sql),
+	-- not for rows a restore brings back; the worker is woken at commit
+	-- (feed health depends on what arrived).
+	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		PERFORM evmgmt.detect_loaded(v_touch);
+		PERFORM evmgmt.wake_workers();
+	END IF;
 	RETURN NULL;
 END
 $$;
@@ -1289,8 +1294,9 @@ CREATE TABLE evmgmt.feed_health (
 );
 COMMENT ON TABLE evmgmt.feed_health IS 'Sites whose interval feed went silent: since when the next interval was due, the feed-health event, and when data resumed';
 
--- Open a feed-health event for every site that went silent by at; say when
--- the next site would (for the worker's next wake-up).
+-- Open a feed-health event for every live site that went silent by at (a
+-- site whose latest data ended more than backfill_after ago is catching up,
+-- not live); say when the next site would (for the worker's next wake-up).
 CREATE FUNCTION evmgmt.check_feed_health(at timestamptz DEFAULT pg_catalog.now()) RETURNS timestamptz
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1322,7 +1328,9 @@ BEGIN
 			  GROUP BY s.site_id, si.operation_id) l
 		JOIN evmgmt.effective_detection_policy pol ON pol.operation_id = l.operation_id
 		LEFT JOIN evmgmt.feed_health fh ON fh.site_id = l.site_id
-		WHERE pol.enabled AND l.minutes IS NOT NULL
+		-- a feed whose latest data is older than backfill_after is catching
+		-- up (backfill), not live
+		WHERE pol.enabled AND l.minutes IS NOT NULL AND l.last_end >= at - pol.backfill_after
 	LOOP
 		IF r.silent_at > at THEN
 			v_next := LEAST(v_next, r.silent_at);

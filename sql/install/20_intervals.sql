@@ -203,8 +203,13 @@ BEGIN
 		last_interval_start = GREATEST(s.last_interval_start, EXCLUDED.last_interval_start),
 		last_loaded_at = EXCLUDED.last_loaded_at;
 
-	-- detection over the series this statement touched (30_detection.sql)
-	PERFORM evmgmt.detect_loaded(v_touch);
+	-- Detection over the series this statement touched (47_detection_actions.sql),
+	-- not for rows a restore brings back; the worker is woken at commit
+	-- (feed health depends on what arrived).
+	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		PERFORM evmgmt.detect_loaded(v_touch);
+		PERFORM evmgmt.wake_workers();
+	END IF;
 	RETURN NULL;
 END
 $$;
