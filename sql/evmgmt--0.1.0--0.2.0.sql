@@ -173,6 +173,7 @@ COMMENT ON TYPE evmgmt.interval_touch IS 'One series touched by a load: its firs
 CREATE FUNCTION evmgmt.interval_stat_loaded() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	v_touch evmgmt.interval_touch[];
@@ -289,13 +290,11 @@ CREATE TRIGGER interval_site_in_use BEFORE DELETE OR UPDATE OF site_id ON evmgmt
 CREATE TRIGGER interval_queue_in_use BEFORE DELETE OR UPDATE OF queue_id ON evmgmt.queue
 	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_code_in_use('queue_id');
 
-
 -- interval_inbox: three more columns, unlogged, routed per statement
 DROP TRIGGER interval_inbox_route ON evmgmt.interval_inbox;
 ALTER TABLE evmgmt.interval_inbox ADD COLUMN transferred text, ADD COLUMN escalated text, ADD COLUMN repeat_contacts text;
 ALTER TABLE evmgmt.interval_inbox SET UNLOGGED;
 COMMENT ON TABLE evmgmt.interval_inbox IS 'COPY target that never fails on a bad row: good rows go to interval_stat, bad rows to interval_quarantine with the reason (empty after every statement)';
-
 -- Why one inbox row cannot become an interval_stat row, as the SQLSTATE, the
 -- constraint and the message that inserting it would raise (C, src/detect.c):
 -- input syntax and range column by column, NOT NULL, each CHECK of
@@ -317,6 +316,7 @@ COMMENT ON FUNCTION evmgmt.interval_inbox_problem(text, text, text, text, text, 
 CREATE OR REPLACE FUNCTION evmgmt.interval_inbox_route() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
 	-- the bad rows, each with its reason
@@ -361,7 +361,6 @@ COMMENT ON FUNCTION evmgmt.interval_inbox_route() IS 'Statement trigger of inter
 CREATE TRIGGER interval_inbox_route AFTER INSERT ON evmgmt.interval_inbox
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_inbox_route();
-
 -- the rows of 0.1.0, without detection on them (they are history), and the
 -- series they make
 ALTER TABLE evmgmt.interval_stat DISABLE TRIGGER interval_stat_loaded;
@@ -417,7 +416,6 @@ BEGIN ATOMIC
 	ORDER BY r.operation_id, r.site_id, r.queue_id, r.pool;
 END;
 COMMENT ON FUNCTION evmgmt.classify_series(timestamptz, interval, text, text, evmgmt.pool) IS 'Latest classification of every (site, queue, pool) interval series (or those of one site, queue or pool) at a time, over the complete intervals within lookback: trailing minutes below each tier''s threshold and the tier';
-
 
 ALTER EXTENSION evmgmt DROP TABLE evmgmt.interval_stat_0_1_0;
 DROP TABLE evmgmt.interval_stat_0_1_0;
@@ -569,7 +567,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.maintain_interval_partitions(timestamptz) IS 'Partition upkeep for the worker: month partitions evmgmt.interval_partitions_ahead months ahead (default 2), rows moved out of the default partition, partitions past evmgmt.interval_retention dropped (when set); postponed when interval_stat is locked';
-
 CREATE TABLE evmgmt.detection_policy (
 	operation_id		text PRIMARY KEY REFERENCES evmgmt.operation ON DELETE CASCADE,
 	enabled				boolean NOT NULL DEFAULT true,
@@ -819,7 +816,6 @@ CREATE TYPE evmgmt.detection_row AS (
 );
 COMMENT ON TYPE evmgmt.detection_row IS 'An interval of a series as detection reads it: service level, trailing minutes below each tier threshold and the figures for type inference';
 
-
 CREATE VIEW evmgmt.detection_conditions AS
 SELECT d.site_id, d.queue_id, d.pool, d.status, d.severity, d.event_id, d.breach_started_at, d.evaluated_at,
 	   d.healthy_intervals, pc.state AS condition_state, pc.severity AS condition_severity
@@ -849,6 +845,7 @@ CREATE FUNCTION evmgmt.detect_point(p_site text, p_queue text, p_pool evmgmt.poo
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	v_rule constant text := 'sustained_service_level';
@@ -1164,13 +1161,14 @@ COMMENT ON FUNCTION evmgmt.detect_point(text, text, evmgmt.pool, text, evmgmt.ef
 CREATE FUNCTION evmgmt.detect_loaded(touched evmgmt.interval_touch[]) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	v_now timestamptz := pg_catalog.now();
 	v_from timestamptz;
 	v_to timestamptz;
 	c record;
-	v_dup record;
+	v_nestloop text;
 BEGIN
 	-- a silent site that sends data again (48_feed_health.sql)
 	IF EXISTS (SELECT FROM evmgmt.feed_health f WHERE f.resumed_at IS NULL) THEN
@@ -1217,21 +1215,11 @@ BEGIN
 	INTO v_from, v_to
 	FROM pg_temp.evmgmt_detect_cand k;
 
-	-- the same interval twice in one statement (caught at commit by the
-	-- deferred key otherwise; detection must not read it as an overlap)
-	SELECT s.interval_start, s.site_id, s.queue_id, s.pool INTO v_dup
-	FROM evmgmt.interval_stat s
-	JOIN pg_temp.evmgmt_detect_cand cd2 ON cd2.site_id = s.site_id AND cd2.queue_id = s.queue_id AND cd2.pool = s.pool
-	WHERE s.interval_start > v_from AND s.interval_start <= v_to AND s.interval_start > cd2.read_from
-	GROUP BY s.interval_start, s.site_id, s.queue_id, s.pool
-	HAVING pg_catalog.count(*) > 1
-	LIMIT 1;
-	IF FOUND THEN
-		RAISE EXCEPTION 'duplicate key value violates unique constraint "interval_stat_pkey"'
-			USING ERRCODE = 'unique_violation', CONSTRAINT = 'interval_stat_pkey', SCHEMA = 'evmgmt', TABLE = 'interval_stat',
-				  DETAIL = pg_catalog.format('Key (interval_start, site_id, queue_id, pool)=(%s, %s, %s, %s) already exists.',
-											 v_dup.interval_start, v_dup.site_id, v_dup.queue_id, v_dup.pool);
-	END IF;
+	-- The candidates' intervals come from one range scan on the key, hashed
+	-- against the candidates: a nested loop would rescan the whole range for
+	-- every candidate (the key leads with time), so it is ruled out here.
+	v_nestloop := pg_catalog.current_setting('enable_nestloop');
+	PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
 
 	-- one range scan on the key for all candidates, the runs as a window
 	UPDATE pg_temp.evmgmt_detect_cand cd SET rows = agg.rows
@@ -1240,19 +1228,25 @@ BEGIN
 										  x.answered_in_threshold, x.staffed, x.scheduled, x.forecast_offered,
 										  x.aht_seconds, x.forecast_aht, x.escalated, x.transferred)::evmgmt.detection_row
 									  ORDER BY x.interval_start) AS rows
-		  FROM (SELECT cd2.n, s.*, evmgmt.interval_service_level(s.answered_in_threshold, s.offered) AS sl,
-					   evmgmt.sustained_runs_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
+		  FROM (SELECT d.*, evmgmt.interval_service_level(d.answered_in_threshold, d.offered) AS sl,
+					   evmgmt.sustained_runs_below(evmgmt.interval_service_level(d.answered_in_threshold, d.offered),
 												   ARRAY[th2.sev1_threshold, th2.sev2_threshold, th2.sev3_threshold],
-												   s.interval_start, s.interval_minutes)
-						   OVER (PARTITION BY cd2.n ORDER BY s.interval_start) AS runs
-				FROM evmgmt.interval_stat s
-				JOIN pg_temp.evmgmt_detect_cand cd2
-				  ON cd2.site_id = s.site_id AND cd2.queue_id = s.queue_id AND cd2.pool = s.pool
-				JOIN evmgmt.severity_thresholds th2 ON th2.operation_id = cd2.operation_id
-				WHERE s.interval_start > v_from AND s.interval_start <= v_to
-				  AND s.interval_start > cd2.read_from) x
+												   d.interval_start, d.interval_minutes)
+						   OVER (PARTITION BY d.n ORDER BY d.interval_start) AS runs
+				FROM (-- the same interval twice in one statement is read once
+					  -- here (the deferred key refuses it at commit)
+					  SELECT DISTINCT ON (cd2.n, s.interval_start) cd2.n, cd2.operation_id, s.*
+					  FROM evmgmt.interval_stat s
+					  JOIN pg_temp.evmgmt_detect_cand cd2
+						ON cd2.site_id = s.site_id AND cd2.queue_id = s.queue_id AND cd2.pool = s.pool
+					  WHERE s.interval_start > v_from AND s.interval_start <= v_to
+						AND s.interval_start > cd2.read_from
+					  ORDER BY cd2.n, s.interval_start) d
+				JOIN evmgmt.severity_thresholds th2 ON th2.operation_id = d.operation_id) x
 		  GROUP BY x.n) agg
 	WHERE agg.n = cd.n;
+	PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
+
 	-- backfill exactly: no new interval of the series is live
 	UPDATE pg_temp.evmgmt_detect_cand cd
 	SET backfill = NOT EXISTS (SELECT FROM pg_catalog.unnest(cd.rows) x
@@ -1283,7 +1277,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.detect_loaded(evmgmt.interval_touch[]) IS 'Detection over the series a load touched: each new live interval of a series below a threshold (or followed by detection) is evaluated in data order by detect_point';
-
 CREATE TABLE evmgmt.feed_health (
 	site_id			text COLLATE "C" PRIMARY KEY REFERENCES evmgmt.site ON DELETE CASCADE,
 	event_id		bigint,
@@ -1419,7 +1412,6 @@ CROSS JOIN LATERAL evmgmt.power_of_one(w.traffic, GREATEST(w.agents, 4), i.aht_s
 WHERE i.offered > 0 AND i.aht_seconds IS NOT NULL AND i.staffed IS NOT NULL AND w.agents >= 1
   AND p.agents >= 1;
 COMMENT ON VIEW evmgmt.live_power_of_one IS 'Power of One for the latest interval of every series: traffic, staffed agents, agents needed for the queue target, and service level, ASA and occupancy with 3, 2, 1 agents fewer, as staffed, and 1, 2, 3 more (Erlang C)';
-
 -- event_facts shows detection's evidence
 CREATE OR REPLACE FUNCTION evmgmt.event_facts(event_id bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -1494,7 +1486,6 @@ BEGIN
 	RETURN f;
 END
 $$;
-
 -- run_due_work keeps partitions ahead and checks feeds
 CREATE OR REPLACE FUNCTION evmgmt.run_due_work(now timestamptz DEFAULT pg_catalog.clock_timestamp()) RETURNS timestamptz
 LANGUAGE plpgsql SECURITY DEFINER
@@ -1600,7 +1591,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Keeps interval partitions ahead and opens feed-health events for silent sites, then fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
-
 -- audit of the new configuration tables (80_audit.sql)
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.detection_policy FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
 CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.detection_policy FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();

@@ -132,6 +132,7 @@ COMMENT ON TYPE evmgmt.interval_touch IS 'One series touched by a load: its firs
 CREATE FUNCTION evmgmt.interval_stat_loaded() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
 	v_touch evmgmt.interval_touch[];
@@ -296,6 +297,7 @@ COMMENT ON FUNCTION evmgmt.interval_inbox_problem(text, text, text, text, text, 
 CREATE FUNCTION evmgmt.interval_inbox_route() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
 	-- the bad rows, each with its reason
