@@ -17,6 +17,9 @@ WITH rel AS (
 	SELECT c.oid, c.relname, c.relkind, c.relacl, c.relrowsecurity, c.relforcerowsecurity, c.relpersistence
 	FROM pg_catalog.pg_class c
 	WHERE c.relnamespace = 'evmgmt'::regnamespace
+	  -- month partitions of interval_stat are data, made at run time by the
+	  -- worker's partition upkeep (sql/install/25_partitions.sql)
+	  AND c.relname !~ '^interval_stat_p[0-9]{4}_[0-9]{2}(_pkey)?$'
 ),
 fn AS (
 	SELECT p.oid::regprocedure::text AS sig, p.*
