@@ -118,14 +118,19 @@ CREATE TABLE evmgmt.interval_stat (
 	CONSTRAINT interval_stat_start_aligned CHECK (evmgmt.interval_start_aligned(interval_start, interval_minutes)),
 	-- every value that enters is bounded: a start in 4714 BC from one row must
 	-- not make partitions or classification reach across the calendar
-	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00'),
-	-- Time leads the key: ETL loads arrive in time order and then append to the
-	-- right edge of the index; the recent-window reads of classification are
-	-- range scans on it.  Deferred, so that a re-delivered interval can land
-	-- next to the row it replaces until the statement trigger removes that
-	-- row (no probe per row, no subtransaction); the same interval twice in
-	-- one statement of a new series is refused at commit.
-	CONSTRAINT interval_stat_pkey PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED
+	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00')
+	-- The key, (interval_start, site_id, queue_id, pool), is declared on each
+	-- partition (interval_stat_default_pkey below, the month partitions'
+	-- by create_interval_partitions), not on this table: a key of an
+	-- extension-owned partitioned table would make pg_restore create the key
+	-- of every run-time partition twice.  The partitions split on
+	-- interval_start, so the per-partition keys are one key.  Time leads it:
+	-- ETL loads arrive in time order and append to the right edge of the
+	-- index; the recent-window reads of classification are range scans on it.
+	-- Deferred, so that a re-delivered interval can land next to the row it
+	-- replaces until the statement trigger removes that row (no probe per
+	-- row, no subtransaction); the same interval twice in one statement of a
+	-- new series is refused at commit.
 ) PARTITION BY RANGE (interval_start);
 COMMENT ON TABLE evmgmt.interval_stat IS 'Interval statistics per site, queue and pool loaded by WFM ETL (COPY), partitioned by month; each bad row is refused with a named constraint; a re-delivered interval replaces the earlier row';
 COMMENT ON COLUMN evmgmt.interval_stat.interval_minutes IS 'Interval length in minutes; must divide the hour (5, 10, 15, 20, 30, 60, ...)';
@@ -138,7 +143,9 @@ COMMENT ON COLUMN evmgmt.interval_stat.repeat_contacts IS 'Contacts from custome
 
 -- Rows outside every month partition; create_interval_partitions moves them
 -- into the month partitions it creates.
-CREATE TABLE evmgmt.interval_stat_default PARTITION OF evmgmt.interval_stat DEFAULT;
+CREATE TABLE evmgmt.interval_stat_default PARTITION OF evmgmt.interval_stat (
+	CONSTRAINT interval_stat_default_pkey PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED
+) DEFAULT;
 COMMENT ON TABLE evmgmt.interval_stat_default IS 'Default partition of interval_stat: rows of months that have no partition yet (create_interval_partitions moves them out)';
 
 -- Per series: what has been loaded so far.  The high-water mark lets the
@@ -422,6 +429,7 @@ DROP TABLE evmgmt.interval_stat_0_1_0;
 
 CREATE FUNCTION evmgmt.interval_partition_month(relname text) RETURNS date
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 RETURN CASE WHEN relname ~ '^interval_stat_p[0-9]{4}_[0-9]{2}$'
 			THEN pg_catalog.to_date(pg_catalog.substr(relname, 16), 'YYYY_MM') END;
 COMMENT ON FUNCTION evmgmt.interval_partition_month(text) IS 'The UTC month an interval_stat month partition holds, from its name interval_stat_pYYYY_MM (NULL for any other name)';
@@ -469,6 +477,9 @@ BEGIN
 		WHERE NOT EXISTS (SELECT FROM evmgmt.interval_partitions p WHERE p.month = x.month)
 		ORDER BY x.month
 	LOOP
+		-- no load or DELETE may run while rows change partition: they would
+		-- miss the rows being moved
+		LOCK TABLE evmgmt.interval_stat IN SHARE ROW EXCLUSIVE MODE;
 		v_name := 'interval_stat_p' || pg_catalog.to_char(m, 'YYYY_MM');
 		v_from := m::timestamp AT TIME ZONE 'UTC';
 		v_to := (m + interval '1 month')::timestamp AT TIME ZONE 'UTC';
@@ -479,11 +490,13 @@ BEGIN
 			EXECUTE pg_catalog.format(
 				'WITH moved AS (DELETE FROM evmgmt.interval_stat_default WHERE interval_start >= $1 AND interval_start < $2 RETURNING *) '
 				'INSERT INTO evmgmt.%I SELECT * FROM moved', v_name) USING v_from, v_to;
+			EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ADD CONSTRAINT %I PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED',
+									  v_name, v_name || '_pkey');
 			EXECUTE pg_catalog.format('ALTER TABLE evmgmt.interval_stat ATTACH PARTITION evmgmt.%I FOR VALUES FROM (%L) TO (%L)',
 									  v_name, v_from, v_to);
 		ELSE
-			EXECUTE pg_catalog.format('CREATE TABLE evmgmt.%I PARTITION OF evmgmt.interval_stat FOR VALUES FROM (%L) TO (%L)',
-									  v_name, v_from, v_to);
+			EXECUTE pg_catalog.format('CREATE TABLE evmgmt.%I PARTITION OF evmgmt.interval_stat (CONSTRAINT %I PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED) FOR VALUES FROM (%L) TO (%L)',
+									  v_name, v_name || '_pkey', v_from, v_to);
 		END IF;
 		EXECUTE pg_catalog.format('COMMENT ON TABLE evmgmt.%I IS %L', v_name,
 								  'Month partition of interval_stat (' || pg_catalog.to_char(m, 'YYYY-MM') || ', UTC)');
@@ -1408,7 +1421,7 @@ JOIN evmgmt.interval_stat i ON i.interval_start = s.last_interval_start AND i.si
 JOIN evmgmt.queue q ON q.queue_id = s.queue_id
 CROSS JOIN LATERAL (SELECT i.offered * i.aht_seconds / (i.interval_minutes * 60.0) AS traffic,
 						   pg_catalog.round(i.staffed)::integer AS agents) w
-CROSS JOIN LATERAL evmgmt.power_of_one(w.traffic, GREATEST(w.agents, 4), i.aht_seconds, q.sl_seconds, 3) p
+CROSS JOIN LATERAL evmgmt.power_of_one(w.traffic, w.agents, i.aht_seconds, q.sl_seconds, 3) p
 WHERE i.offered > 0 AND i.aht_seconds IS NOT NULL AND i.staffed IS NOT NULL AND w.agents >= 1
   AND p.agents >= 1;
 COMMENT ON VIEW evmgmt.live_power_of_one IS 'Power of One for the latest interval of every series: traffic, staffed agents, agents needed for the queue target, and service level, ASA and occupancy with 3, 2, 1 agents fewer, as staffed, and 1, 2, 3 more (Erlang C)';

@@ -77,14 +77,19 @@ CREATE TABLE evmgmt.interval_stat (
 	CONSTRAINT interval_stat_start_aligned CHECK (evmgmt.interval_start_aligned(interval_start, interval_minutes)),
 	-- every value that enters is bounded: a start in 4714 BC from one row must
 	-- not make partitions or classification reach across the calendar
-	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00'),
-	-- Time leads the key: ETL loads arrive in time order and then append to the
-	-- right edge of the index; the recent-window reads of classification are
-	-- range scans on it.  Deferred, so that a re-delivered interval can land
-	-- next to the row it replaces until the statement trigger removes that
-	-- row (no probe per row, no subtransaction); the same interval twice in
-	-- one statement of a new series is refused at commit.
-	CONSTRAINT interval_stat_pkey PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED
+	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00')
+	-- The key, (interval_start, site_id, queue_id, pool), is declared on each
+	-- partition (interval_stat_default_pkey below, the month partitions'
+	-- by create_interval_partitions), not on this table: a key of an
+	-- extension-owned partitioned table would make pg_restore create the key
+	-- of every run-time partition twice.  The partitions split on
+	-- interval_start, so the per-partition keys are one key.  Time leads it:
+	-- ETL loads arrive in time order and append to the right edge of the
+	-- index; the recent-window reads of classification are range scans on it.
+	-- Deferred, so that a re-delivered interval can land next to the row it
+	-- replaces until the statement trigger removes that row (no probe per
+	-- row, no subtransaction); the same interval twice in one statement of a
+	-- new series is refused at commit.
 ) PARTITION BY RANGE (interval_start);
 COMMENT ON TABLE evmgmt.interval_stat IS 'Interval statistics per site, queue and pool loaded by WFM ETL (COPY), partitioned by month; each bad row is refused with a named constraint; a re-delivered interval replaces the earlier row';
 COMMENT ON COLUMN evmgmt.interval_stat.interval_minutes IS 'Interval length in minutes; must divide the hour (5, 10, 15, 20, 30, 60, ...)';
@@ -97,7 +102,9 @@ COMMENT ON COLUMN evmgmt.interval_stat.repeat_contacts IS 'Contacts from custome
 
 -- Rows outside every month partition; create_interval_partitions moves them
 -- into the month partitions it creates.
-CREATE TABLE evmgmt.interval_stat_default PARTITION OF evmgmt.interval_stat DEFAULT;
+CREATE TABLE evmgmt.interval_stat_default PARTITION OF evmgmt.interval_stat (
+	CONSTRAINT interval_stat_default_pkey PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED
+) DEFAULT;
 COMMENT ON TABLE evmgmt.interval_stat_default IS 'Default partition of interval_stat: rows of months that have no partition yet (create_interval_partitions moves them out)';
 
 -- Per series: what has been loaded so far.  The high-water mark lets the

@@ -5,11 +5,13 @@
 --
 -- Partitions are named interval_stat_pYYYY_MM and bounded by UTC months.
 -- They are created at run time, so they are ordinary tables (not members of
--- the extension): pg_dump keeps them with their rows.
+-- the extension): pg_dump keeps them with their rows.  Each has its own key
+-- (interval_start, site_id, queue_id, pool), deferred, named <partition>_pkey.
 
 -- The UTC month a partition holds, from its name; NULL for other names.
 CREATE FUNCTION evmgmt.interval_partition_month(relname text) RETURNS date
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 RETURN CASE WHEN relname ~ '^interval_stat_p[0-9]{4}_[0-9]{2}$'
 			THEN pg_catalog.to_date(pg_catalog.substr(relname, 16), 'YYYY_MM') END;
 COMMENT ON FUNCTION evmgmt.interval_partition_month(text) IS 'The UTC month an interval_stat month partition holds, from its name interval_stat_pYYYY_MM (NULL for any other name)';
@@ -57,6 +59,9 @@ BEGIN
 		WHERE NOT EXISTS (SELECT FROM evmgmt.interval_partitions p WHERE p.month = x.month)
 		ORDER BY x.month
 	LOOP
+		-- no load or DELETE may run while rows change partition: they would
+		-- miss the rows being moved
+		LOCK TABLE evmgmt.interval_stat IN SHARE ROW EXCLUSIVE MODE;
 		v_name := 'interval_stat_p' || pg_catalog.to_char(m, 'YYYY_MM');
 		v_from := m::timestamp AT TIME ZONE 'UTC';
 		v_to := (m + interval '1 month')::timestamp AT TIME ZONE 'UTC';
@@ -67,11 +72,13 @@ BEGIN
 			EXECUTE pg_catalog.format(
 				'WITH moved AS (DELETE FROM evmgmt.interval_stat_default WHERE interval_start >= $1 AND interval_start < $2 RETURNING *) '
 				'INSERT INTO evmgmt.%I SELECT * FROM moved', v_name) USING v_from, v_to;
+			EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ADD CONSTRAINT %I PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED',
+									  v_name, v_name || '_pkey');
 			EXECUTE pg_catalog.format('ALTER TABLE evmgmt.interval_stat ATTACH PARTITION evmgmt.%I FOR VALUES FROM (%L) TO (%L)',
 									  v_name, v_from, v_to);
 		ELSE
-			EXECUTE pg_catalog.format('CREATE TABLE evmgmt.%I PARTITION OF evmgmt.interval_stat FOR VALUES FROM (%L) TO (%L)',
-									  v_name, v_from, v_to);
+			EXECUTE pg_catalog.format('CREATE TABLE evmgmt.%I PARTITION OF evmgmt.interval_stat (CONSTRAINT %I PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED) FOR VALUES FROM (%L) TO (%L)',
+									  v_name, v_name || '_pkey', v_from, v_to);
 		END IF;
 		EXECUTE pg_catalog.format('COMMENT ON TABLE evmgmt.%I IS %L', v_name,
 								  'Month partition of interval_stat (' || pg_catalog.to_char(m, 'YYYY-MM') || ', UTC)');

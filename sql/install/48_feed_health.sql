@@ -135,7 +135,7 @@ JOIN evmgmt.interval_stat i ON i.interval_start = s.last_interval_start AND i.si
 JOIN evmgmt.queue q ON q.queue_id = s.queue_id
 CROSS JOIN LATERAL (SELECT i.offered * i.aht_seconds / (i.interval_minutes * 60.0) AS traffic,
 						   pg_catalog.round(i.staffed)::integer AS agents) w
-CROSS JOIN LATERAL evmgmt.power_of_one(w.traffic, GREATEST(w.agents, 4), i.aht_seconds, q.sl_seconds, 3) p
+CROSS JOIN LATERAL evmgmt.power_of_one(w.traffic, w.agents, i.aht_seconds, q.sl_seconds, 3) p
 WHERE i.offered > 0 AND i.aht_seconds IS NOT NULL AND i.staffed IS NOT NULL AND w.agents >= 1
   AND p.agents >= 1;
 COMMENT ON VIEW evmgmt.live_power_of_one IS 'Power of One for the latest interval of every series: traffic, staffed agents, agents needed for the queue target, and service level, ASA and occupancy with 3, 2, 1 agents fewer, as staffed, and 1, 2, 3 more (Erlang C)';

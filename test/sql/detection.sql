@@ -159,3 +159,8 @@ SELECT (i).event_type, (i).subtype, (i).weak FROM (
 				 (100, 90, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL))
 		 AS v(o, h, st, sc, fo, fo2, a, fa, es, eb, ts, tb),
 		 evmgmt.effective_detection_policy p WHERE p.operation_id = 'acme') x;
+
+-- Power of One at the latest interval of a series: 40 staffed, 100 contacts
+-- of 300 s in 15 minutes (33.3 Erlangs)
+SELECT delta, agents, round(service_level::numeric, 3) AS sl, round(asa::numeric, 1) AS asa, staffed_agents, agents_needed
+FROM evmgmt.live_power_of_one WHERE queue_id = 'qblip' ORDER BY delta;
