@@ -62,6 +62,7 @@ line(l) AS (
 	LEFT JOIN rel r ON r.oid = k.conrelid
 	LEFT JOIN pg_catalog.pg_type ty ON ty.oid = k.contypid
 	WHERE k.connamespace = 'evmgmt'::regnamespace
+	  AND (k.conrelid = 0 OR r.oid IS NOT NULL)	-- not of a month partition (left out above)
 	UNION ALL
 	-- indexes
 	SELECT pg_catalog.format('index %s: %s', r.relname, pg_catalog.pg_get_indexdef(i.indexrelid))
