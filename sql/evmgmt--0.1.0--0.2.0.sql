@@ -444,9 +444,12 @@ WHERE i.inhparent = 'evmgmt.interval_stat'::regclass;
 COMMENT ON VIEW evmgmt.interval_partitions IS 'The partitions of interval_stat (month partitions and the default one) with their bounds and size';
 
 -- Create the month partitions from the current month to ahead months after
--- at, and one for every month the default partition has rows of (those rows
--- are moved into it).  Returns how many were created.
-CREATE FUNCTION evmgmt.create_interval_partitions(ahead integer DEFAULT 2, at timestamptz DEFAULT pg_catalog.now())
+-- at and, with default_months, one for every month the default partition has
+-- rows of (those rows are moved into it: run that by hand, in a quiet
+-- moment, since a query already running may miss rows that change
+-- partition under it).  Returns how many were created.
+CREATE FUNCTION evmgmt.create_interval_partitions(ahead integer DEFAULT 2, at timestamptz DEFAULT pg_catalog.now(),
+												  default_months boolean DEFAULT true)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -473,6 +476,7 @@ BEGIN
 			UNION
 			SELECT DISTINCT pg_catalog.date_trunc('month', d.interval_start AT TIME ZONE 'UTC')::date
 			FROM evmgmt.interval_stat_default d
+			WHERE default_months
 		) x
 		WHERE NOT EXISTS (SELECT FROM evmgmt.interval_partitions p WHERE p.month = x.month)
 		ORDER BY x.month
@@ -505,7 +509,7 @@ BEGIN
 	RETURN n;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz) IS 'Creates the month partitions of interval_stat from the month of at to ahead months later, and one for each month the default partition has rows of (moving them in); returns how many were created';
+COMMENT ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, boolean) IS 'Creates the month partitions of interval_stat from the month of at to ahead months later and, with default_months, one for each month the default partition has rows of (moving them in); returns how many were created';
 
 -- Drop the month partitions that ended retention or longer before at, and
 -- delete rows that old from the default partition.  Returns how many
@@ -544,9 +548,10 @@ END
 $$;
 COMMENT ON FUNCTION evmgmt.drop_interval_partitions(interval, timestamptz) IS 'Drops the month partitions of interval_stat that ended at least retention before at, deletes default-partition rows that old and forgets series with nothing newer; returns how many partitions were dropped';
 
--- What the worker calls from run_due_work: partitions ahead
--- (evmgmt.interval_partitions_ahead months, default 2) and, when
--- evmgmt.interval_retention is set, drops past it.  Cheap when there is
+-- What the worker calls from run_due_work: partitions for this month and
+-- evmgmt.interval_partitions_ahead months ahead (default 2) and, when
+-- evmgmt.interval_retention is set (not 0), drops past it.  It moves no rows
+-- out of the default partition (see create_interval_partitions).  Cheap when there is
 -- nothing to do (catalog look-ups); a lock that cannot be had at once is left
 -- for a later call.
 CREATE FUNCTION evmgmt.maintain_interval_partitions(at timestamptz DEFAULT pg_catalog.now()) RETURNS void
@@ -555,12 +560,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_ahead integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.interval_partitions_ahead', true), '')::integer, 2);
-	v_retention interval := evmgmt.setting_interval('evmgmt.interval_retention', NULL);
+	v_retention interval := NULLIF(evmgmt.setting_interval('evmgmt.interval_retention', NULL), interval '0');
 	v_lock text := pg_catalog.current_setting('lock_timeout');
 BEGIN
+	-- a setting out of range must not stop the worker's loop
+	IF v_ahead NOT BETWEEN 0 AND 120 THEN
+		RAISE WARNING 'evmgmt.interval_partitions_ahead = % is out of range (0 to 120): 2 is used', v_ahead;
+		v_ahead := 2;
+	END IF;
+	IF v_retention < interval '1 day' THEN
+		RAISE WARNING 'evmgmt.interval_retention = % is shorter than a day: nothing is dropped', v_retention;
+		v_retention := NULL;
+	END IF;
 	IF EXISTS (SELECT FROM evmgmt.interval_partitions p
 			   WHERE p.month = (pg_catalog.date_trunc('month', at AT TIME ZONE 'UTC') + v_ahead * interval '1 month')::date)
-	   AND NOT EXISTS (SELECT FROM evmgmt.interval_stat_default LIMIT 1)
 	   AND (v_retention IS NULL OR NOT EXISTS (
 			SELECT FROM evmgmt.interval_partitions p
 			WHERE (p.month + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= at - v_retention)) THEN
@@ -568,7 +581,7 @@ BEGIN
 	END IF;
 	BEGIN
 		PERFORM pg_catalog.set_config('lock_timeout', '100ms', true);
-		PERFORM evmgmt.create_interval_partitions(v_ahead, at);
+		PERFORM evmgmt.create_interval_partitions(v_ahead, at, false);
 		IF v_retention IS NOT NULL THEN
 			PERFORM evmgmt.drop_interval_partitions(v_retention, at);
 		END IF;
@@ -579,7 +592,7 @@ BEGIN
 	END;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.maintain_interval_partitions(timestamptz) IS 'Partition upkeep for the worker: month partitions evmgmt.interval_partitions_ahead months ahead (default 2), rows moved out of the default partition, partitions past evmgmt.interval_retention dropped (when set); postponed when interval_stat is locked';
+COMMENT ON FUNCTION evmgmt.maintain_interval_partitions(timestamptz) IS 'Partition upkeep for the worker: month partitions up to evmgmt.interval_partitions_ahead months ahead (default 2), partitions past evmgmt.interval_retention dropped (when set); moves no rows; postponed when interval_stat is locked';
 CREATE TABLE evmgmt.detection_policy (
 	operation_id		text PRIMARY KEY REFERENCES evmgmt.operation ON DELETE CASCADE,
 	enabled				boolean NOT NULL DEFAULT true,
