@@ -1533,20 +1533,6 @@ BEGIN
 		RAISE EXCEPTION 'run_due_work needs a moment' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 
-	-- Interval upkeep (25_partitions.sql, 48_feed_health.sql): partitions
-	-- ahead of time, and sites whose feed went silent.  It never waits for a
-	-- lock (a load or DDL holding one): it is tried again on the next call.
-	v_lock := pg_catalog.current_setting('lock_timeout');
-	BEGIN
-		PERFORM pg_catalog.set_config('lock_timeout', '200ms', true);
-		PERFORM evmgmt.maintain_interval_partitions(p_now);
-		v_feed := evmgmt.check_feed_health(p_now);
-		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
-	EXCEPTION WHEN lock_not_available THEN
-		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
-		v_feed := p_now + interval '1 second';
-	END;
-
 	-- Candidates are read without locks; each is then taken event first
 	-- (SKIP LOCKED: a busy event waits for the next call) and re-checked
 	-- under its own row lock, so a concurrent caller never fires it twice.
@@ -1600,6 +1586,21 @@ BEGIN
 		PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
 	END LOOP;
 	v_more := v_more OR n >= v_batch;
+
+	-- Interval upkeep (25_partitions.sql, 48_feed_health.sql): partitions
+	-- ahead of time, and sites whose feed went silent.  Last, and never
+	-- waiting for a lock (a load or DDL holding one; the locks it took are
+	-- given back when it gives up): it is tried again on the next call.
+	v_lock := pg_catalog.current_setting('lock_timeout');
+	BEGIN
+		PERFORM pg_catalog.set_config('lock_timeout', '200ms', true);
+		PERFORM evmgmt.maintain_interval_partitions(p_now);
+		v_feed := evmgmt.check_feed_health(p_now);
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+	EXCEPTION WHEN lock_not_available THEN
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+		v_feed := p_now + interval '1 second';
+	END;
 
 	IF v_more THEN
 		RETURN p_now;
