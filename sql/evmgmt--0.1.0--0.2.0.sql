@@ -446,3 +446,1609 @@ GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 -- signatures are unchanged; only the comments that name the limit change.
 COMMENT ON FUNCTION evmgmt.erlang_b(float8, int) IS 'Erlang B: blocking probability of a loss system with the given traffic (Erlangs) and agents (1..1000000)';
 COMMENT ON FUNCTION evmgmt.power_of_one(float8, int, float8, float8, int) IS 'Power of One: Erlang C service level, ASA and occupancy from agents - steps to agents + steps (counts below 1 or above 1000000 skipped), ascending';
+
+------------------------------------------------------------------------------
+-- Ingest at volume and rule-driven detection (issue 9)
+--   20_intervals.sql, 25_partitions.sql, 30_classify.sql (classify_series
+--   re-bound), 32_detection.sql, 47_detection_actions.sql,
+--   48_feed_health.sql, 54_templates.sql (event_facts evidence),
+--   68_run_due_work.sql (partition upkeep, feed health), 80/90/99 (audit,
+--   grants, dump registration of the new tables).
+------------------------------------------------------------------------------
+
+-- 0.1.0's interval_stat (foreign keys, row CHECKs, not partitioned) makes way
+-- for the partitioned table; its rows move over below and it is dropped.
+ALTER TABLE evmgmt.interval_stat RENAME TO interval_stat_0_1_0;
+ALTER TABLE evmgmt.interval_stat_0_1_0 RENAME CONSTRAINT interval_stat_pkey TO interval_stat_0_1_0_pkey;
+
+-- Whether an interval start lies on a boundary of gcd(minutes, 15) minutes
+-- (C: one integer remainder on the timestamp, src/detect.c).
+CREATE FUNCTION evmgmt.interval_start_aligned(interval_start timestamptz, interval_minutes smallint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_interval_start_aligned'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.interval_start_aligned(timestamptz, smallint) IS 'True when the start is on a whole minute aligned to the interval length, at most to 15 minutes (sites offset by 30 or 45 minutes keep their local boundaries); NULL for a length that is not positive';
+
+-- Text parsers of the forgiving path: NULL instead of an error (src/detect.c).
+CREATE FUNCTION evmgmt.try_integer(value text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'evmgmt_try_integer'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.try_integer(text) IS 'The decimal integer the text holds (clamped to the bigint range), NULL when it is none; never raises';
+CREATE FUNCTION evmgmt.try_real(value text) RETURNS double precision
+AS 'MODULE_PATHNAME', 'evmgmt_try_real'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.try_real(text) IS 'The number the text holds as float8in reads it, NULL when it does not parse; never raises';
+CREATE FUNCTION evmgmt.try_timestamptz(value text) RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'evmgmt_try_timestamptz'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.try_timestamptz(text) IS 'The timestamp the text holds as timestamptz_in reads it (session DateStyle and TimeZone), NULL when it does not parse or is out of range; never raises';
+
+CREATE TABLE evmgmt.interval_stat (
+	site_id			text COLLATE "C" NOT NULL,
+	queue_id		text COLLATE "C" NOT NULL,
+	pool			evmgmt.pool NOT NULL,
+	interval_start	timestamptz NOT NULL,
+	interval_minutes smallint NOT NULL
+		CONSTRAINT interval_stat_length_divides_hour CHECK (interval_minutes > 0 AND 60 % interval_minutes = 0),
+	offered			integer NOT NULL CONSTRAINT interval_stat_offered_not_negative CHECK (offered >= 0),
+	handled			integer NOT NULL CONSTRAINT interval_stat_handled_not_negative CHECK (handled >= 0),
+	abandoned		integer NOT NULL DEFAULT 0 CONSTRAINT interval_stat_abandoned_not_negative CHECK (abandoned >= 0),
+	answered_in_threshold integer NOT NULL CONSTRAINT interval_stat_answered_not_negative CHECK (answered_in_threshold >= 0),
+	threshold_seconds integer NOT NULL CONSTRAINT interval_stat_threshold_positive CHECK (threshold_seconds > 0),
+	aht_seconds		real CONSTRAINT interval_stat_aht_positive CHECK (aht_seconds > 0 AND aht_seconds < 'Infinity'),
+	staffed			real CONSTRAINT interval_stat_staffed_not_negative CHECK (staffed >= 0 AND staffed < 'Infinity'),
+	scheduled		real CONSTRAINT interval_stat_scheduled_not_negative CHECK (scheduled >= 0 AND scheduled < 'Infinity'),
+	forecast_offered real CONSTRAINT interval_stat_forecast_offered_not_negative CHECK (forecast_offered >= 0 AND forecast_offered < 'Infinity'),
+	forecast_aht	real CONSTRAINT interval_stat_forecast_aht_positive CHECK (forecast_aht > 0 AND forecast_aht < 'Infinity'),
+	-- process-health counts (optional): contacts transferred, escalated to a
+	-- supervisor or tier 2, and contacts from customers who had contacted before
+	transferred		integer CONSTRAINT interval_stat_transferred_not_negative CHECK (transferred >= 0),
+	escalated		integer CONSTRAINT interval_stat_escalated_not_negative CHECK (escalated >= 0),
+	repeat_contacts	integer CONSTRAINT interval_stat_repeat_contacts_not_negative CHECK (repeat_contacts >= 0),
+	-- The relational checks hold vacuously when a count is already wrong on its
+	-- own, so that a bad row is reported by the most specific constraint.
+	CONSTRAINT interval_stat_handled_not_more_than_offered CHECK (offered < 0 OR handled < 0 OR handled <= offered),
+	CONSTRAINT interval_stat_abandoned_not_more_than_offered CHECK (
+		offered < 0 OR handled < 0 OR abandoned < 0 OR handled > offered OR abandoned <= offered - handled),
+	CONSTRAINT interval_stat_answered_not_more_than_handled CHECK (
+		handled < 0 OR answered_in_threshold < 0 OR handled > offered OR answered_in_threshold <= handled),
+	CONSTRAINT interval_stat_transferred_not_more_than_handled CHECK (handled < 0 OR transferred < 0 OR transferred <= handled),
+	CONSTRAINT interval_stat_escalated_not_more_than_handled CHECK (handled < 0 OR escalated < 0 OR escalated <= handled),
+	CONSTRAINT interval_stat_repeat_contacts_not_more_than_offered CHECK (offered < 0 OR repeat_contacts < 0 OR repeat_contacts <= offered),
+	-- on a whole minute, aligned to the interval length (at most 15 minutes, so
+	-- that sites in zones offset by 30 or 45 minutes keep their local boundaries)
+	CONSTRAINT interval_stat_start_aligned CHECK (evmgmt.interval_start_aligned(interval_start, interval_minutes)),
+	-- every value that enters is bounded: a start in 4714 BC from one row must
+	-- not make partitions or classification reach across the calendar
+	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00')
+	-- The key, (interval_start, site_id, queue_id, pool), is declared on each
+	-- partition (interval_stat_default_pkey below, the month partitions'
+	-- by create_interval_partitions), not on this table: a key of an
+	-- extension-owned partitioned table would make pg_restore create the key
+	-- of every run-time partition twice.  The partitions split on
+	-- interval_start, so the per-partition keys are one key.  Time leads it:
+	-- ETL loads arrive in time order and append to the right edge of the
+	-- index; the recent-window reads of classification are range scans on it.
+	-- Deferred, so that a re-delivered interval can land next to the row it
+	-- replaces until the statement trigger removes that row (no probe per
+	-- row, no subtransaction); the same interval twice in one statement of a
+	-- new series is refused at commit.
+) PARTITION BY RANGE (interval_start);
+COMMENT ON TABLE evmgmt.interval_stat IS 'Interval statistics per site, queue and pool loaded by WFM ETL (COPY), partitioned by month; each bad row is refused with a named constraint; a re-delivered interval replaces the earlier row';
+COMMENT ON COLUMN evmgmt.interval_stat.interval_minutes IS 'Interval length in minutes; must divide the hour (5, 10, 15, 20, 30, 60, ...)';
+COMMENT ON COLUMN evmgmt.interval_stat.answered_in_threshold IS 'Contacts answered within threshold_seconds: service level = answered_in_threshold / offered';
+COMMENT ON COLUMN evmgmt.interval_stat.staffed IS 'Agents staffed (logged in, average over the interval)';
+COMMENT ON COLUMN evmgmt.interval_stat.scheduled IS 'Agents scheduled for the interval';
+COMMENT ON COLUMN evmgmt.interval_stat.transferred IS 'Contacts transferred to another queue or team (optional process-health count)';
+COMMENT ON COLUMN evmgmt.interval_stat.escalated IS 'Contacts escalated to a supervisor or tier 2 (optional process-health count)';
+COMMENT ON COLUMN evmgmt.interval_stat.repeat_contacts IS 'Contacts from customers who had contacted before within the operation''s repeat window (optional process-health count)';
+
+-- Rows outside every month partition; create_interval_partitions moves them
+-- into the month partitions it creates.
+CREATE TABLE evmgmt.interval_stat_default PARTITION OF evmgmt.interval_stat (
+	CONSTRAINT interval_stat_default_pkey PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED
+) DEFAULT;
+COMMENT ON TABLE evmgmt.interval_stat_default IS 'Default partition of interval_stat: rows of months that have no partition yet (create_interval_partitions moves them out)';
+
+-- Per series: what has been loaded so far.  The high-water mark lets the
+-- statement trigger skip the re-delivery check for rows beyond it (the usual
+-- live load), and feed health reads the last arrival per site from it.
+CREATE TABLE evmgmt.interval_series (
+	site_id			text COLLATE "C" NOT NULL,
+	queue_id		text COLLATE "C" NOT NULL,
+	pool			evmgmt.pool NOT NULL,
+	first_interval_start timestamptz NOT NULL,
+	last_interval_start timestamptz NOT NULL,
+	last_loaded_at	timestamptz NOT NULL,
+	PRIMARY KEY (site_id, queue_id, pool),
+	CONSTRAINT interval_series_first_not_after_last CHECK (first_interval_start <= last_interval_start)
+);
+COMMENT ON TABLE evmgmt.interval_series IS 'Every (site, queue, pool) interval series: first and last interval start loaded and when the last load committed work on it (kept by the interval_stat statement trigger)';
+
+-- Statement-level work of every load into interval_stat: the set-based
+-- replacement of foreign-key probes and per-row triggers.
+CREATE TYPE evmgmt.interval_touch AS (
+	site_id			text COLLATE "C",
+	queue_id		text COLLATE "C",
+	pool			evmgmt.pool,
+	first_start		timestamptz,
+	last_start		timestamptz,
+	n_rows			bigint,
+	min_service_level double precision,
+	prev_last_start	timestamptz
+);
+COMMENT ON TYPE evmgmt.interval_touch IS 'One series touched by a load: its first and last interval start in the load, the number of rows, the lowest service level among them and the series'' last interval start before the load (NULL for a new series)';
+
+CREATE FUNCTION evmgmt.interval_stat_loaded() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	v_touch evmgmt.interval_touch[];
+	v_bad text;
+BEGIN
+	SELECT pg_catalog.array_agg(ROW(g.site_id, g.queue_id, g.pool, g.first_start, g.last_start, g.n_rows,
+									g.min_sl, s.last_interval_start)::evmgmt.interval_touch)
+	INTO v_touch
+	FROM (SELECT n.site_id, n.queue_id, n.pool, pg_catalog.min(n.interval_start) AS first_start,
+				 pg_catalog.max(n.interval_start) AS last_start, pg_catalog.count(*) AS n_rows,
+				 pg_catalog.min(evmgmt.interval_service_level(n.answered_in_threshold, n.offered)) AS min_sl
+		  FROM new_rows n
+		  GROUP BY n.site_id, n.queue_id, n.pool) g
+	LEFT JOIN evmgmt.interval_series s ON s.site_id = g.site_id AND s.queue_id = g.queue_id AND s.pool = g.pool;
+	IF v_touch IS NULL THEN
+		RETURN NULL;
+	END IF;
+
+	-- Codes, once per statement.  The sites and queues named are locked as a
+	-- foreign key would (KEY SHARE), so that they cannot go away before commit.
+	PERFORM FROM evmgmt.site s WHERE s.site_id IN (SELECT t.site_id FROM pg_catalog.unnest(v_touch) t) FOR KEY SHARE;
+	PERFORM FROM evmgmt.queue q WHERE q.queue_id IN (SELECT t.queue_id FROM pg_catalog.unnest(v_touch) t) FOR KEY SHARE;
+	SELECT t.site_id INTO v_bad FROM pg_catalog.unnest(v_touch) t
+	WHERE NOT EXISTS (SELECT FROM evmgmt.site s WHERE s.site_id = t.site_id) ORDER BY 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_site_id_fkey"'
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'interval_stat_site_id_fkey',
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat', COLUMN = 'site_id',
+				  DETAIL = pg_catalog.format('Key (site_id)=(%s) is not present in table "site".', v_bad);
+	END IF;
+	SELECT t.queue_id INTO v_bad FROM pg_catalog.unnest(v_touch) t
+	WHERE NOT EXISTS (SELECT FROM evmgmt.queue q WHERE q.queue_id = t.queue_id) ORDER BY 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_queue_id_fkey"'
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'interval_stat_queue_id_fkey',
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat', COLUMN = 'queue_id',
+				  DETAIL = pg_catalog.format('Key (queue_id)=(%s) is not present in table "queue".', v_bad);
+	END IF;
+
+	-- Re-delivery: only rows at or before a series' high-water mark can meet
+	-- an earlier row (the deferred key lets both stand until here).  Of the
+	-- copies of such a key one is kept: a copy equal to a row of this
+	-- statement, the one stored last when there are several.
+	IF EXISTS (SELECT FROM pg_catalog.unnest(v_touch) t WHERE t.first_start <= t.prev_last_start) THEN
+		WITH cand AS (
+			SELECT DISTINCT n.interval_start, n.site_id, n.queue_id, n.pool
+			FROM new_rows n
+			JOIN evmgmt.interval_series s ON s.site_id = n.site_id AND s.queue_id = n.queue_id AND s.pool = n.pool
+			WHERE n.interval_start <= s.last_interval_start
+		), copies AS (
+			SELECT x.tableoid AS rel, x.ctid AS tid,
+				   pg_catalog.row_number() OVER (
+					   PARTITION BY x.interval_start, x.site_id, x.queue_id, x.pool
+					   ORDER BY EXISTS (SELECT FROM new_rows n WHERE ROW(n.*) IS NOT DISTINCT FROM ROW(x.*)) DESC,
+								x.tableoid DESC, x.ctid DESC) AS rank
+			FROM evmgmt.interval_stat x
+			JOIN cand c ON x.interval_start = c.interval_start AND x.site_id = c.site_id
+					   AND x.queue_id = c.queue_id AND x.pool = c.pool
+		)
+		DELETE FROM evmgmt.interval_stat x USING copies c
+		WHERE c.rank > 1 AND x.tableoid = c.rel AND x.ctid = c.tid;
+	END IF;
+
+	INSERT INTO evmgmt.interval_series AS s (site_id, queue_id, pool, first_interval_start, last_interval_start, last_loaded_at)
+	SELECT t.site_id, t.queue_id, t.pool, t.first_start, t.last_start, pg_catalog.clock_timestamp()
+	FROM pg_catalog.unnest(v_touch) t
+	ON CONFLICT (site_id, queue_id, pool) DO UPDATE
+	SET first_interval_start = LEAST(s.first_interval_start, EXCLUDED.first_interval_start),
+		last_interval_start = GREATEST(s.last_interval_start, EXCLUDED.last_interval_start),
+		last_loaded_at = EXCLUDED.last_loaded_at;
+
+	-- Detection over the series this statement touched (47_detection_actions.sql),
+	-- not for rows a restore brings back; the worker is woken at commit
+	-- (feed health depends on what arrived).
+	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		PERFORM evmgmt.detect_loaded(v_touch);
+		PERFORM evmgmt.wake_workers();
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_stat_loaded() IS 'Statement trigger of interval_stat: checks site and queue codes set-based (foreign-key wording and names), replaces re-delivered intervals, keeps interval_series and runs detection on the series the statement touched';
+CREATE TRIGGER interval_stat_loaded AFTER INSERT ON evmgmt.interval_stat
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_stat_loaded();
+
+-- What a foreign key would refuse on the referenced side: a site or queue
+-- that interval rows name cannot be deleted or renamed.
+CREATE FUNCTION evmgmt.interval_code_in_use() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_col text := TG_ARGV[0];
+	v_old text := pg_catalog.to_jsonb(OLD) ->> v_col;
+BEGIN
+	IF TG_OP = 'UPDATE' AND v_old = (pg_catalog.to_jsonb(NEW) ->> v_col) THEN
+		RETURN NEW;
+	END IF;
+	IF EXISTS (SELECT FROM evmgmt.interval_series s
+			   WHERE (v_col = 'site_id' AND s.site_id = v_old) OR (v_col = 'queue_id' AND s.queue_id = v_old)) THEN
+		RAISE EXCEPTION 'update or delete on table "%" violates foreign key constraint "interval_stat_%_fkey" on table "interval_stat"',
+			TG_TABLE_NAME, v_col
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = pg_catalog.format('interval_stat_%s_fkey', v_col),
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat',
+				  DETAIL = pg_catalog.format('Key (%s)=(%s) is still referenced from table "interval_stat".', v_col, v_old);
+	END IF;
+	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_code_in_use() IS 'Trigger on site and queue: refuses to delete or rename a code that interval series use (what a foreign key from interval_stat would refuse)';
+CREATE TRIGGER interval_site_in_use BEFORE DELETE OR UPDATE OF site_id ON evmgmt.site
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_code_in_use('site_id');
+CREATE TRIGGER interval_queue_in_use BEFORE DELETE OR UPDATE OF queue_id ON evmgmt.queue
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_code_in_use('queue_id');
+
+-- interval_inbox: three more columns, unlogged, routed per statement
+DROP TRIGGER interval_inbox_route ON evmgmt.interval_inbox;
+ALTER TABLE evmgmt.interval_inbox ADD COLUMN transferred text, ADD COLUMN escalated text, ADD COLUMN repeat_contacts text;
+ALTER TABLE evmgmt.interval_inbox SET UNLOGGED;
+COMMENT ON TABLE evmgmt.interval_inbox IS 'COPY target that never fails on a bad row: good rows go to interval_stat, bad rows to interval_quarantine with the reason (empty after every statement)';
+-- Why one inbox row cannot become an interval_stat row, as the SQLSTATE, the
+-- constraint and the message that inserting it would raise (C, src/detect.c):
+-- input syntax and range column by column, NOT NULL, each CHECK of
+-- interval_stat, then the codes, so each bad row gets its most specific
+-- reason.  NULL when the row can be stored.
+CREATE OR REPLACE FUNCTION evmgmt.interval_inbox_problem(site_id text, queue_id text, pool text, interval_start text,
+											  interval_minutes text, offered text, handled text, abandoned text,
+											  answered_in_threshold text, threshold_seconds text, aht_seconds text,
+											  staffed text, scheduled text, forecast_offered text, forecast_aht text,
+											  transferred text, escalated text, repeat_contacts text,
+											  site_known boolean, queue_known boolean)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'evmgmt_interval_inbox_problem'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.interval_inbox_problem(text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, boolean, boolean) IS 'Why an inbox row cannot be stored in interval_stat: {sqlstate, constraint, message[, detail]} as inserting it would raise (input syntax, NOT NULL, CHECK constraints, codes, in that order), NULL when it can; never raises';
+
+-- Route one statement's inbox rows: bad rows to quarantine, good rows to
+-- interval_stat, each with one INSERT; then empty the inbox of them.
+CREATE OR REPLACE FUNCTION evmgmt.interval_inbox_route() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+	-- the bad rows, each with its reason
+	INSERT INTO evmgmt.interval_quarantine (row_data, sqlstate, reason, detail, constraint_name)
+	SELECT pg_catalog.to_jsonb(b.n), b.problem[1], b.problem[3], b.problem[4], b.problem[2]
+	FROM (SELECT n,
+				 evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
+											   n.offered, n.handled, n.abandoned, n.answered_in_threshold,
+											   n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
+											   n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
+											   n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) AS problem
+		  FROM new_rows n
+		  LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
+		  LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C") b
+	WHERE b.problem IS NOT NULL;
+
+	-- the good rows, in one INSERT (the casts cannot fail on them)
+	INSERT INTO evmgmt.interval_stat
+		(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned,
+		 answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht,
+		 transferred, escalated, repeat_contacts)
+	SELECT n.site_id, n.queue_id, n.pool::evmgmt.pool, n.interval_start::timestamptz, n.interval_minutes::smallint,
+		   n.offered::integer, n.handled::integer, COALESCE(n.abandoned, '0')::integer, n.answered_in_threshold::integer,
+		   n.threshold_seconds::integer, n.aht_seconds::real, n.staffed::real, n.scheduled::real,
+		   n.forecast_offered::real, n.forecast_aht::real, n.transferred::integer, n.escalated::integer,
+		   n.repeat_contacts::integer
+	FROM new_rows n
+	LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
+	LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C"
+	WHERE evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
+										n.offered, n.handled, n.abandoned, n.answered_in_threshold,
+										n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
+										n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
+										n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) IS NULL;
+
+	-- the rows of this statement (and of nobody else: others' are not visible)
+	DELETE FROM evmgmt.interval_inbox;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_inbox_route() IS 'Statement trigger of interval_inbox: classifies the batch set-based, quarantines each bad row with its most specific reason and loads the good rows into interval_stat with one INSERT (no subtransaction per row)';
+CREATE TRIGGER interval_inbox_route AFTER INSERT ON evmgmt.interval_inbox
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_inbox_route();
+-- the rows of 0.1.0, without detection on them (they are history), and the
+-- series they make
+ALTER TABLE evmgmt.interval_stat DISABLE TRIGGER interval_stat_loaded;
+INSERT INTO evmgmt.interval_stat
+	(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned, answered_in_threshold,
+	 threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht)
+SELECT site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned, answered_in_threshold,
+	   threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht
+FROM evmgmt.interval_stat_0_1_0;
+ALTER TABLE evmgmt.interval_stat ENABLE TRIGGER interval_stat_loaded;
+INSERT INTO evmgmt.interval_series (site_id, queue_id, pool, first_interval_start, last_interval_start, last_loaded_at)
+SELECT site_id, queue_id, pool, pg_catalog.min(interval_start), pg_catalog.max(interval_start), pg_catalog.now()
+FROM evmgmt.interval_stat_0_1_0
+GROUP BY site_id, queue_id, pool;
+
+-- classification reads the new table
+CREATE OR REPLACE FUNCTION evmgmt.classify_series(at timestamptz DEFAULT pg_catalog.now(), lookback interval DEFAULT '1 day',
+									   site_id text DEFAULT NULL, queue_id text DEFAULT NULL,
+									   pool evmgmt.pool DEFAULT NULL)
+RETURNS TABLE (operation_id text, site_id text, queue_id text, pool evmgmt.pool,
+			   last_interval_start timestamptz, last_interval_end timestamptz, service_level double precision,
+			   minutes_below_sev1 double precision, minutes_below_sev2 double precision,
+			   minutes_below_sev3 double precision, severity evmgmt.severity)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT r.operation_id, r.site_id, r.queue_id, r.pool, r.last_start,
+		   r.last_start + l.interval_minutes * interval '1 minute',
+		   evmgmt.interval_service_level(l.answered_in_threshold, l.offered),
+		   r.runs[1], r.runs[2], r.runs[3],
+		   evmgmt.classify_sustained_runs(r.runs[1], r.runs[2], r.runs[3], t.sev1_sustain, t.sev2_sustain, t.sev3_sustain)
+	FROM (
+		-- no ORDER BY in the aggregate: it orders the intervals itself, so
+		-- the groups can be hashed instead of sorting every row
+		SELECT si.operation_id, s.site_id, s.queue_id, s.pool,
+			   pg_catalog.max(s.interval_start) AS last_start,
+			   evmgmt.sustained_runs_below(evmgmt.interval_service_level(s.answered_in_threshold, s.offered),
+										   ARRAY[t.sev1_threshold, t.sev2_threshold, t.sev3_threshold],
+										   s.interval_start, s.interval_minutes) AS runs
+		FROM evmgmt.interval_stat s
+		JOIN evmgmt.site si ON si.site_id = s.site_id
+		JOIN evmgmt.severity_thresholds t ON t.operation_id = si.operation_id
+		WHERE s.interval_start > classify_series.at - classify_series.lookback
+		  AND s.interval_start + s.interval_minutes * interval '1 minute' <= classify_series.at
+		  AND (classify_series.site_id IS NULL OR s.site_id = classify_series.site_id)
+		  AND (classify_series.queue_id IS NULL OR s.queue_id = classify_series.queue_id)
+		  AND (classify_series.pool IS NULL OR s.pool = classify_series.pool)
+		GROUP BY si.operation_id, s.site_id, s.queue_id, s.pool
+	) r
+	JOIN evmgmt.severity_thresholds t ON t.operation_id = r.operation_id
+	JOIN evmgmt.interval_stat l ON l.interval_start = r.last_start AND l.site_id = r.site_id
+							   AND l.queue_id = r.queue_id AND l.pool = r.pool
+	ORDER BY r.operation_id, r.site_id, r.queue_id, r.pool;
+END;
+COMMENT ON FUNCTION evmgmt.classify_series(timestamptz, interval, text, text, evmgmt.pool) IS 'Latest classification of every (site, queue, pool) interval series (or those of one site, queue or pool) at a time, over the complete intervals within lookback: trailing minutes below each tier''s threshold and the tier';
+
+ALTER EXTENSION evmgmt DROP TABLE evmgmt.interval_stat_0_1_0;
+DROP TABLE evmgmt.interval_stat_0_1_0;
+
+CREATE FUNCTION evmgmt.interval_partition_month(relname text) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN relname ~ '^interval_stat_p[0-9]{4}_[0-9]{2}$'
+			THEN pg_catalog.to_date(pg_catalog.substr(relname, 16), 'YYYY_MM') END;
+COMMENT ON FUNCTION evmgmt.interval_partition_month(text) IS 'The UTC month an interval_stat month partition holds, from its name interval_stat_pYYYY_MM (NULL for any other name)';
+
+CREATE VIEW evmgmt.interval_partitions AS
+SELECT c.relname AS partition_name, evmgmt.interval_partition_month(c.relname) AS month,
+	   pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bounds,
+	   c.reltuples::bigint AS approximate_rows, pg_catalog.pg_total_relation_size(c.oid) AS total_bytes
+FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'evmgmt.interval_stat'::regclass;
+COMMENT ON VIEW evmgmt.interval_partitions IS 'The partitions of interval_stat (month partitions and the default one) with their bounds and size';
+
+-- Create the month partitions from the current month to ahead months after
+-- at and, with default_months, one for every month the default partition has
+-- rows of (those rows are moved into it: run that by hand, in a quiet
+-- moment, since a query already running may miss rows that change
+-- partition under it).  Returns how many were created.
+CREATE FUNCTION evmgmt.create_interval_partitions(ahead integer DEFAULT 2, at timestamptz DEFAULT pg_catalog.now(),
+												  default_months boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	m date;
+	v_name text;
+	v_from timestamptz;
+	v_to timestamptz;
+	n integer := 0;
+BEGIN
+	IF ahead IS NULL OR ahead < 0 OR ahead > 120 THEN
+		RAISE EXCEPTION 'ahead must be between 0 and 120 months'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('ahead is %s.', ahead);
+	END IF;
+	IF at IS NULL OR NOT pg_catalog.isfinite(at) THEN
+		RAISE EXCEPTION 'at must be a finite time' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR m IN
+		SELECT x.month FROM (
+			SELECT pg_catalog.generate_series(pg_catalog.date_trunc('month', at AT TIME ZONE 'UTC'),
+											  pg_catalog.date_trunc('month', at AT TIME ZONE 'UTC') + ahead * interval '1 month',
+											  interval '1 month')::date AS month
+			UNION
+			SELECT DISTINCT pg_catalog.date_trunc('month', d.interval_start AT TIME ZONE 'UTC')::date
+			FROM evmgmt.interval_stat_default d
+			WHERE default_months
+		) x
+		WHERE NOT EXISTS (SELECT FROM evmgmt.interval_partitions p WHERE p.month = x.month)
+		ORDER BY x.month
+	LOOP
+		-- no load or DELETE may run while rows change partition: they would
+		-- miss the rows being moved
+		LOCK TABLE evmgmt.interval_stat IN SHARE ROW EXCLUSIVE MODE;
+		v_name := 'interval_stat_p' || pg_catalog.to_char(m, 'YYYY_MM');
+		v_from := m::timestamp AT TIME ZONE 'UTC';
+		v_to := (m + interval '1 month')::timestamp AT TIME ZONE 'UTC';
+		IF EXISTS (SELECT FROM evmgmt.interval_stat_default d WHERE d.interval_start >= v_from AND d.interval_start < v_to) THEN
+			-- the default partition holds rows of this month: move them into a
+			-- new table first, then attach it
+			EXECUTE pg_catalog.format('CREATE TABLE evmgmt.%I (LIKE evmgmt.interval_stat INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
+			EXECUTE pg_catalog.format(
+				'WITH moved AS (DELETE FROM evmgmt.interval_stat_default WHERE interval_start >= $1 AND interval_start < $2 RETURNING *) '
+				'INSERT INTO evmgmt.%I SELECT * FROM moved', v_name) USING v_from, v_to;
+			EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ADD CONSTRAINT %I PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED',
+									  v_name, v_name || '_pkey');
+			EXECUTE pg_catalog.format('ALTER TABLE evmgmt.interval_stat ATTACH PARTITION evmgmt.%I FOR VALUES FROM (%L) TO (%L)',
+									  v_name, v_from, v_to);
+		ELSE
+			EXECUTE pg_catalog.format('CREATE TABLE evmgmt.%I PARTITION OF evmgmt.interval_stat (CONSTRAINT %I PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED) FOR VALUES FROM (%L) TO (%L)',
+									  v_name, v_name || '_pkey', v_from, v_to);
+		END IF;
+		EXECUTE pg_catalog.format('COMMENT ON TABLE evmgmt.%I IS %L', v_name,
+								  'Month partition of interval_stat (' || pg_catalog.to_char(m, 'YYYY-MM') || ', UTC)');
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, boolean) IS 'Creates the month partitions of interval_stat from the month of at to ahead months later and, with default_months, one for each month the default partition has rows of (moving them in); returns how many were created';
+
+-- Drop the month partitions that ended retention or longer before at, and
+-- delete rows that old from the default partition.  Returns how many
+-- partitions were dropped.
+CREATE FUNCTION evmgmt.drop_interval_partitions(retention interval, at timestamptz DEFAULT pg_catalog.now())
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p record;
+	n integer := 0;
+	v_cut timestamptz;
+BEGIN
+	IF retention IS NULL OR retention < interval '1 day' THEN
+		RAISE EXCEPTION 'retention must be at least 1 day'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('retention is %s.', retention);
+	END IF;
+	IF at IS NULL OR NOT pg_catalog.isfinite(at) THEN
+		RAISE EXCEPTION 'at must be a finite time' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	v_cut := at - retention;
+	FOR p IN SELECT x.partition_name, x.month FROM evmgmt.interval_partitions x
+			 WHERE x.month IS NOT NULL
+			   AND (x.month + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= v_cut
+			 ORDER BY x.month
+	LOOP
+		EXECUTE pg_catalog.format('DROP TABLE evmgmt.%I', p.partition_name);
+		n := n + 1;
+	END LOOP;
+	DELETE FROM evmgmt.interval_stat_default d WHERE d.interval_start < v_cut;
+	-- series with nothing left no longer hold their site and queue codes
+	DELETE FROM evmgmt.interval_series s WHERE s.last_interval_start < v_cut;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.drop_interval_partitions(interval, timestamptz) IS 'Drops the month partitions of interval_stat that ended at least retention before at, deletes default-partition rows that old and forgets series with nothing newer; returns how many partitions were dropped';
+
+-- What the worker calls from run_due_work: partitions for this month and
+-- evmgmt.interval_partitions_ahead months ahead (default 2) and, when
+-- evmgmt.interval_retention is set (not 0), drops past it.  It moves no rows
+-- out of the default partition (see create_interval_partitions).  Cheap when there is
+-- nothing to do (catalog look-ups); a lock that cannot be had at once is left
+-- for a later call.
+CREATE FUNCTION evmgmt.maintain_interval_partitions(at timestamptz DEFAULT pg_catalog.now()) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_ahead integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.interval_partitions_ahead', true), '')::integer, 2);
+	v_retention interval := NULLIF(evmgmt.setting_interval('evmgmt.interval_retention', NULL), interval '0');
+	v_lock text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+	-- a setting out of range must not stop the worker's loop
+	IF v_ahead NOT BETWEEN 0 AND 120 THEN
+		RAISE WARNING 'evmgmt.interval_partitions_ahead = % is out of range (0 to 120): 2 is used', v_ahead;
+		v_ahead := 2;
+	END IF;
+	IF v_retention < interval '1 day' THEN
+		RAISE WARNING 'evmgmt.interval_retention = % is shorter than a day: nothing is dropped', v_retention;
+		v_retention := NULL;
+	END IF;
+	IF EXISTS (SELECT FROM evmgmt.interval_partitions p
+			   WHERE p.month = (pg_catalog.date_trunc('month', at AT TIME ZONE 'UTC') + v_ahead * interval '1 month')::date)
+	   AND (v_retention IS NULL OR NOT EXISTS (
+			SELECT FROM evmgmt.interval_partitions p
+			WHERE (p.month + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= at - v_retention)) THEN
+		RETURN;
+	END IF;
+	BEGIN
+		PERFORM pg_catalog.set_config('lock_timeout', '100ms', true);
+		PERFORM evmgmt.create_interval_partitions(v_ahead, at, false);
+		IF v_retention IS NOT NULL THEN
+			PERFORM evmgmt.drop_interval_partitions(v_retention, at);
+		END IF;
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+	EXCEPTION WHEN lock_not_available THEN
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+		RAISE WARNING 'interval partition maintenance postponed: a lock on interval_stat was not available';
+	END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.maintain_interval_partitions(timestamptz) IS 'Partition upkeep for the worker: month partitions up to evmgmt.interval_partitions_ahead months ahead (default 2), partitions past evmgmt.interval_retention dropped (when set); moves no rows; postponed when interval_stat is locked';
+CREATE TABLE evmgmt.detection_policy (
+	operation_id		text PRIMARY KEY REFERENCES evmgmt.operation ON DELETE CASCADE,
+	enabled				boolean NOT NULL DEFAULT true,
+	system_handled_ratio double precision NOT NULL DEFAULT 0.10
+		CONSTRAINT detection_policy_system_ratio_fraction CHECK (system_handled_ratio >= 0 AND system_handled_ratio < 1),
+	capacity_staffed_ratio double precision NOT NULL DEFAULT 0.85
+		CONSTRAINT detection_policy_capacity_ratio_fraction CHECK (capacity_staffed_ratio > 0 AND capacity_staffed_ratio < 1),
+	demand_offered_ratio double precision NOT NULL DEFAULT 1.3
+		CONSTRAINT detection_policy_demand_ratio_above_one CHECK (demand_offered_ratio > 1 AND demand_offered_ratio < 'Infinity'),
+	process_aht_ratio	double precision NOT NULL DEFAULT 1.25
+		CONSTRAINT detection_policy_aht_ratio_above_one CHECK (process_aht_ratio > 1 AND process_aht_ratio < 'Infinity'),
+	process_share_ratio	double precision NOT NULL DEFAULT 2.0
+		CONSTRAINT detection_policy_share_ratio_above_one CHECK (process_share_ratio > 1 AND process_share_ratio < 'Infinity'),
+	lookback			interval NOT NULL DEFAULT '4 hours'
+		CONSTRAINT detection_policy_lookback_range CHECK (lookback >= interval '1 hour' AND lookback <= interval '2 days'),
+	auto_resolve_after	integer
+		CONSTRAINT detection_policy_auto_resolve_positive CHECK (auto_resolve_after > 0),
+	auto_resolve_severities evmgmt.severity[] NOT NULL DEFAULT '{sev3,sev4}',
+	flap_window			interval NOT NULL DEFAULT '1 hour'
+		CONSTRAINT detection_policy_flap_window_positive CHECK (flap_window > interval '0'),
+	flap_transitions	integer NOT NULL DEFAULT 3
+		CONSTRAINT detection_policy_flap_transitions_min CHECK (flap_transitions >= 2),
+	feed_due_intervals	integer NOT NULL DEFAULT 2
+		CONSTRAINT detection_policy_feed_due_positive CHECK (feed_due_intervals >= 1),
+	feed_severity		evmgmt.severity NOT NULL DEFAULT 'sev3',
+	backfill_after		interval NOT NULL DEFAULT '2 hours'
+		CONSTRAINT detection_policy_backfill_positive CHECK (backfill_after > interval '0')
+);
+COMMENT ON TABLE evmgmt.detection_policy IS 'Detection thresholds and noise control per operation (an operation without a row uses the defaults)';
+COMMENT ON COLUMN evmgmt.detection_policy.system_handled_ratio IS 'Type inference: system when handled <= this share of offered in the breaching intervals';
+COMMENT ON COLUMN evmgmt.detection_policy.capacity_staffed_ratio IS 'Type inference: capacity when staffed <= this share of scheduled';
+COMMENT ON COLUMN evmgmt.detection_policy.demand_offered_ratio IS 'Type inference: demand when offered >= this multiple of forecast_offered';
+COMMENT ON COLUMN evmgmt.detection_policy.process_aht_ratio IS 'Type inference: process when AHT >= this multiple of forecast AHT';
+COMMENT ON COLUMN evmgmt.detection_policy.process_share_ratio IS 'Type inference: process when the escalated or transferred share >= this multiple of its trailing 7-day mean for the series and interval of day';
+COMMENT ON COLUMN evmgmt.detection_policy.lookback IS 'How far back the trailing run of a series is read (a run longer than this is dated from the lookback)';
+COMMENT ON COLUMN evmgmt.detection_policy.auto_resolve_after IS 'Healthy intervals after which detection resolves a recovered pool condition of a tier in auto_resolve_severities that a responder has responded to; NULL: a responder resolves';
+COMMENT ON COLUMN evmgmt.detection_policy.flap_window IS 'Flapping: a series that changes between breaching and recovering flap_transitions times within this data-time window is held at its tier';
+COMMENT ON COLUMN evmgmt.detection_policy.feed_due_intervals IS 'Feed health: a site whose next interval is this many interval lengths past due opens a WFM platform outage event';
+COMMENT ON COLUMN evmgmt.detection_policy.backfill_after IS 'Backfill: intervals that ended longer ago than this are stored and classified but open nothing and page nobody';
+
+CREATE VIEW evmgmt.effective_detection_policy AS
+SELECT o.operation_id,
+	   COALESCE(p.enabled, true) AS enabled,
+	   COALESCE(p.system_handled_ratio, 0.10) AS system_handled_ratio,
+	   COALESCE(p.capacity_staffed_ratio, 0.85) AS capacity_staffed_ratio,
+	   COALESCE(p.demand_offered_ratio, 1.3) AS demand_offered_ratio,
+	   COALESCE(p.process_aht_ratio, 1.25) AS process_aht_ratio,
+	   COALESCE(p.process_share_ratio, 2.0) AS process_share_ratio,
+	   COALESCE(p.lookback, interval '4 hours') AS lookback,
+	   p.auto_resolve_after,
+	   COALESCE(p.auto_resolve_severities, '{sev3,sev4}'::evmgmt.severity[]) AS auto_resolve_severities,
+	   COALESCE(p.flap_window, interval '1 hour') AS flap_window,
+	   COALESCE(p.flap_transitions, 3) AS flap_transitions,
+	   COALESCE(p.feed_due_intervals, 2) AS feed_due_intervals,
+	   COALESCE(p.feed_severity, 'sev3'::evmgmt.severity) AS feed_severity,
+	   COALESCE(p.backfill_after, interval '2 hours') AS backfill_after
+FROM evmgmt.operation o
+LEFT JOIN evmgmt.detection_policy p ON p.operation_id = o.operation_id;
+COMMENT ON VIEW evmgmt.effective_detection_policy IS 'Detection settings in force for every operation: its detection_policy row or the defaults';
+
+-- Maintenance windows: detection during them is recorded, opens nothing and
+-- pages nobody.  A NULL queue or pool means all of the site's.
+CREATE TABLE evmgmt.maintenance_window (
+	window_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	site_id			text COLLATE "C" NOT NULL REFERENCES evmgmt.site ON DELETE CASCADE,
+	queue_id		text COLLATE "C" REFERENCES evmgmt.queue ON DELETE CASCADE,
+	pool			evmgmt.pool,
+	starts_at		timestamptz NOT NULL,
+	ends_at			timestamptz NOT NULL,
+	reason			text NOT NULL CHECK (reason <> ''),
+	created_by		text NOT NULL DEFAULT SESSION_USER,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT maintenance_window_starts_before_ends CHECK (starts_at < ends_at)
+);
+CREATE INDEX ON evmgmt.maintenance_window (site_id, ends_at);
+COMMENT ON TABLE evmgmt.maintenance_window IS 'Planned work per site (and optionally queue and pool) and data-time range: breaches inside are recorded in detection_log but open no event';
+
+------------------------------------------------------------------------------
+-- What detection knows and did
+------------------------------------------------------------------------------
+
+-- The condition detection follows on each series, in data time.
+CREATE TABLE evmgmt.detection_state (
+	site_id			text COLLATE "C" NOT NULL,
+	queue_id		text COLLATE "C" NOT NULL,
+	pool			evmgmt.pool NOT NULL,
+	status			text NOT NULL CONSTRAINT detection_state_status_known
+						CHECK (status IN ('breaching', 'recovering', 'flapping', 'recovered')),
+	severity		evmgmt.severity,
+	event_id		bigint,
+	breach_started_at timestamptz,
+	evaluated_at	timestamptz NOT NULL,
+	healthy_intervals integer NOT NULL DEFAULT 0,
+	transitions		timestamptz[] NOT NULL DEFAULT '{}',
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	PRIMARY KEY (site_id, queue_id, pool)
+);
+CREATE INDEX ON evmgmt.detection_state (event_id);
+COMMENT ON TABLE evmgmt.detection_state IS 'Per series, the condition detection follows: breaching, recovering (healthy again, event still open), flapping (held at its tier) or recovered; the event it belongs to; data times of the recent changes';
+
+-- Every decision of detection with the figures behind it.
+CREATE TABLE evmgmt.detection_log (
+	detection_id	bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	recorded_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	recorded_by		text NOT NULL DEFAULT SESSION_USER,
+	site_id			text NOT NULL,
+	queue_id		text,
+	pool			evmgmt.pool,
+	data_time		timestamptz NOT NULL,
+	rule			text NOT NULL,
+	decision		text NOT NULL CONSTRAINT detection_log_decision_known CHECK (decision IN (
+						'opened', 'joined', 'raised', 'reopened', 'continued', 'recovering', 'flapping',
+						'auto_resolved', 'maintenance', 'inhibited', 'backfill', 'feed_silent', 'feed_resumed')),
+	event_id		bigint,
+	severity		evmgmt.severity,
+	event_type		evmgmt.event_type,
+	subtype			text,
+	weak_inference	boolean NOT NULL DEFAULT false,
+	evidence		jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ON evmgmt.detection_log (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX ON evmgmt.detection_log (site_id, data_time);
+COMMENT ON TABLE evmgmt.detection_log IS 'Every detection decision with its data time, rule and evidence (intervals and figures): events opened, joined, raised, reopened, recovering; breaches suppressed by a maintenance window, inhibited by an outage, or only recorded as backfill';
+COMMENT ON COLUMN evmgmt.detection_log.weak_inference IS 'The type was inferred from the largest deviation relative to its threshold, no rule matched: a suggestion to check';
+
+CREATE VIEW evmgmt.detection_evidence AS
+SELECT l.event_id, l.detection_id, l.data_time, l.site_id, l.queue_id, l.pool, l.rule, l.decision, l.severity,
+	   l.event_type, l.subtype, l.weak_inference,
+	   (l.evidence -> 'figures') AS figures, (l.evidence -> 'intervals') AS intervals, l.recorded_at
+FROM evmgmt.detection_log l
+WHERE l.event_id IS NOT NULL;
+COMMENT ON VIEW evmgmt.detection_evidence IS 'The evidence behind every detection decision on an event: rule, tier, inferred type, the intervals and the figures (service level, offered vs forecast, staffed vs scheduled, AHT vs forecast, minutes below each tier)';
+
+------------------------------------------------------------------------------
+-- Type inference
+------------------------------------------------------------------------------
+
+-- First match wins (system, capacity, demand, process); otherwise the
+-- largest deviation relative to its threshold, marked weak.
+CREATE FUNCTION evmgmt.infer_event_type(offered double precision, handled double precision,
+										staffed double precision, scheduled double precision,
+										forecast_offered double precision, offered_with_forecast double precision,
+										aht double precision,
+										forecast_aht double precision, escalated_share double precision,
+										escalated_baseline double precision, transferred_share double precision,
+										transferred_baseline double precision,
+										pol evmgmt.effective_detection_policy,
+										OUT event_type evmgmt.event_type, OUT subtype text, OUT weak boolean,
+										OUT matched text)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s_sys double precision;
+	s_cap double precision;
+	s_dem double precision;
+	s_aht double precision;
+	s_esc double precision;
+	s_tra double precision;
+	best double precision;
+BEGIN
+	weak := false;
+	IF offered > 0 AND handled <= pol.system_handled_ratio * offered THEN
+		event_type := 'system'; subtype := 'router_failure';
+		matched := pg_catalog.format('handled %s of %s offered <= %s', handled, offered, pol.system_handled_ratio);
+		RETURN;
+	END IF;
+	IF scheduled > 0 AND staffed <= pol.capacity_staffed_ratio * scheduled THEN
+		event_type := 'capacity'; subtype := 'staffing_shortfall';
+		matched := pg_catalog.format('staffed %s <= %s x scheduled %s', pg_catalog.round(staffed::numeric, 1), pol.capacity_staffed_ratio, pg_catalog.round(scheduled::numeric, 1));
+		RETURN;
+	END IF;
+	IF forecast_offered > 0 AND offered_with_forecast >= pol.demand_offered_ratio * forecast_offered THEN
+		event_type := 'demand'; subtype := 'volume_spike';
+		matched := pg_catalog.format('offered %s >= %s x forecast %s', offered_with_forecast, pol.demand_offered_ratio, pg_catalog.round(forecast_offered::numeric, 1));
+		RETURN;
+	END IF;
+	IF forecast_aht > 0 AND aht >= pol.process_aht_ratio * forecast_aht THEN
+		event_type := 'process'; subtype := 'aht_inflation';
+		matched := pg_catalog.format('AHT %s >= %s x forecast %s', pg_catalog.round(aht::numeric), pol.process_aht_ratio, pg_catalog.round(forecast_aht::numeric));
+		RETURN;
+	END IF;
+	IF escalated_baseline > 0 AND escalated_share >= pol.process_share_ratio * escalated_baseline THEN
+		event_type := 'process'; subtype := 'escalation_rate_spike';
+		matched := pg_catalog.format('escalated share %s >= %s x 7-day mean %s', pg_catalog.round(escalated_share::numeric, 3), pol.process_share_ratio, pg_catalog.round(escalated_baseline::numeric, 3));
+		RETURN;
+	END IF;
+	IF transferred_baseline > 0 AND transferred_share >= pol.process_share_ratio * transferred_baseline THEN
+		event_type := 'process'; subtype := 'escalation_rate_spike';
+		matched := pg_catalog.format('transferred share %s >= %s x 7-day mean %s', pg_catalog.round(transferred_share::numeric, 3), pol.process_share_ratio, pg_catalog.round(transferred_baseline::numeric, 3));
+		RETURN;
+	END IF;
+
+	-- no rule matched: the deviation largest relative to its threshold
+	weak := true;
+	s_sys := CASE WHEN offered > 0 THEN (1 - handled / offered) / (1 - pol.system_handled_ratio) END;
+	s_cap := CASE WHEN scheduled > 0 THEN (1 - staffed / scheduled) / (1 - pol.capacity_staffed_ratio) END;
+	s_dem := CASE WHEN forecast_offered > 0 THEN (offered_with_forecast / forecast_offered - 1) / (pol.demand_offered_ratio - 1) END;
+	s_aht := CASE WHEN forecast_aht > 0 THEN (aht / forecast_aht - 1) / (pol.process_aht_ratio - 1) END;
+	s_esc := CASE WHEN escalated_baseline > 0 THEN (escalated_share / escalated_baseline - 1) / (pol.process_share_ratio - 1) END;
+	s_tra := CASE WHEN transferred_baseline > 0 THEN (transferred_share / transferred_baseline - 1) / (pol.process_share_ratio - 1) END;
+	best := GREATEST(s_sys, s_cap, s_dem, s_aht, s_esc, s_tra);
+	IF best IS NULL THEN
+		event_type := 'capacity';
+		matched := 'no staffing, forecast or handle-time figures: capacity by default';
+	ELSIF best = s_cap THEN
+		event_type := 'capacity'; subtype := 'staffing_shortfall';
+		matched := pg_catalog.format('largest deviation: staffed vs scheduled (%s of the threshold)', pg_catalog.round(best::numeric, 2));
+	ELSIF best = s_dem THEN
+		event_type := 'demand'; subtype := 'volume_spike';
+		matched := pg_catalog.format('largest deviation: offered vs forecast (%s of the threshold)', pg_catalog.round(best::numeric, 2));
+	ELSIF best = s_aht THEN
+		event_type := 'process'; subtype := 'aht_inflation';
+		matched := pg_catalog.format('largest deviation: AHT vs forecast (%s of the threshold)', pg_catalog.round(best::numeric, 2));
+	ELSIF best = s_esc OR best = s_tra THEN
+		event_type := 'process'; subtype := 'escalation_rate_spike';
+		matched := pg_catalog.format('largest deviation: escalated or transferred share vs 7-day mean (%s of the threshold)', pg_catalog.round(best::numeric, 2));
+	ELSE
+		event_type := 'system';
+		matched := pg_catalog.format('largest deviation: handled vs offered (%s of the threshold)', pg_catalog.round(best::numeric, 2));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.infer_event_type(double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, double precision, evmgmt.effective_detection_policy) IS 'Type and subtype suggested by the figures of the breaching intervals (first match wins: system, capacity, demand, process; else the largest relative deviation, weak)';
+
+------------------------------------------------------------------------------
+-- Detection after each load
+------------------------------------------------------------------------------
+
+-- One interval of a series under evaluation, with the trailing runs below
+-- the three tier thresholds up to it.
+CREATE TYPE evmgmt.detection_row AS (
+	interval_start	timestamptz,
+	interval_minutes integer,
+	service_level	double precision,
+	runs			double precision[],
+	offered			integer,
+	handled			integer,
+	answered		integer,
+	staffed			real,
+	scheduled		real,
+	forecast_offered real,
+	aht				real,
+	forecast_aht	real,
+	escalated		integer,
+	transferred		integer
+);
+COMMENT ON TYPE evmgmt.detection_row IS 'An interval of a series as detection reads it: service level, trailing minutes below each tier threshold and the figures for type inference';
+
+CREATE VIEW evmgmt.detection_conditions AS
+SELECT d.site_id, d.queue_id, d.pool, d.status, d.severity, d.event_id, d.breach_started_at, d.evaluated_at,
+	   d.healthy_intervals, pc.state AS condition_state, pc.severity AS condition_severity
+FROM evmgmt.detection_state d
+LEFT JOIN evmgmt.pool_condition pc ON pc.event_id = d.event_id AND pc.pool = d.pool;
+COMMENT ON VIEW evmgmt.detection_conditions IS 'Each series detection follows with its status (breaching, recovering, flapping, recovered) next to the state of its pool condition';
+
+-- Note on an event's timeline that a rule acted, with who loaded the data.
+CREATE FUNCTION evmgmt.detection_note(p_event_id bigint, p_pool evmgmt.pool, p_rule text, p_reason text, p_details jsonb)
+RETURNS void
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	INSERT INTO evmgmt.event_timeline (event_id, pool, actor, action, reason, details)
+	VALUES (p_event_id, p_pool, 'rule:' || p_rule, 'note', p_reason,
+			p_details || pg_catalog.jsonb_build_object('session_user', SESSION_USER::text, 'rule', p_rule));
+END;
+COMMENT ON FUNCTION evmgmt.detection_note(bigint, evmgmt.pool, text, text, jsonb) IS 'Timeline note by a detection rule (actor rule:<name>; the loading session user in the details)';
+
+-- Evaluate one series at one interval (data time) and act: open, join,
+-- raise, reopen, mark recovering, or only record why not (maintenance,
+-- inhibition, backfill).  Called in data order for each new interval.
+CREATE FUNCTION evmgmt.detect_point(p_site text, p_queue text, p_pool evmgmt.pool, p_operation text,
+									pol evmgmt.effective_detection_policy, sustains integer[],
+									thresholds double precision[], pt evmgmt.detection_row,
+									buf evmgmt.detection_row[], backfill boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	v_rule constant text := 'sustained_service_level';
+	v_end timestamptz := pt.interval_start + pt.interval_minutes * interval '1 minute';
+	v_tier evmgmt.severity;
+	v_k integer;
+	v_run_start timestamptz;
+	v_healthy boolean;
+	d evmgmt.detection_state;
+	v_found boolean;
+	f record;
+	v_esc_base double precision;
+	v_tra_base double precision;
+	inf record;
+	v_figures jsonb;
+	v_intervals jsonb;
+	v_evidence jsonb;
+	v_event bigint;
+	v_inhibitor bigint;
+	v_decision text;
+	v_status text;
+	v_transitions timestamptz[];
+	v_closed timestamptz;
+	v_state evmgmt.event_state;
+	v_sev evmgmt.severity;
+	v_title text;
+	v_reason text;
+BEGIN
+	v_tier := evmgmt.classify_sustained_runs(pt.runs[1], pt.runs[2], pt.runs[3], sustains[1], sustains[2], sustains[3]);
+	v_healthy := pt.service_level IS NOT NULL
+				 AND COALESCE(pt.runs[1], 0) = 0 AND COALESCE(pt.runs[2], 0) = 0 AND COALESCE(pt.runs[3], 0) = 0;
+
+	SELECT * INTO d FROM evmgmt.detection_state s
+	WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool FOR UPDATE;
+	v_found := FOUND;
+	-- an event a responder resolved, closed or cancelled is no longer followed
+	IF v_found AND d.status <> 'recovered' THEN
+		SELECT pc.state, pc.severity INTO v_state, v_sev FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = d.event_id AND pc.pool = p_pool;
+		IF v_state IS NULL OR v_state IN ('resolved', 'cancelled')
+		   OR EXISTS (SELECT FROM evmgmt.event e WHERE e.event_id = d.event_id
+					  AND (e.closed_at IS NOT NULL OR e.cancelled_at IS NOT NULL)) THEN
+			d.status := 'recovered';
+		END IF;
+	END IF;
+
+	-- a point evaluated before (a re-delivery): only a breach worse than the
+	-- one recorded acts again; nothing else is replayed
+	IF v_found AND v_end <= d.evaluated_at
+	   AND (v_tier IS NULL OR (d.status <> 'recovered' AND d.severity <= v_tier)) THEN
+		RETURN;
+	END IF;
+
+	IF v_tier IS NULL THEN
+		IF NOT v_found OR backfill THEN
+			RETURN;
+		END IF;
+		IF d.status = 'recovered' THEN
+			UPDATE evmgmt.detection_state s SET status = 'recovered', evaluated_at = v_end, updated_at = pg_catalog.clock_timestamp()
+			WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool AND s.status <> 'recovered';
+			RETURN;
+		END IF;
+		v_status := d.status;
+		v_transitions := ARRAY(SELECT x FROM pg_catalog.unnest(d.transitions) x WHERE x > v_end - pol.flap_window ORDER BY x);
+		IF NOT v_healthy THEN
+			-- below a threshold again, not (yet) for long enough
+			UPDATE evmgmt.detection_state s SET evaluated_at = v_end, healthy_intervals = 0, updated_at = pg_catalog.clock_timestamp()
+			WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+			RETURN;
+		END IF;
+		IF d.status = 'breaching' THEN
+			v_transitions := v_transitions || v_end;
+			v_status := CASE WHEN pg_catalog.cardinality(v_transitions) >= pol.flap_transitions THEN 'flapping' ELSE 'recovering' END;
+			d.healthy_intervals := 1;
+		ELSIF d.status = 'flapping' THEN
+			d.healthy_intervals := d.healthy_intervals + 1;
+			-- held until healthy for a whole flap window
+			IF d.healthy_intervals * pt.interval_minutes * interval '1 minute' >= pol.flap_window THEN
+				v_status := 'recovering';
+			END IF;
+		ELSE
+			d.healthy_intervals := d.healthy_intervals + 1;
+		END IF;
+		v_evidence := pg_catalog.jsonb_build_object('figures', pg_catalog.jsonb_build_object(
+						  'service_level', pt.service_level, 'healthy_intervals', d.healthy_intervals));
+		IF v_status <> d.status THEN
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, evidence)
+			VALUES (p_site, p_queue, p_pool, pt.interval_start, 'recovery', v_status, d.event_id, d.severity, v_evidence);
+			PERFORM evmgmt.detection_note(d.event_id, p_pool, 'recovery',
+				CASE v_status WHEN 'flapping' THEN pg_catalog.format('%s flapping: held at %s', p_pool, d.severity)
+							  ELSE pg_catalog.format('%s recovering: service level %s%%', p_pool,
+													 pg_catalog.round((pt.service_level * 100)::numeric)) END,
+				pg_catalog.jsonb_build_object('status', v_status, 'data_time', pt.interval_start));
+		END IF;
+		-- opt-in auto-resolve (routine tiers, after a response was logged)
+		IF v_status = 'recovering' AND pol.auto_resolve_after IS NOT NULL
+		   AND d.healthy_intervals >= pol.auto_resolve_after AND v_sev = ANY (pol.auto_resolve_severities)
+		   AND v_state = 'responding' THEN
+			PERFORM evmgmt.resolve_pool(d.event_id, p_pool,
+				pg_catalog.format('rule:recovery: healthy for %s intervals', d.healthy_intervals));
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, evidence)
+			VALUES (p_site, p_queue, p_pool, pt.interval_start, 'recovery', 'auto_resolved', d.event_id, d.severity, v_evidence);
+			v_status := 'recovered';
+		END IF;
+		UPDATE evmgmt.detection_state s
+		SET status = v_status, evaluated_at = v_end, healthy_intervals = d.healthy_intervals,
+			transitions = v_transitions, updated_at = pg_catalog.clock_timestamp()
+		WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+		RETURN;
+	END IF;
+
+	------------------------------------------------------------------
+	-- a sustained breach at this interval: what it looks like
+	------------------------------------------------------------------
+	v_k := CASE v_tier WHEN 'sev1' THEN 1 WHEN 'sev2' THEN 2 ELSE 3 END;
+	v_run_start := v_end - pt.runs[v_k] * interval '1 minute';
+	SELECT pg_catalog.sum(x.offered)::float8 AS offered, pg_catalog.sum(x.handled)::float8 AS handled,
+		   pg_catalog.avg(x.staffed) FILTER (WHERE x.scheduled IS NOT NULL) AS staffed,
+		   pg_catalog.avg(x.scheduled) FILTER (WHERE x.staffed IS NOT NULL) AS scheduled,
+		   pg_catalog.sum(x.offered) FILTER (WHERE x.forecast_offered IS NOT NULL)::float8 AS offered_fc,
+		   pg_catalog.sum(x.forecast_offered)::float8 AS forecast_offered,
+		   pg_catalog.sum(x.aht * x.handled) FILTER (WHERE x.forecast_aht IS NOT NULL)
+			   / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.aht IS NOT NULL AND x.forecast_aht IS NOT NULL), 0) AS aht,
+		   pg_catalog.sum(x.forecast_aht * x.handled) FILTER (WHERE x.aht IS NOT NULL)
+			   / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.aht IS NOT NULL AND x.forecast_aht IS NOT NULL), 0) AS forecast_aht,
+		   pg_catalog.sum(x.escalated)::float8 / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.escalated IS NOT NULL), 0) AS escalated_share,
+		   pg_catalog.sum(x.transferred)::float8 / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.transferred IS NOT NULL), 0) AS transferred_share,
+		   pg_catalog.sum(x.answered)::float8 / NULLIF(pg_catalog.sum(x.offered), 0) AS service_level,
+		   pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+			   'interval_start', x.interval_start, 'minutes', x.interval_minutes, 'service_level', x.service_level,
+			   'offered', x.offered, 'handled', x.handled, 'forecast_offered', x.forecast_offered,
+			   'staffed', x.staffed, 'scheduled', x.scheduled, 'aht', x.aht, 'forecast_aht', x.forecast_aht,
+			   'escalated', x.escalated, 'transferred', x.transferred) ORDER BY x.interval_start) AS intervals
+	INTO f
+	FROM pg_catalog.unnest(buf) x
+	WHERE x.interval_start >= v_run_start AND x.interval_start <= pt.interval_start;
+	-- process shares against the same series and interval of day, 7 days back
+	IF f.escalated_share IS NOT NULL OR f.transferred_share IS NOT NULL THEN
+		SELECT pg_catalog.sum(h.escalated)::float8 / NULLIF(pg_catalog.sum(h.handled) FILTER (WHERE h.escalated IS NOT NULL), 0),
+			   pg_catalog.sum(h.transferred)::float8 / NULLIF(pg_catalog.sum(h.handled) FILTER (WHERE h.transferred IS NOT NULL), 0)
+		INTO v_esc_base, v_tra_base
+		FROM pg_catalog.unnest(buf) x
+		CROSS JOIN pg_catalog.generate_series(1, 7) k
+		JOIN evmgmt.interval_stat h
+		  ON h.interval_start = x.interval_start - k * interval '1 day'
+		 AND h.site_id = p_site AND h.queue_id = p_queue AND h.pool = p_pool
+		WHERE x.interval_start >= v_run_start AND x.interval_start <= pt.interval_start;
+	END IF;
+	SELECT * INTO inf FROM evmgmt.infer_event_type(f.offered, f.handled, f.staffed, f.scheduled,
+		f.forecast_offered, f.offered_fc, f.aht, f.forecast_aht,
+		f.escalated_share, v_esc_base, f.transferred_share, v_tra_base, pol) i;
+	v_figures := pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'tier', v_tier, 'service_level', f.service_level, 'latest_service_level', pt.service_level,
+		'run_started_at', v_run_start, 'run_minutes', pt.runs[v_k],
+		'minutes_below_sev1', pt.runs[1], 'minutes_below_sev2', pt.runs[2], 'minutes_below_sev3', pt.runs[3],
+		'thresholds', pg_catalog.to_jsonb(thresholds), 'sustain_minutes', pg_catalog.to_jsonb(sustains),
+		'offered', f.offered, 'handled', f.handled, 'forecast_offered', f.forecast_offered,
+		'staffed', f.staffed, 'scheduled', f.scheduled, 'aht', f.aht, 'forecast_aht', f.forecast_aht,
+		'escalated_share', f.escalated_share, 'escalated_share_7d_mean', v_esc_base,
+		'transferred_share', f.transferred_share, 'transferred_share_7d_mean', v_tra_base,
+		'inferred_type', inf.event_type, 'inferred_subtype', inf.subtype, 'inference', inf.matched,
+		'weak_inference', inf.weak));
+	v_evidence := pg_catalog.jsonb_build_object('figures', v_figures, 'intervals', f.intervals);
+
+	IF backfill THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'backfill', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'backfill' AND l.severity = v_tier);
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT FROM evmgmt.maintenance_window w
+			   WHERE w.site_id = p_site AND (w.queue_id IS NULL OR w.queue_id = p_queue)
+				 AND (w.pool IS NULL OR w.pool = p_pool)
+				 AND w.starts_at <= pt.interval_start AND w.ends_at > pt.interval_start) THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'maintenance', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'maintenance' AND l.severity = v_tier);
+		RETURN;
+	END IF;
+
+	------------------------------------------------------------------
+	-- which event the condition belongs to
+	------------------------------------------------------------------
+	IF v_found AND d.status <> 'recovered' THEN
+		v_event := d.event_id;
+	END IF;
+	-- an open sev1 outage at the site/queue absorbs the lower tiers it explains
+	SELECT e.event_id INTO v_inhibitor
+	FROM evmgmt.event e
+	JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
+	WHERE e.site_id = p_site AND (e.queue_id IS NULL OR e.queue_id = p_queue) AND e.event_type = 'system'
+	  AND e.closed_at IS NULL AND e.cancelled_at IS NULL
+	  AND pc.severity = 'sev1' AND pc.state NOT IN ('resolved', 'cancelled')
+	  AND e.event_id IS DISTINCT FROM v_event
+	ORDER BY e.event_id LIMIT 1;
+	IF v_inhibitor IS NOT NULL THEN
+		IF v_tier = 'sev1' AND inf.event_type = 'system' THEN
+			v_event := v_inhibitor;
+		ELSIF v_event IS NULL THEN
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, event_type, subtype, weak_inference, evidence)
+			SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'inhibited', v_inhibitor, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+			WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+							  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+								AND l.data_time = pt.interval_start AND l.decision = 'inhibited' AND l.severity = v_tier);
+			RETURN;
+		END IF;
+	END IF;
+	v_reason := pg_catalog.format('%s %s: service level below %s%% for %s min (tier %s)', v_rule, p_pool,
+								  pg_catalog.round((thresholds[v_k] * 100)::numeric), pt.runs[v_k], v_tier);
+	-- the same series breaching again within the recurrence window: its event
+	IF v_event IS NULL AND v_found AND d.event_id IS NOT NULL THEN
+		SELECT e.closed_at INTO v_closed FROM evmgmt.event e
+		WHERE e.event_id = d.event_id AND e.cancelled_at IS NULL;
+		IF v_closed IS NULL AND FOUND THEN
+			v_event := d.event_id;
+		ELSIF v_closed >= pg_catalog.now() - evmgmt.setting_interval('evmgmt.recurrence_window', interval '7 days') THEN
+			PERFORM evmgmt.reopen_event(d.event_id, 'rule:' || v_reason, ARRAY[p_pool]);
+			v_event := d.event_id;
+			v_decision := 'reopened';
+		END IF;
+	END IF;
+	-- one event per condition: the open event of the site, queue and type
+	IF v_event IS NULL THEN
+		SELECT e.event_id INTO v_event FROM evmgmt.event e
+		WHERE e.site_id = p_site AND e.queue_id = p_queue AND e.event_type = inf.event_type
+		  AND e.closed_at IS NULL AND e.cancelled_at IS NULL
+		ORDER BY e.event_id DESC LIMIT 1;
+	END IF;
+	IF v_event IS NULL THEN
+		v_title := pg_catalog.format('%s at %s %s: service level %s%% for %s min',
+			COALESCE((SELECT st.name FROM evmgmt.event_subtype st WHERE st.subtype = inf.subtype), pg_catalog.initcap(inf.event_type::text)),
+			p_site, p_queue, pg_catalog.round((COALESCE(f.service_level, 0) * 100)::numeric), pt.runs[v_k]);
+		v_event := evmgmt.open_event(inf.event_type, p_site, ARRAY[p_pool], 'rule', v_title,
+									 LEAST(v_run_start, pg_catalog.now()), p_queue, inf.subtype,
+									 'Opened by rule ' || v_rule || ': ' || inf.matched
+									 || CASE WHEN inf.weak THEN ' (weak inference: check the type)' ELSE '' END);
+		PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+		v_decision := 'opened';
+	ELSE
+		SELECT pc.state, pc.severity INTO v_state, v_sev FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = v_event AND pc.pool = p_pool;
+		IF NOT FOUND THEN
+			PERFORM evmgmt.add_pool(v_event, p_pool, 'rule:' || v_reason);
+			PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+			v_decision := 'joined';
+		ELSIF v_state = 'detected' THEN
+			PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+			v_decision := COALESCE(v_decision, 'joined');
+		ELSIF v_state = 'cancelled' THEN
+			v_decision := NULL;		-- a responder called it a false positive
+		ELSE
+			IF v_state = 'resolved' THEN
+				PERFORM evmgmt.reopen_pool(v_event, p_pool, 'rule:' || v_reason);
+				v_decision := 'reopened';
+			END IF;
+			IF v_sev > v_tier THEN
+				PERFORM evmgmt.reclassify_pool(v_event, p_pool, v_tier, 'rule:' || v_reason);
+				v_decision := COALESCE(v_decision, 'raised');
+			END IF;
+		END IF;
+	END IF;
+
+	-- the series' own state; a breach after recovering is a transition
+	v_transitions := CASE WHEN v_found THEN ARRAY(SELECT x FROM pg_catalog.unnest(d.transitions) x
+												  WHERE x > v_end - pol.flap_window ORDER BY x)
+					 ELSE '{}' END;
+	v_status := 'breaching';
+	IF v_found AND d.status IN ('recovering', 'recovered') AND d.event_id = v_event THEN
+		v_transitions := v_transitions || v_end;
+		v_decision := COALESCE(v_decision, 'continued');
+	END IF;
+	IF v_found AND d.status = 'flapping' AND d.event_id = v_event THEN
+		v_status := 'flapping';
+	ELSIF pg_catalog.cardinality(v_transitions) >= pol.flap_transitions THEN
+		IF d.status IS DISTINCT FROM 'flapping' THEN
+			v_decision := COALESCE(v_decision, 'flapping');
+		END IF;
+		v_status := 'flapping';
+	END IF;
+	INSERT INTO evmgmt.detection_state AS s (site_id, queue_id, pool, status, severity, event_id, breach_started_at,
+											 evaluated_at, healthy_intervals, transitions)
+	VALUES (p_site, p_queue, p_pool, v_status, v_tier, v_event, v_run_start, v_end, 0, v_transitions)
+	ON CONFLICT (site_id, queue_id, pool) DO UPDATE
+	SET status = EXCLUDED.status,
+		severity = CASE WHEN s.event_id = EXCLUDED.event_id AND s.status <> 'recovered' THEN LEAST(s.severity, EXCLUDED.severity)
+						ELSE EXCLUDED.severity END,
+		event_id = EXCLUDED.event_id,
+		breach_started_at = CASE WHEN s.event_id = EXCLUDED.event_id AND s.status <> 'recovered' THEN s.breach_started_at
+								 ELSE EXCLUDED.breach_started_at END,
+		evaluated_at = EXCLUDED.evaluated_at, healthy_intervals = 0, transitions = EXCLUDED.transitions,
+		updated_at = pg_catalog.clock_timestamp();
+
+	IF v_decision IS NOT NULL THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, event_type, subtype, weak_inference, evidence)
+		VALUES (p_site, p_queue, p_pool, pt.interval_start, v_rule, v_decision, v_event, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence);
+		PERFORM evmgmt.detection_note(v_event, p_pool, v_rule, v_decision || ': ' || v_reason,
+			pg_catalog.jsonb_build_object('decision', v_decision, 'data_time', pt.interval_start, 'tier', v_tier,
+										  'suggested_type', inf.event_type, 'suggested_subtype', inf.subtype,
+										  'weak_inference', inf.weak));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.detect_point(text, text, evmgmt.pool, text, evmgmt.effective_detection_policy, integer[], double precision[], evmgmt.detection_row, evmgmt.detection_row[], boolean) IS 'Detection for one series at one interval in data time: opens, joins, raises or reopens through the lifecycle functions, marks recovering or flapping, or records a suppressed breach (maintenance, inhibition, backfill) with its evidence';
+
+-- Evaluate the series one load touched (called by interval_stat's statement
+-- trigger).  Only series whose new intervals dip below a threshold, or that
+-- detection already follows, are read further; their intervals in one
+-- range scan on the key, then each new interval in data order.
+CREATE FUNCTION evmgmt.detect_loaded(touched evmgmt.interval_touch[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	v_now timestamptz := pg_catalog.now();
+	v_from timestamptz;
+	v_to timestamptz;
+	c record;
+	v_nestloop text;
+BEGIN
+	-- a silent site that sends data again (48_feed_health.sql)
+	IF EXISTS (SELECT FROM evmgmt.feed_health f WHERE f.resumed_at IS NULL) THEN
+		PERFORM evmgmt.feed_resumed(touched);
+	END IF;
+	IF pg_catalog.to_regclass('pg_temp.evmgmt_detect_cand') IS NULL THEN
+		CREATE TEMPORARY TABLE evmgmt_detect_cand (
+			n integer, site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, operation_id text,
+			first_start timestamptz, last_start timestamptz, prev_last_start timestamptz,
+			eval_from timestamptz, backfill boolean, read_from timestamptz, rows evmgmt.detection_row[]
+		) ON COMMIT DELETE ROWS;
+	END IF;
+	DELETE FROM pg_temp.evmgmt_detect_cand;
+
+	-- The points to evaluate are the intervals new to the series (all of
+	-- the load when it only re-delivered), the live ones only; when nothing
+	-- of it is live, its latest interval once, as backfill.
+	INSERT INTO pg_temp.evmgmt_detect_cand
+	SELECT pg_catalog.row_number() OVER (), t.site_id, t.queue_id, t.pool, si.operation_id, t.first_start,
+		   t.last_start, t.prev_last_start, e.eval_from, e.backfill,
+		   CASE WHEN e.backfill THEN t.last_start ELSE GREATEST(e.eval_from, v_now - pol.backfill_after - interval '1 hour') END
+			   - pol.lookback
+	FROM pg_catalog.unnest(touched) t
+	JOIN evmgmt.site si ON si.site_id = t.site_id
+	JOIN evmgmt.severity_thresholds th ON th.operation_id = si.operation_id
+	JOIN evmgmt.effective_detection_policy pol ON pol.operation_id = si.operation_id
+	LEFT JOIN evmgmt.detection_state d ON d.site_id = t.site_id AND d.queue_id = t.queue_id AND d.pool = t.pool
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN t.prev_last_start IS NULL OR t.last_start <= t.prev_last_start THEN t.first_start
+					ELSE t.prev_last_start + interval '1 microsecond' END AS eval_from,
+			   -- an interval is live when it ended less than backfill_after ago
+			   -- (here bounded by the longest interval, an hour; exact below)
+			   t.last_start + interval '1 hour' < v_now - pol.backfill_after AS backfill
+	) e
+	WHERE pol.enabled
+	  AND ((d.site_id IS NOT NULL AND d.status <> 'recovered')
+		   OR t.min_service_level < GREATEST(th.sev1_threshold, th.sev2_threshold, th.sev3_threshold)
+		   OR (t.min_service_level <= 0 AND 0 IN (th.sev1_threshold, th.sev2_threshold, th.sev3_threshold)));
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	ANALYZE pg_temp.evmgmt_detect_cand;
+	SELECT pg_catalog.min(k.read_from), pg_catalog.max(GREATEST(k.last_start, k.prev_last_start))
+	INTO v_from, v_to
+	FROM pg_temp.evmgmt_detect_cand k;
+
+	-- The candidates' intervals come from one range scan on the key, hashed
+	-- against the candidates: a nested loop would rescan the whole range for
+	-- every candidate (the key leads with time), so it is ruled out here.
+	v_nestloop := pg_catalog.current_setting('enable_nestloop');
+	PERFORM pg_catalog.set_config('enable_nestloop', 'off', true);
+
+	-- one range scan on the key for all candidates, the runs as a window
+	UPDATE pg_temp.evmgmt_detect_cand cd SET rows = agg.rows
+	FROM (SELECT x.n,
+				 pg_catalog.array_agg(ROW(x.interval_start, x.interval_minutes, x.sl, x.runs, x.offered, x.handled,
+										  x.answered_in_threshold, x.staffed, x.scheduled, x.forecast_offered,
+										  x.aht_seconds, x.forecast_aht, x.escalated, x.transferred)::evmgmt.detection_row
+									  ORDER BY x.interval_start) AS rows
+		  FROM (SELECT d.*, evmgmt.interval_service_level(d.answered_in_threshold, d.offered) AS sl,
+					   evmgmt.sustained_runs_below(evmgmt.interval_service_level(d.answered_in_threshold, d.offered),
+												   ARRAY[th2.sev1_threshold, th2.sev2_threshold, th2.sev3_threshold],
+												   d.interval_start, d.interval_minutes)
+						   OVER (PARTITION BY d.n ORDER BY d.interval_start) AS runs
+				FROM (-- the same interval twice in one statement is read once
+					  -- here (the deferred key refuses it at commit)
+					  SELECT DISTINCT ON (cd2.n, s.interval_start) cd2.n, cd2.operation_id, s.*
+					  FROM evmgmt.interval_stat s
+					  JOIN pg_temp.evmgmt_detect_cand cd2
+						ON cd2.site_id = s.site_id AND cd2.queue_id = s.queue_id AND cd2.pool = s.pool
+					  WHERE s.interval_start > v_from AND s.interval_start <= v_to
+						AND s.interval_start > cd2.read_from
+					  ORDER BY cd2.n, s.interval_start) d
+				JOIN evmgmt.severity_thresholds th2 ON th2.operation_id = d.operation_id) x
+		  GROUP BY x.n) agg
+	WHERE agg.n = cd.n;
+	PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
+
+	-- backfill exactly: no new interval of the series is live
+	UPDATE pg_temp.evmgmt_detect_cand cd
+	SET backfill = NOT EXISTS (SELECT FROM pg_catalog.unnest(cd.rows) x
+							   WHERE x.interval_start >= cd.eval_from
+								 AND x.interval_start + x.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after)
+	FROM evmgmt.effective_detection_policy pol
+	WHERE pol.operation_id = cd.operation_id;
+
+	-- every point in data order across series (at one time the worst
+	-- service level first, so an outage is open before what it explains)
+	FOR c IN
+		SELECT cd.site_id, cd.queue_id, cd.pool, cd.operation_id, cd.backfill, cd.rows, pol AS policy,
+			   ARRAY[th.sev1_sustain, th.sev2_sustain, th.sev3_sustain] AS sustains,
+			   ARRAY[th.sev1_threshold, th.sev2_threshold, th.sev3_threshold] AS thresholds,
+			   ROW(pt.*)::evmgmt.detection_row AS pt
+		FROM pg_temp.evmgmt_detect_cand cd
+		JOIN evmgmt.severity_thresholds th ON th.operation_id = cd.operation_id
+		JOIN evmgmt.effective_detection_policy pol ON pol.operation_id = cd.operation_id
+		CROSS JOIN LATERAL pg_catalog.unnest(cd.rows) pt
+		WHERE pt.interval_start >= cd.eval_from
+		  AND CASE WHEN cd.backfill THEN pt.interval_start = (SELECT pg_catalog.max(y.interval_start) FROM pg_catalog.unnest(cd.rows) y)
+				   ELSE pt.interval_start + pt.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after END
+		ORDER BY pt.interval_start, pt.service_level NULLS LAST, cd.site_id, cd.queue_id, cd.pool
+	LOOP
+		PERFORM evmgmt.detect_point(c.site_id, c.queue_id, c.pool, c.operation_id, c.policy, c.sustains,
+									c.thresholds, c.pt, c.rows, c.backfill);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.detect_loaded(evmgmt.interval_touch[]) IS 'Detection over the series a load touched: each new live interval of a series below a threshold (or followed by detection) is evaluated in data order by detect_point';
+CREATE TABLE evmgmt.feed_health (
+	site_id			text COLLATE "C" PRIMARY KEY REFERENCES evmgmt.site ON DELETE CASCADE,
+	event_id		bigint,
+	last_interval_end timestamptz NOT NULL,
+	silent_since	timestamptz NOT NULL,
+	opened_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	resumed_at		timestamptz
+);
+COMMENT ON TABLE evmgmt.feed_health IS 'Sites whose interval feed went silent: since when the next interval was due, the feed-health event, and when data resumed';
+
+-- Open a feed-health event for every live site that went silent by at (a
+-- site whose latest data ended more than backfill_after ago is catching up,
+-- not live); say when the next site would (for the worker's next wake-up).
+CREATE FUNCTION evmgmt.check_feed_health(at timestamptz DEFAULT pg_catalog.now()) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	v_event bigint;
+	v_pool evmgmt.pool;
+	v_next timestamptz;
+BEGIN
+	IF at IS NULL OR NOT pg_catalog.isfinite(at) THEN
+		RAISE EXCEPTION 'at must be a finite time' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR r IN
+		SELECT l.site_id, l.last_end, l.minutes, l.pools, pol.feed_due_intervals, pol.feed_severity,
+			   l.last_end + l.minutes * (1 + pol.feed_due_intervals) * interval '1 minute' AS silent_at,
+			   l.last_end + l.minutes * interval '1 minute' AS due_at, fh.site_id IS NOT NULL AS known,
+			   fh.resumed_at, fh.last_interval_end AS known_end
+		FROM (SELECT s.site_id, si.operation_id,
+					 pg_catalog.max(s.last_interval_start) AS last_start,
+					 pg_catalog.array_agg(DISTINCT s.pool ORDER BY s.pool) AS pools,
+					 pg_catalog.max(s.last_interval_start) + pg_catalog.max(x.interval_minutes) * interval '1 minute' AS last_end,
+					 pg_catalog.max(x.interval_minutes) AS minutes
+			  FROM evmgmt.interval_series s
+			  JOIN evmgmt.site si ON si.site_id = s.site_id
+			  LEFT JOIN LATERAL (SELECT i.interval_minutes FROM evmgmt.interval_stat i
+								 WHERE i.interval_start = s.last_interval_start AND i.site_id = s.site_id
+								   AND i.queue_id = s.queue_id AND i.pool = s.pool) x ON true
+			  GROUP BY s.site_id, si.operation_id) l
+		JOIN evmgmt.effective_detection_policy pol ON pol.operation_id = l.operation_id
+		LEFT JOIN evmgmt.feed_health fh ON fh.site_id = l.site_id
+		-- a feed whose latest data is older than backfill_after is catching
+		-- up (backfill), not live
+		WHERE pol.enabled AND l.minutes IS NOT NULL AND l.last_end >= at - pol.backfill_after
+	LOOP
+		IF r.silent_at > at THEN
+			v_next := LEAST(v_next, r.silent_at);
+			CONTINUE;
+		END IF;
+		-- silent: once per silence (a site already opened for this last interval waits for data)
+		CONTINUE WHEN r.known AND r.known_end = r.last_end;
+		v_event := evmgmt.open_event('system', r.site_id, r.pools, 'rule',
+			pg_catalog.format('WFM feed silent at %s: no intervals since %s', r.site_id,
+							  pg_catalog.to_char(r.last_end AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'),
+			LEAST(r.due_at, pg_catalog.now()), NULL, 'wfm_platform_outage',
+			pg_catalog.format('Opened by rule feed_health: the interval due at %s is %s intervals past due.',
+							  r.due_at, r.feed_due_intervals));
+		FOREACH v_pool IN ARRAY r.pools
+		LOOP
+			PERFORM evmgmt.classify_pool(v_event, v_pool, r.feed_severity);
+			PERFORM evmgmt.diagnose_pool(v_event, v_pool, 'measurement', 'it_escalation', 'interval feed stopped arriving');
+		END LOOP;
+		INSERT INTO evmgmt.feed_health AS f (site_id, event_id, last_interval_end, silent_since)
+		VALUES (r.site_id, v_event, r.last_end, r.due_at)
+		ON CONFLICT (site_id) DO UPDATE
+		SET event_id = EXCLUDED.event_id, last_interval_end = EXCLUDED.last_interval_end,
+			silent_since = EXCLUDED.silent_since, opened_at = pg_catalog.clock_timestamp(), resumed_at = NULL;
+		INSERT INTO evmgmt.detection_log (site_id, data_time, rule, decision, event_id, severity, event_type, subtype, evidence)
+		VALUES (r.site_id, r.due_at, 'feed_health', 'feed_silent', v_event, r.feed_severity, 'system', 'wfm_platform_outage',
+				pg_catalog.jsonb_build_object('figures', pg_catalog.jsonb_build_object(
+					'last_interval_end', r.last_end, 'interval_minutes', r.minutes, 'due_at', r.due_at,
+					'silent_at', r.silent_at, 'checked_at', at)));
+		PERFORM evmgmt.detection_note(v_event, NULL, 'feed_health', 'feed silent since ' || r.due_at,
+									  pg_catalog.jsonb_build_object('last_interval_end', r.last_end));
+	END LOOP;
+	RETURN v_next;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.check_feed_health(timestamptz) IS 'Opens a system event (wfm_platform_outage, cause measurement) for every site whose next interval is feed_due_intervals past due at the given moment; returns when the next site would go silent';
+
+-- Data arrived for these sites: a silent feed has resumed.  Called by
+-- interval_stat's statement trigger through detect_loaded.
+CREATE FUNCTION evmgmt.feed_resumed(touched evmgmt.interval_touch[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	pc record;
+BEGIN
+	FOR r IN
+		SELECT f.site_id, f.event_id, pg_catalog.max(t.last_start) AS last_start
+		FROM evmgmt.feed_health f
+		JOIN pg_catalog.unnest(touched) t ON t.site_id = f.site_id
+		WHERE f.resumed_at IS NULL AND t.last_start >= f.last_interval_end
+		GROUP BY f.site_id, f.event_id
+	LOOP
+		UPDATE evmgmt.feed_health SET resumed_at = pg_catalog.clock_timestamp() WHERE site_id = r.site_id;
+		INSERT INTO evmgmt.detection_log (site_id, data_time, rule, decision, event_id, event_type, subtype, evidence)
+		VALUES (r.site_id, r.last_start, 'feed_health', 'feed_resumed', r.event_id, 'system', 'wfm_platform_outage',
+				pg_catalog.jsonb_build_object('figures', pg_catalog.jsonb_build_object('first_interval_start', r.last_start)));
+		IF NOT EXISTS (SELECT FROM evmgmt.event e WHERE e.event_id = r.event_id AND e.closed_at IS NULL AND e.cancelled_at IS NULL) THEN
+			CONTINUE;
+		END IF;
+		PERFORM evmgmt.detection_note(r.event_id, NULL, 'feed_health', 'feed resumed: recovering',
+									  pg_catalog.jsonb_build_object('status', 'recovering', 'data_time', r.last_start));
+		FOR pc IN SELECT p.pool FROM evmgmt.pool_condition p WHERE p.event_id = r.event_id AND p.state = 'responding'
+		LOOP
+			PERFORM evmgmt.resolve_pool(r.event_id, pc.pool, 'rule:feed_health: data resumed');
+		END LOOP;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.feed_resumed(evmgmt.interval_touch[]) IS 'Marks the feed-health events of sites that receive data again as recovering (timeline note; conditions a responder responded to are resolved)';
+
+-- Power of One on live intervals: for the latest interval of each series,
+-- service level and ASA now (Erlang C from offered, AHT and staffed) and with
+-- 1, 2, 3 agents more and fewer, and the agents the queue's target needs.
+CREATE VIEW evmgmt.live_power_of_one AS
+SELECT s.site_id, s.queue_id, s.pool, i.interval_start, i.interval_minutes, w.traffic, w.agents AS staffed_agents,
+	   evmgmt.agents_required(w.traffic, i.aht_seconds, q.sl_target, q.sl_seconds) AS agents_needed,
+	   q.sl_target, q.sl_seconds, p.delta, p.agents, p.service_level, p.asa, p.occupancy
+FROM evmgmt.interval_series s
+JOIN evmgmt.interval_stat i ON i.interval_start = s.last_interval_start AND i.site_id = s.site_id
+						   AND i.queue_id = s.queue_id AND i.pool = s.pool
+JOIN evmgmt.queue q ON q.queue_id = s.queue_id
+CROSS JOIN LATERAL (SELECT i.offered * i.aht_seconds / (i.interval_minutes * 60.0) AS traffic,
+						   pg_catalog.round(i.staffed)::integer AS agents) w
+CROSS JOIN LATERAL evmgmt.power_of_one(w.traffic, w.agents, i.aht_seconds, q.sl_seconds, 3) p
+WHERE i.offered > 0 AND i.aht_seconds IS NOT NULL AND i.staffed IS NOT NULL AND w.agents >= 1
+  AND p.agents >= 1;
+COMMENT ON VIEW evmgmt.live_power_of_one IS 'Power of One for the latest interval of every series: traffic, staffed agents, agents needed for the queue target, and service level, ASA and occupancy with 3, 2, 1 agents fewer, as staffed, and 1, 2, 3 more (Erlang C)';
+-- event_facts shows detection's evidence
+CREATE OR REPLACE FUNCTION evmgmt.event_facts(event_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	f jsonb;
+	v_queue text;
+	v_site text;
+	v_pool evmgmt.pool;
+	st record;
+	po text;
+	prefix text := COALESCE(pg_catalog.current_setting('evmgmt.event_link_prefix', true), '');
+	v_any evmgmt.severity;
+BEGIN
+	-- the tier of a cancelled event is the one it had
+	SELECT pg_catalog.min(pc.severity) INTO v_any FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event;
+	SELECT pg_catalog.jsonb_build_object(
+			'event_id', r.event_id, 'operation_id', r.operation_id,
+			'tier', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
+			'severity', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
+			'type', r.event_type, 'subtype', COALESCE(r.subtype, ''),
+			'site', r.site_id, 'site_name', s.name, 'time_zone', s.time_zone, 'queue', COALESCE(r.queue_id, ''),
+			'title', r.title, 'state', r.state,
+			'pools', (SELECT pg_catalog.string_agg(pc.pool || ' ' || COALESCE(pc.severity::text, 'unclassified'), ', '
+												   ORDER BY pc.severity NULLS LAST, pc.pool)
+					  FROM evmgmt.pool_condition pc
+					  WHERE pc.event_id = r.event_id AND (pc.state <> 'cancelled' OR r.floor_severity IS NULL)),
+			'opened_at', pg_catalog.to_char(r.opened_at AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI') || ' ' || s.time_zone,
+			'link', CASE WHEN prefix <> '' THEN prefix || r.event_id END),
+		   r.queue_id, r.site_id
+	INTO f, v_queue, v_site
+	FROM evmgmt.event_rollup r
+	JOIN evmgmt.site s ON s.site_id = r.site_id
+	WHERE r.event_id = p_event;
+
+	-- Power of One for the queue, when the Erlang functions are there and
+	-- the queue has a recent interval with staffing and handle time.
+	IF v_queue IS NOT NULL
+	   AND pg_catalog.to_regprocedure('evmgmt.power_of_one(double precision,integer,double precision,double precision,integer)') IS NOT NULL THEN
+		SELECT pc.pool INTO v_pool FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = p_event ORDER BY pc.severity NULLS LAST, pc.pool LIMIT 1;
+		SELECT i.offered, i.aht_seconds, i.staffed, i.interval_minutes, i.threshold_seconds INTO st
+		FROM evmgmt.interval_stat i
+		WHERE i.site_id = v_site AND i.queue_id = v_queue AND i.pool = v_pool
+		  AND i.staffed IS NOT NULL AND i.aht_seconds IS NOT NULL
+		ORDER BY i.interval_start DESC LIMIT 1;
+		IF FOUND AND st.offered > 0 AND pg_catalog.round(st.staffed) >= 2 THEN
+			EXECUTE $q$
+				SELECT 'Power of One: ' || pg_catalog.string_agg(
+						 p.agents || ' agents SL ' || pg_catalog.round((p.service_level * 100)::numeric) || '%', ', '
+						 ORDER BY pg_catalog.abs(p.delta), p.delta DESC)
+				FROM evmgmt.power_of_one($1, $2, $3, $4, 1) p
+				WHERE p.delta BETWEEN -1 AND 1$q$
+			INTO po
+			USING st.offered * st.aht_seconds / (st.interval_minutes * 60.0), pg_catalog.round(st.staffed)::integer,
+				  st.aht_seconds::double precision, st.threshold_seconds::double precision;
+			f := f || pg_catalog.jsonb_build_object('power_of_one', po);
+		END IF;
+	END IF;
+	-- what rule-driven detection saw for each of its decisions on the event
+	-- (detection_log, 32_detection.sql): rule, tier, inferred type, figures
+	f := f || COALESCE((
+		SELECT pg_catalog.jsonb_build_object('evidence', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				   'decision', l.decision, 'rule', l.rule, 'pool', l.pool, 'data_time', l.data_time,
+				   'figures', l.evidence -> 'figures') ORDER BY l.detection_id))
+		FROM evmgmt.detection_log l
+		WHERE l.event_id = p_event
+		HAVING pg_catalog.count(*) > 0), '{}');
+	RETURN f;
+END
+$$;
+-- run_due_work keeps partitions ahead and checks feeds
+CREATE OR REPLACE FUNCTION evmgmt.run_due_work(now timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_now timestamptz := $1;
+	v_batch integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.escalation_batch_size', true), '')::integer, 500);
+	v_more boolean := false;
+	v_busy boolean := false;
+	v_next timestamptz;
+	v_feed timestamptz;
+	v_lock text;
+	n integer;
+	r record;
+BEGIN
+	IF p_now IS NULL THEN
+		RAISE EXCEPTION 'run_due_work needs a moment' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+
+	-- Candidates are read without locks; each is then taken event first
+	-- (SKIP LOCKED: a busy event waits for the next call) and re-checked
+	-- under its own row lock, so a concurrent caller never fires it twice.
+	n := 0;
+	FOR r IN SELECT t.event_id, t.pool, t.target FROM evmgmt.target_timer t
+			 WHERE t.next_at <= p_now ORDER BY t.next_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.target_timer t
+		WHERE t.event_id = r.event_id AND t.pool = r.pool AND t.target = r.target AND t.next_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.target_timer_fire(r.event_id, r.pool, r.target, p_now);
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT s.event_id FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at <= p_now ORDER BY s.next_status_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.status_schedule s
+		WHERE s.event_id = r.event_id AND s.ended_at IS NULL AND s.next_status_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.status_tick(r.event_id, p_now);
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT e.escalation_id, e.event_id FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at <= p_now ORDER BY e.next_due_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e
+		WHERE e.escalation_id = r.escalation_id AND e.state = 'active' AND e.next_due_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	-- Interval upkeep (25_partitions.sql, 48_feed_health.sql): partitions
+	-- ahead of time, and sites whose feed went silent.  Last, and never
+	-- waiting for a lock (a load or DDL holding one; the locks it took are
+	-- given back when it gives up): it is tried again on the next call.
+	v_lock := pg_catalog.current_setting('lock_timeout');
+	BEGIN
+		PERFORM pg_catalog.set_config('lock_timeout', '200ms', true);
+		PERFORM evmgmt.maintain_interval_partitions(p_now);
+		v_feed := evmgmt.check_feed_health(p_now);
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+	EXCEPTION WHEN lock_not_available THEN
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+		v_feed := p_now + interval '1 second';
+	END;
+
+	IF v_more THEN
+		RETURN p_now;
+	END IF;
+	v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
+					(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
+					(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL),
+					v_feed);
+	-- what is left due belongs to events busy elsewhere: look again shortly
+	-- rather than at once
+	IF v_busy AND v_next <= p_now THEN
+		v_next := p_now + interval '1 second';
+	END IF;
+	RETURN v_next;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Keeps interval partitions ahead and opens feed-health events for silent sites, then fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
+-- audit of the new configuration tables (80_audit.sql)
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.detection_policy FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
+CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.detection_policy FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.maintenance_window FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
+CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.maintenance_window FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();
+
+-- grants (90_privileges.sql): readers and admins read every new relation,
+-- admins edit the detection settings and maintenance windows
+GRANT SELECT ON evmgmt.interval_stat, evmgmt.interval_stat_default, evmgmt.interval_series,
+	evmgmt.interval_partitions, evmgmt.detection_policy, evmgmt.effective_detection_policy,
+	evmgmt.maintenance_window, evmgmt.detection_state, evmgmt.detection_log, evmgmt.detection_evidence,
+	evmgmt.detection_conditions, evmgmt.feed_health, evmgmt.live_power_of_one
+	TO evmgmt_reader, evmgmt_admin;
+GRANT INSERT, UPDATE, DELETE ON evmgmt.detection_policy, evmgmt.maintenance_window TO evmgmt_admin;
+GRANT INSERT ON evmgmt.interval_stat TO evmgmt_ingest;
+GRANT INSERT, DELETE ON evmgmt.interval_stat TO evmgmt_admin;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA evmgmt TO evmgmt_admin;
+
+-- dump registration (99_config_dump.sql)
+-- (one call per statement: each updates the extension's catalog row)
+DO $dump$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['interval_stat', 'interval_stat_default', 'interval_series', 'detection_policy',
+							 'maintenance_window', 'detection_state', 'detection_log', 'feed_health',
+							 'maintenance_window_window_id_seq', 'detection_log_detection_id_seq']
+	LOOP
+		PERFORM pg_catalog.pg_extension_config_dump('evmgmt.' || t, '');
+	END LOOP;
+END
+$dump$;

@@ -1,16 +1,48 @@
 -- Interval statistics loaded by WFM ETL jobs, and the quarantine path.
 --
 -- interval_stat is built for COPY at volume (20,000 seats, 15-minute intervals,
--- a year kept is on the order of 10^8 rows): fixed-width columns, one primary
--- key led by time (loads append at the right edge), codes in the "C"
--- collation, CHECK constraints instead of triggers.  A bad row makes the whole COPY fail with
--- the named constraint.  ETL jobs that prefer to keep going load into
--- interval_inbox instead: good rows reach interval_stat, bad rows land in
--- interval_quarantine with the reason, nothing is lost.
+-- a year kept is on the order of 10^8 rows): partitioned by month of
+-- interval_start (a default partition takes what no month partition holds, so
+-- a load never fails for lack of one), fixed-width columns, one primary key
+-- led by time (loads append at the right edge), codes in the "C" collation,
+-- CHECK constraints that cost one comparison each.  What a per-row trigger or
+-- a foreign-key probe would cost is done once per statement instead, by the
+-- AFTER INSERT statement trigger over the statement's rows
+-- (interval_stat_loaded): site and queue codes are checked with one anti-join
+-- and refused with the foreign-key wording and constraint names of 0.1.0;
+-- re-delivered intervals replace the earlier rows; the per-series high-water
+-- mark (interval_series) is kept; detection runs on the series touched.
+--
+-- A bad row makes the whole COPY fail with the named constraint.  ETL jobs
+-- that prefer to keep going load into interval_inbox instead: good rows reach
+-- interval_stat, bad rows land in interval_quarantine with the reason, nothing
+-- is lost, and no subtransaction is spent per row.
+
+-- Whether an interval start lies on a boundary of gcd(minutes, 15) minutes
+-- (C: one integer remainder on the timestamp, src/detect.c).
+CREATE FUNCTION evmgmt.interval_start_aligned(interval_start timestamptz, interval_minutes smallint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_interval_start_aligned'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.interval_start_aligned(timestamptz, smallint) IS 'True when the start is on a whole minute aligned to the interval length, at most to 15 minutes (sites offset by 30 or 45 minutes keep their local boundaries); NULL for a length that is not positive';
+
+-- Text parsers of the forgiving path: NULL instead of an error (src/detect.c).
+CREATE FUNCTION evmgmt.try_integer(value text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'evmgmt_try_integer'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.try_integer(text) IS 'The decimal integer the text holds (clamped to the bigint range), NULL when it is none; never raises';
+CREATE FUNCTION evmgmt.try_real(value text) RETURNS double precision
+AS 'MODULE_PATHNAME', 'evmgmt_try_real'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.try_real(text) IS 'The number the text holds as float8in reads it, NULL when it does not parse; never raises';
+CREATE FUNCTION evmgmt.try_timestamptz(value text) RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'evmgmt_try_timestamptz'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.try_timestamptz(text) IS 'The timestamp the text holds as timestamptz_in reads it (session DateStyle and TimeZone), NULL when it does not parse or is out of range; never raises';
 
 CREATE TABLE evmgmt.interval_stat (
-	site_id			text COLLATE "C" NOT NULL REFERENCES evmgmt.site,
-	queue_id		text COLLATE "C" NOT NULL REFERENCES evmgmt.queue,
+	site_id			text COLLATE "C" NOT NULL,
+	queue_id		text COLLATE "C" NOT NULL,
 	pool			evmgmt.pool NOT NULL,
 	interval_start	timestamptz NOT NULL,
 	interval_minutes smallint NOT NULL
@@ -25,6 +57,11 @@ CREATE TABLE evmgmt.interval_stat (
 	scheduled		real CONSTRAINT interval_stat_scheduled_not_negative CHECK (scheduled >= 0 AND scheduled < 'Infinity'),
 	forecast_offered real CONSTRAINT interval_stat_forecast_offered_not_negative CHECK (forecast_offered >= 0 AND forecast_offered < 'Infinity'),
 	forecast_aht	real CONSTRAINT interval_stat_forecast_aht_positive CHECK (forecast_aht > 0 AND forecast_aht < 'Infinity'),
+	-- process-health counts (optional): contacts transferred, escalated to a
+	-- supervisor or tier 2, and contacts from customers who had contacted before
+	transferred		integer CONSTRAINT interval_stat_transferred_not_negative CHECK (transferred >= 0),
+	escalated		integer CONSTRAINT interval_stat_escalated_not_negative CHECK (escalated >= 0),
+	repeat_contacts	integer CONSTRAINT interval_stat_repeat_contacts_not_negative CHECK (repeat_contacts >= 0),
 	-- The relational checks hold vacuously when a count is already wrong on its
 	-- own, so that a bad row is reported by the most specific constraint.
 	CONSTRAINT interval_stat_handled_not_more_than_offered CHECK (offered < 0 OR handled < 0 OR handled <= offered),
@@ -32,34 +69,206 @@ CREATE TABLE evmgmt.interval_stat (
 		offered < 0 OR handled < 0 OR abandoned < 0 OR handled > offered OR abandoned <= offered - handled),
 	CONSTRAINT interval_stat_answered_not_more_than_handled CHECK (
 		handled < 0 OR answered_in_threshold < 0 OR handled > offered OR answered_in_threshold <= handled),
+	CONSTRAINT interval_stat_transferred_not_more_than_handled CHECK (handled < 0 OR transferred < 0 OR transferred <= handled),
+	CONSTRAINT interval_stat_escalated_not_more_than_handled CHECK (handled < 0 OR escalated < 0 OR escalated <= handled),
+	CONSTRAINT interval_stat_repeat_contacts_not_more_than_offered CHECK (offered < 0 OR repeat_contacts < 0 OR repeat_contacts <= offered),
 	-- on a whole minute, aligned to the interval length (at most 15 minutes, so
 	-- that sites in zones offset by 30 or 45 minutes keep their local boundaries)
-	-- (the epoch of an aligned start divided by the alignment is a whole number,
-	-- exactly representable in float8; float arithmetic is much cheaper per row
-	-- than numeric)
-	CONSTRAINT interval_stat_start_aligned CHECK (
-		pg_catalog.date_part('epoch', interval_start) / (60 * pg_catalog.gcd(interval_minutes::integer, 15)) =
-		pg_catalog.trunc(pg_catalog.date_part('epoch', interval_start) / (60 * pg_catalog.gcd(interval_minutes::integer, 15)))),
-	-- Time leads the key: ETL loads arrive in time order and then append to the
-	-- right edge of the index; the recent-window reads of classification are
-	-- range scans on it.
-	PRIMARY KEY (interval_start, site_id, queue_id, pool)
-);
-COMMENT ON TABLE evmgmt.interval_stat IS 'Interval statistics per site, queue and pool loaded by WFM ETL (COPY); each bad row is refused with a named constraint';
+	CONSTRAINT interval_stat_start_aligned CHECK (evmgmt.interval_start_aligned(interval_start, interval_minutes)),
+	-- every value that enters is bounded: a start in 4714 BC from one row must
+	-- not make partitions or classification reach across the calendar
+	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00')
+	-- The key, (interval_start, site_id, queue_id, pool), is declared on each
+	-- partition (interval_stat_default_pkey below, the month partitions'
+	-- by create_interval_partitions), not on this table: a key of an
+	-- extension-owned partitioned table would make pg_restore create the key
+	-- of every run-time partition twice.  The partitions split on
+	-- interval_start, so the per-partition keys are one key.  Time leads it:
+	-- ETL loads arrive in time order and append to the right edge of the
+	-- index; the recent-window reads of classification are range scans on it.
+	-- Deferred, so that a re-delivered interval can land next to the row it
+	-- replaces until the statement trigger removes that row (no probe per
+	-- row, no subtransaction); the same interval twice in one statement of a
+	-- new series is refused at commit.
+) PARTITION BY RANGE (interval_start);
+COMMENT ON TABLE evmgmt.interval_stat IS 'Interval statistics per site, queue and pool loaded by WFM ETL (COPY), partitioned by month; each bad row is refused with a named constraint; a re-delivered interval replaces the earlier row';
 COMMENT ON COLUMN evmgmt.interval_stat.interval_minutes IS 'Interval length in minutes; must divide the hour (5, 10, 15, 20, 30, 60, ...)';
 COMMENT ON COLUMN evmgmt.interval_stat.answered_in_threshold IS 'Contacts answered within threshold_seconds: service level = answered_in_threshold / offered';
 COMMENT ON COLUMN evmgmt.interval_stat.staffed IS 'Agents staffed (logged in, average over the interval)';
 COMMENT ON COLUMN evmgmt.interval_stat.scheduled IS 'Agents scheduled for the interval';
+COMMENT ON COLUMN evmgmt.interval_stat.transferred IS 'Contacts transferred to another queue or team (optional process-health count)';
+COMMENT ON COLUMN evmgmt.interval_stat.escalated IS 'Contacts escalated to a supervisor or tier 2 (optional process-health count)';
+COMMENT ON COLUMN evmgmt.interval_stat.repeat_contacts IS 'Contacts from customers who had contacted before within the operation''s repeat window (optional process-health count)';
+
+-- Rows outside every month partition; create_interval_partitions moves them
+-- into the month partitions it creates.
+CREATE TABLE evmgmt.interval_stat_default PARTITION OF evmgmt.interval_stat (
+	CONSTRAINT interval_stat_default_pkey PRIMARY KEY (interval_start, site_id, queue_id, pool) DEFERRABLE INITIALLY DEFERRED
+) DEFAULT;
+COMMENT ON TABLE evmgmt.interval_stat_default IS 'Default partition of interval_stat: rows of months that have no partition yet (create_interval_partitions moves them out)';
+
+-- Per series: what has been loaded so far.  The high-water mark lets the
+-- statement trigger skip the re-delivery check for rows beyond it (the usual
+-- live load), and feed health reads the last arrival per site from it.
+CREATE TABLE evmgmt.interval_series (
+	site_id			text COLLATE "C" NOT NULL,
+	queue_id		text COLLATE "C" NOT NULL,
+	pool			evmgmt.pool NOT NULL,
+	first_interval_start timestamptz NOT NULL,
+	last_interval_start timestamptz NOT NULL,
+	last_loaded_at	timestamptz NOT NULL,
+	PRIMARY KEY (site_id, queue_id, pool),
+	CONSTRAINT interval_series_first_not_after_last CHECK (first_interval_start <= last_interval_start)
+);
+COMMENT ON TABLE evmgmt.interval_series IS 'Every (site, queue, pool) interval series: first and last interval start loaded and when the last load committed work on it (kept by the interval_stat statement trigger)';
+
+-- Statement-level work of every load into interval_stat: the set-based
+-- replacement of foreign-key probes and per-row triggers.
+CREATE TYPE evmgmt.interval_touch AS (
+	site_id			text COLLATE "C",
+	queue_id		text COLLATE "C",
+	pool			evmgmt.pool,
+	first_start		timestamptz,
+	last_start		timestamptz,
+	n_rows			bigint,
+	min_service_level double precision,
+	prev_last_start	timestamptz
+);
+COMMENT ON TYPE evmgmt.interval_touch IS 'One series touched by a load: its first and last interval start in the load, the number of rows, the lowest service level among them and the series'' last interval start before the load (NULL for a new series)';
+
+CREATE FUNCTION evmgmt.interval_stat_loaded() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	v_touch evmgmt.interval_touch[];
+	v_bad text;
+BEGIN
+	SELECT pg_catalog.array_agg(ROW(g.site_id, g.queue_id, g.pool, g.first_start, g.last_start, g.n_rows,
+									g.min_sl, s.last_interval_start)::evmgmt.interval_touch)
+	INTO v_touch
+	FROM (SELECT n.site_id, n.queue_id, n.pool, pg_catalog.min(n.interval_start) AS first_start,
+				 pg_catalog.max(n.interval_start) AS last_start, pg_catalog.count(*) AS n_rows,
+				 pg_catalog.min(evmgmt.interval_service_level(n.answered_in_threshold, n.offered)) AS min_sl
+		  FROM new_rows n
+		  GROUP BY n.site_id, n.queue_id, n.pool) g
+	LEFT JOIN evmgmt.interval_series s ON s.site_id = g.site_id AND s.queue_id = g.queue_id AND s.pool = g.pool;
+	IF v_touch IS NULL THEN
+		RETURN NULL;
+	END IF;
+
+	-- Codes, once per statement.  The sites and queues named are locked as a
+	-- foreign key would (KEY SHARE), so that they cannot go away before commit.
+	PERFORM FROM evmgmt.site s WHERE s.site_id IN (SELECT t.site_id FROM pg_catalog.unnest(v_touch) t) FOR KEY SHARE;
+	PERFORM FROM evmgmt.queue q WHERE q.queue_id IN (SELECT t.queue_id FROM pg_catalog.unnest(v_touch) t) FOR KEY SHARE;
+	SELECT t.site_id INTO v_bad FROM pg_catalog.unnest(v_touch) t
+	WHERE NOT EXISTS (SELECT FROM evmgmt.site s WHERE s.site_id = t.site_id) ORDER BY 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_site_id_fkey"'
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'interval_stat_site_id_fkey',
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat', COLUMN = 'site_id',
+				  DETAIL = pg_catalog.format('Key (site_id)=(%s) is not present in table "site".', v_bad);
+	END IF;
+	SELECT t.queue_id INTO v_bad FROM pg_catalog.unnest(v_touch) t
+	WHERE NOT EXISTS (SELECT FROM evmgmt.queue q WHERE q.queue_id = t.queue_id) ORDER BY 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_queue_id_fkey"'
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'interval_stat_queue_id_fkey',
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat', COLUMN = 'queue_id',
+				  DETAIL = pg_catalog.format('Key (queue_id)=(%s) is not present in table "queue".', v_bad);
+	END IF;
+
+	-- Re-delivery: only rows at or before a series' high-water mark can meet
+	-- an earlier row (the deferred key lets both stand until here).  Of the
+	-- copies of such a key one is kept: a copy equal to a row of this
+	-- statement, the one stored last when there are several.
+	IF EXISTS (SELECT FROM pg_catalog.unnest(v_touch) t WHERE t.first_start <= t.prev_last_start) THEN
+		WITH cand AS (
+			SELECT DISTINCT n.interval_start, n.site_id, n.queue_id, n.pool
+			FROM new_rows n
+			JOIN evmgmt.interval_series s ON s.site_id = n.site_id AND s.queue_id = n.queue_id AND s.pool = n.pool
+			WHERE n.interval_start <= s.last_interval_start
+		), copies AS (
+			SELECT x.tableoid AS rel, x.ctid AS tid,
+				   pg_catalog.row_number() OVER (
+					   PARTITION BY x.interval_start, x.site_id, x.queue_id, x.pool
+					   ORDER BY EXISTS (SELECT FROM new_rows n WHERE ROW(n.*) IS NOT DISTINCT FROM ROW(x.*)) DESC,
+								x.tableoid DESC, x.ctid DESC) AS rank
+			FROM evmgmt.interval_stat x
+			JOIN cand c ON x.interval_start = c.interval_start AND x.site_id = c.site_id
+					   AND x.queue_id = c.queue_id AND x.pool = c.pool
+		)
+		DELETE FROM evmgmt.interval_stat x USING copies c
+		WHERE c.rank > 1 AND x.tableoid = c.rel AND x.ctid = c.tid;
+	END IF;
+
+	INSERT INTO evmgmt.interval_series AS s (site_id, queue_id, pool, first_interval_start, last_interval_start, last_loaded_at)
+	SELECT t.site_id, t.queue_id, t.pool, t.first_start, t.last_start, pg_catalog.clock_timestamp()
+	FROM pg_catalog.unnest(v_touch) t
+	ON CONFLICT (site_id, queue_id, pool) DO UPDATE
+	SET first_interval_start = LEAST(s.first_interval_start, EXCLUDED.first_interval_start),
+		last_interval_start = GREATEST(s.last_interval_start, EXCLUDED.last_interval_start),
+		last_loaded_at = EXCLUDED.last_loaded_at;
+
+	-- Detection over the series this statement touched (47_detection_actions.sql),
+	-- not for rows a restore brings back; the worker is woken at commit
+	-- (feed health depends on what arrived).
+	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		PERFORM evmgmt.detect_loaded(v_touch);
+		PERFORM evmgmt.wake_workers();
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_stat_loaded() IS 'Statement trigger of interval_stat: checks site and queue codes set-based (foreign-key wording and names), replaces re-delivered intervals, keeps interval_series and runs detection on the series the statement touched';
+CREATE TRIGGER interval_stat_loaded AFTER INSERT ON evmgmt.interval_stat
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_stat_loaded();
+
+-- What a foreign key would refuse on the referenced side: a site or queue
+-- that interval rows name cannot be deleted or renamed.
+CREATE FUNCTION evmgmt.interval_code_in_use() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_col text := TG_ARGV[0];
+	v_old text := pg_catalog.to_jsonb(OLD) ->> v_col;
+BEGIN
+	IF TG_OP = 'UPDATE' AND v_old = (pg_catalog.to_jsonb(NEW) ->> v_col) THEN
+		RETURN NEW;
+	END IF;
+	IF EXISTS (SELECT FROM evmgmt.interval_series s
+			   WHERE (v_col = 'site_id' AND s.site_id = v_old) OR (v_col = 'queue_id' AND s.queue_id = v_old)) THEN
+		RAISE EXCEPTION 'update or delete on table "%" violates foreign key constraint "interval_stat_%_fkey" on table "interval_stat"',
+			TG_TABLE_NAME, v_col
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = pg_catalog.format('interval_stat_%s_fkey', v_col),
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat',
+				  DETAIL = pg_catalog.format('Key (%s)=(%s) is still referenced from table "interval_stat".', v_col, v_old);
+	END IF;
+	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_code_in_use() IS 'Trigger on site and queue: refuses to delete or rename a code that interval series use (what a foreign key from interval_stat would refuse)';
+CREATE TRIGGER interval_site_in_use BEFORE DELETE OR UPDATE OF site_id ON evmgmt.site
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_code_in_use('site_id');
+CREATE TRIGGER interval_queue_in_use BEFORE DELETE OR UPDATE OF queue_id ON evmgmt.queue
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_code_in_use('queue_id');
 
 -- The forgiving entry point: every column is text so that even a value that
--- does not parse is kept.  Rows are never stored here: the trigger moves each
--- one into interval_stat or, with the error, into interval_quarantine.
-CREATE TABLE evmgmt.interval_inbox (
+-- does not parse is kept.  Rows live here only for the statement that brings
+-- them: its statement trigger classifies the batch set-based, moves the bad
+-- rows with their reason into interval_quarantine and the good ones into
+-- interval_stat (one INSERT each, no subtransaction per row), then empties
+-- the table again.  Unlogged: nothing in it outlives its statement.
+CREATE UNLOGGED TABLE evmgmt.interval_inbox (
 	site_id text, queue_id text, pool text, interval_start text, interval_minutes text,
 	offered text, handled text, abandoned text, answered_in_threshold text, threshold_seconds text,
-	aht_seconds text, staffed text, scheduled text, forecast_offered text, forecast_aht text
+	aht_seconds text, staffed text, scheduled text, forecast_offered text, forecast_aht text,
+	transferred text, escalated text, repeat_contacts text
 );
-COMMENT ON TABLE evmgmt.interval_inbox IS 'COPY target that never fails on a bad row: good rows go to interval_stat, bad rows to interval_quarantine with the reason (always empty itself)';
+COMMENT ON TABLE evmgmt.interval_inbox IS 'COPY target that never fails on a bad row: good rows go to interval_stat, bad rows to interval_quarantine with the reason (empty after every statement)';
 
 CREATE TABLE evmgmt.interval_quarantine (
 	quarantine_id	bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
@@ -74,35 +283,69 @@ CREATE TABLE evmgmt.interval_quarantine (
 CREATE INDEX ON evmgmt.interval_quarantine (received_at);
 COMMENT ON TABLE evmgmt.interval_quarantine IS 'Interval rows refused by interval_inbox, kept with the error, so that no loaded row is silently lost';
 
--- Move one inbox row into interval_stat, or into quarantine with the error.
+-- Why one inbox row cannot become an interval_stat row, as the SQLSTATE, the
+-- constraint and the message that inserting it would raise (C, src/detect.c):
+-- input syntax and range column by column, NOT NULL, each CHECK of
+-- interval_stat, then the codes, so each bad row gets its most specific
+-- reason.  NULL when the row can be stored.
+CREATE FUNCTION evmgmt.interval_inbox_problem(site_id text, queue_id text, pool text, interval_start text,
+											  interval_minutes text, offered text, handled text, abandoned text,
+											  answered_in_threshold text, threshold_seconds text, aht_seconds text,
+											  staffed text, scheduled text, forecast_offered text, forecast_aht text,
+											  transferred text, escalated text, repeat_contacts text,
+											  site_known boolean, queue_known boolean)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'evmgmt_interval_inbox_problem'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.interval_inbox_problem(text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, boolean, boolean) IS 'Why an inbox row cannot be stored in interval_stat: {sqlstate, constraint, message[, detail]} as inserting it would raise (input syntax, NOT NULL, CHECK constraints, codes, in that order), NULL when it can; never raises';
+
+-- Route one statement's inbox rows: bad rows to quarantine, good rows to
+-- interval_stat, each with one INSERT; then empty the inbox of them.
 CREATE FUNCTION evmgmt.interval_inbox_route() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
-DECLARE
-	v_state text;
-	v_msg text;
-	v_detail text;
-	v_constraint text;
 BEGIN
-	BEGIN
-		INSERT INTO evmgmt.interval_stat
-			(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned,
-			 answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht)
-		VALUES (NEW.site_id, NEW.queue_id, NEW.pool::evmgmt.pool, NEW.interval_start::timestamptz,
-				NEW.interval_minutes::smallint, NEW.offered::integer, NEW.handled::integer,
-				COALESCE(NEW.abandoned, '0')::integer, NEW.answered_in_threshold::integer,
-				NEW.threshold_seconds::integer, NEW.aht_seconds::real, NEW.staffed::real, NEW.scheduled::real,
-				NEW.forecast_offered::real, NEW.forecast_aht::real);
-	EXCEPTION WHEN OTHERS THEN
-		GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
-								v_detail = PG_EXCEPTION_DETAIL, v_constraint = CONSTRAINT_NAME;
-		INSERT INTO evmgmt.interval_quarantine (row_data, sqlstate, reason, detail, constraint_name)
-		VALUES (pg_catalog.to_jsonb(NEW), v_state, v_msg, NULLIF(v_detail, ''), NULLIF(v_constraint, ''));
-	END;
+	-- the bad rows, each with its reason
+	INSERT INTO evmgmt.interval_quarantine (row_data, sqlstate, reason, detail, constraint_name)
+	SELECT pg_catalog.to_jsonb(b.n), b.problem[1], b.problem[3], b.problem[4], b.problem[2]
+	FROM (SELECT n,
+				 evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
+											   n.offered, n.handled, n.abandoned, n.answered_in_threshold,
+											   n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
+											   n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
+											   n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) AS problem
+		  FROM new_rows n
+		  LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
+		  LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C") b
+	WHERE b.problem IS NOT NULL;
+
+	-- the good rows, in one INSERT (the casts cannot fail on them)
+	INSERT INTO evmgmt.interval_stat
+		(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned,
+		 answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht,
+		 transferred, escalated, repeat_contacts)
+	SELECT n.site_id, n.queue_id, n.pool::evmgmt.pool, n.interval_start::timestamptz, n.interval_minutes::smallint,
+		   n.offered::integer, n.handled::integer, COALESCE(n.abandoned, '0')::integer, n.answered_in_threshold::integer,
+		   n.threshold_seconds::integer, n.aht_seconds::real, n.staffed::real, n.scheduled::real,
+		   n.forecast_offered::real, n.forecast_aht::real, n.transferred::integer, n.escalated::integer,
+		   n.repeat_contacts::integer
+	FROM new_rows n
+	LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
+	LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C"
+	WHERE evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
+										n.offered, n.handled, n.abandoned, n.answered_in_threshold,
+										n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
+										n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
+										n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) IS NULL;
+
+	-- the rows of this statement (and of nobody else: others' are not visible)
+	DELETE FROM evmgmt.interval_inbox;
 	RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.interval_inbox_route() IS 'Trigger: routes an interval_inbox row to interval_stat or, with its error, to interval_quarantine';
-CREATE TRIGGER interval_inbox_route BEFORE INSERT ON evmgmt.interval_inbox
-	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_inbox_route();
+COMMENT ON FUNCTION evmgmt.interval_inbox_route() IS 'Statement trigger of interval_inbox: classifies the batch set-based, quarantines each bad row with its most specific reason and loads the good rows into interval_stat with one INSERT (no subtransaction per row)';
+CREATE TRIGGER interval_inbox_route AFTER INSERT ON evmgmt.interval_inbox
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_inbox_route();

@@ -191,6 +191,15 @@ BEGIN
 			f := f || pg_catalog.jsonb_build_object('power_of_one', po);
 		END IF;
 	END IF;
+	-- what rule-driven detection saw for each of its decisions on the event
+	-- (detection_log, 32_detection.sql): rule, tier, inferred type, figures
+	f := f || COALESCE((
+		SELECT pg_catalog.jsonb_build_object('evidence', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				   'decision', l.decision, 'rule', l.rule, 'pool', l.pool, 'data_time', l.data_time,
+				   'figures', l.evidence -> 'figures') ORDER BY l.detection_id))
+		FROM evmgmt.detection_log l
+		WHERE l.event_id = p_event
+		HAVING pg_catalog.count(*) > 0), '{}');
 	RETURN f;
 END
 $$;

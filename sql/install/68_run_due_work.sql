@@ -14,6 +14,8 @@ DECLARE
 	v_more boolean := false;
 	v_busy boolean := false;
 	v_next timestamptz;
+	v_feed timestamptz;
+	v_lock text;
 	n integer;
 	r record;
 BEGIN
@@ -75,12 +77,28 @@ BEGIN
 	END LOOP;
 	v_more := v_more OR n >= v_batch;
 
+	-- Interval upkeep (25_partitions.sql, 48_feed_health.sql): partitions
+	-- ahead of time, and sites whose feed went silent.  Last, and never
+	-- waiting for a lock (a load or DDL holding one; the locks it took are
+	-- given back when it gives up): it is tried again on the next call.
+	v_lock := pg_catalog.current_setting('lock_timeout');
+	BEGIN
+		PERFORM pg_catalog.set_config('lock_timeout', '200ms', true);
+		PERFORM evmgmt.maintain_interval_partitions(p_now);
+		v_feed := evmgmt.check_feed_health(p_now);
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+	EXCEPTION WHEN lock_not_available THEN
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+		v_feed := p_now + interval '1 second';
+	END;
+
 	IF v_more THEN
 		RETURN p_now;
 	END IF;
 	v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
 					(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
-					(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL));
+					(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL),
+					v_feed);
 	-- what is left due belongs to events busy elsewhere: look again shortly
 	-- rather than at once
 	IF v_busy AND v_next <= p_now THEN
@@ -89,7 +107,7 @@ BEGIN
 	RETURN v_next;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
+COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Keeps interval partitions ahead and opens feed-health events for silent sites, then fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
 
 -- The same at the current time: what the worker calls and the form granted
 -- to evmgmt_admin.

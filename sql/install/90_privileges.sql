@@ -24,7 +24,8 @@ DECLARE
 		'severity_policy', 'notification_footprint', 'event_subtype', 'detection_source',
 		'cause_category', 'lever_class', 'lever', 'lever_applicability',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
-		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'message_template'];
+		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'message_template',
+		'detection_policy', 'maintenance_window'];
 	-- what readers may not see at all (contact data has masked views)
 	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run'];
 BEGIN

@@ -21,10 +21,12 @@ not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
 check() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1"; echo "#   got:  $2"; echo "#   want: $3"; fi; }
 
 # one line per user table: name, row count, md5 of its rows in a stable order
+# (a partitioned table as a whole: which partition holds a row is the
+# worker's partition upkeep's business)
 fingerprint() {
 	psql -X -At -d "$1" <<'SQL'
 SELECT format('SELECT %L || '' '' || count(*) || '' '' || coalesce(md5(string_agg(t::text, ''|'' ORDER BY t::text)), ''-'') FROM evmgmt.%I t', c.relname, c.relname)
-FROM pg_class c WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind = 'r' ORDER BY c.relname
+FROM pg_class c WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname
 \gexec
 SQL
 }

@@ -181,6 +181,8 @@ SELECT length(m.body) AS sms_length, right(m.body, 1) AS ends_with
 FROM evmgmt.render_message('escalation_step', 'sms', 'op1', evmgmt.event_facts(9320) || '{"escalation_id": 77, "step": 2}') m;
 SELECT m.subject, m.body FROM evmgmt.render_message('escalation_step', 'email', 'op1', evmgmt.event_facts(9301) || '{"escalation_id": 77, "step": 2, "reason": "opened"}') m;
 -- the Power-of-One figures of the event's queue: 50 Erlangs on 51 agents
+-- (detection and feed health off for op1: this interval is only a figure)
+INSERT INTO evmgmt.detection_policy (operation_id, enabled) VALUES ('op1', false);
 INSERT INTO evmgmt.queue (queue_id, operation_id, name) VALUES ('billing', 'op1', 'Billing');
 INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled,
 								  answered_in_threshold, threshold_seconds, aht_seconds, staffed)

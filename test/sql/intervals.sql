@@ -1,6 +1,7 @@
 -- Interval ingest: good rows load, each kind of bad row is refused with a
 -- precise, named error, and the inbox path quarantines bad rows with the reason.
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 SET client_min_messages = warning;
 -- start from an empty extension: tests share one database
 DROP EXTENSION evmgmt CASCADE;
@@ -9,6 +10,9 @@ INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care');
 INSERT INTO evmgmt.calendar VALUES ('std', 'Standard week');
 INSERT INTO evmgmt.site (site_id, operation_id, name, time_zone, calendar_id) VALUES ('MNL1', 'acme', 'Manila 1', 'Asia/Manila', 'std');
 INSERT INTO evmgmt.queue (queue_id, operation_id, name) VALUES ('billing', 'acme', 'Billing');
+-- the month partition of the test data, so that errors name it whatever the
+-- worker's partition upkeep does meanwhile
+SELECT evmgmt.create_interval_partitions(0, '2026-03-02 00:00+00') AS created;
 
 -- a good row
 INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled,
@@ -42,9 +46,29 @@ INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, inter
 VALUES ('MNL1', 'nope', 'spec', '2026-03-02 09:15+08', 15, 10, 8, 5, 20);
 INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
 VALUES ('MNL1', 'billing', 'bots', '2026-03-02 09:15+08', 15, 10, 8, 5, 20);
--- the same interval twice
+-- the same interval again: a re-delivery replaces the earlier row
 INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
 VALUES ('MNL1', 'billing', 'spec', '2026-03-02 09:00+08', 15, 10, 8, 5, 20);
+SELECT offered, handled, count(*) OVER () AS copies FROM evmgmt.interval_stat WHERE site_id = 'MNL1';
+-- and the original comes back again, within one transaction, by COPY too
+BEGIN;
+COPY evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned, answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht) FROM stdin WITH (FORMAT csv);
+MNL1,billing,spec,2026-03-02 09:00+08,15,120,110,10,90,20,300,40,42,118,295
+\.
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned, answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-02 09:00+08', 15, 120, 110, 10, 90, 20, 300, 40, 42, 118, 295);
+COMMIT;
+SELECT offered, handled, count(*) OVER () AS copies FROM evmgmt.interval_stat WHERE site_id = 'MNL1';
+-- the same interval twice in one statement of a new series is refused at commit
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+VALUES ('MNL1', 'billing', 'aa', '2026-03-02 09:00+08', 15, 10, 8, 5, 20), ('MNL1', 'billing', 'aa', '2026-03-02 09:00+08', 15, 10, 8, 5, 20);
+-- the process-health counts are bounded by what was handled or offered
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, escalated)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-02 09:15+08', 15, 10, 8, 5, 20, 9);
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, transferred)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-02 09:15+08', 15, 10, 8, 5, 20, -1);
+-- a site that intervals name cannot be deleted
+DELETE FROM evmgmt.site WHERE site_id = 'MNL1';
 -- AHT not finite
 INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, aht_seconds)
 VALUES ('MNL1', 'billing', 'spec', '2026-03-02 09:15+08', 15, 10, 8, 5, 20, 'NaN');
@@ -63,14 +87,60 @@ VALUES ('KTM1', 'billing', 'collab', '2026-03-02 09:30+05:45', 30, 10, 8, 5, 20)
 
 -- the inbox keeps going: good rows land, bad rows are quarantined with the reason
 COPY evmgmt.interval_inbox FROM stdin WITH (FORMAT csv);
-MNL1,billing,spec,2026-03-02 09:15+08,15,100,95,5,80,20,310,38,40,102,300
-MNL1,billing,spec,2026-03-02 09:30+08,15,100,101,0,80,20,310,38,40,102,300
-NOPE,billing,spec,2026-03-02 09:30+08,15,100,90,0,80,20,310,38,40,102,300
-MNL1,billing,spec,2026-03-02 09:45+08,fifteen,100,90,0,80,20,310,38,40,102,300
-MNL1,billing,spec,2026-03-02 09:45+08,15,100,90,10,80,20,310,38,40,102,300
+MNL1,billing,spec,2026-03-02 09:15+08,15,100,95,5,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 09:30+08,15,100,101,0,80,20,310,38,40,102,300,,,
+NOPE,billing,spec,2026-03-02 09:30+08,15,100,90,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 09:45+08,fifteen,100,90,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 09:45+08,15,100,90,10,80,20,310,38,40,102,300,4,3,2
+MNL1,billing,bots,2026-03-02 10:00+08,15,100,90,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 25:00+08,15,100,90,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 10:00+08,15,99999999999,90,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 10:00+08,15,100,90,0,80,20,1e99,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 10:00+08,15,100,90,0,80,20,NaN,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 10:00+08,15,,90,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 10:07+08,15,100,90,0,80,20,310,38,40,102,300,,,
+MNL1,nope,spec,2026-03-02 10:00+08,15,100,90,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 10:00+08,15,100,90,0,80,20,310,38,40,102,300,91,,
+MNL1,billing,spec,1900-03-02 10:00+08,15,100,90,0,80,20,310,38,40,102,300,,,
 \.
 SELECT count(*) AS inbox_rows_kept FROM evmgmt.interval_inbox;
 SELECT site_id, interval_start AT TIME ZONE 'Asia/Manila' AS local_start, offered, handled
 FROM evmgmt.interval_stat ORDER BY site_id, interval_start;
-SELECT row_data ->> 'site_id' AS site, row_data ->> 'interval_minutes' AS minutes, sqlstate, constraint_name, reason
-FROM evmgmt.interval_quarantine ORDER BY quarantine_id;
+SELECT row_data ->> 'site_id' AS site, row_data ->> 'interval_minutes' AS minutes, sqlstate, constraint_name, reason, detail
+FROM evmgmt.interval_quarantine ORDER BY row_data ->> 'interval_start', reason;
+-- the same file again changes nothing in interval_stat (its bad rows are quarantined again)
+SELECT count(*) AS quarantined_before FROM evmgmt.interval_quarantine \gset
+COPY evmgmt.interval_inbox FROM stdin WITH (FORMAT csv);
+MNL1,billing,spec,2026-03-02 09:15+08,15,100,95,5,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 09:30+08,15,100,101,0,80,20,310,38,40,102,300,,,
+MNL1,billing,spec,2026-03-02 09:45+08,15,100,90,10,80,20,310,38,40,102,300,4,3,2
+\.
+SELECT site_id, interval_start AT TIME ZONE 'Asia/Manila' AS local_start, offered, handled, transferred, escalated, repeat_contacts
+FROM evmgmt.interval_stat ORDER BY site_id, interval_start;
+SELECT count(*) - :quarantined_before AS quarantined_again FROM evmgmt.interval_quarantine;
+SELECT site_id, queue_id, pool, first_interval_start AT TIME ZONE 'Asia/Manila' AS first_local,
+	   last_interval_start AT TIME ZONE 'Asia/Manila' AS last_local
+FROM evmgmt.interval_series ORDER BY 1, 2, 3;
+
+-- the forgiving parsers never raise
+SELECT v, evmgmt.try_integer(v) AS int, evmgmt.try_real(v) AS real
+FROM unnest(ARRAY[' 42 ', '-7', '+3', '4.5', '1e3', 'x', '', '99999999999999999999999', '0x10', 'NaN', '-Infinity', '.5']) v;
+SELECT v, evmgmt.try_timestamptz(v) AS ts
+FROM unnest(ARRAY['2026-03-02 09:00+08', '2026-02-30 09:00', 'epoch', 'garbage', '4714-11-24 BC', '294277-01-01']) v;
+SELECT evmgmt.interval_start_aligned('2026-03-02 09:45+05:45', 30::smallint) AS ktm_half_hour,
+	   evmgmt.interval_start_aligned('2026-03-02 09:07+08', 15::smallint) AS off_boundary,
+	   evmgmt.interval_start_aligned('2026-03-02 09:00:30+08', 5::smallint) AS half_minute,
+	   evmgmt.interval_start_aligned('2026-03-02 09:00+08', 0::smallint) AS zero_length;
+
+-- partitions: rows of a month without partition wait in the default one and
+-- are moved when it is created; old months are dropped past the retention
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+VALUES ('MNL1', 'billing', 'spec', '2026-01-05 09:00+00', 15, 10, 8, 5, 20);
+SELECT evmgmt.create_interval_partitions(1, '2026-03-15 00:00+00') >= 0 AS done;
+SELECT partition_name, month, bounds FROM evmgmt.interval_partitions WHERE month < '2026-05-01' ORDER BY 1;
+SELECT count(*) AS in_default FROM evmgmt.interval_stat_default;
+SELECT evmgmt.drop_interval_partitions('60 days', '2026-04-10 00:00+00') AS dropped;
+SELECT partition_name FROM evmgmt.interval_partitions WHERE month < '2026-05-01' ORDER BY 1;
+SELECT count(*) AS rows_left FROM evmgmt.interval_stat;
+SELECT evmgmt.create_interval_partitions(-1);
+SELECT evmgmt.drop_interval_partitions('1 hour');

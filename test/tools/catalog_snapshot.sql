@@ -17,6 +17,9 @@ WITH rel AS (
 	SELECT c.oid, c.relname, c.relkind, c.relacl, c.relrowsecurity, c.relforcerowsecurity, c.relpersistence
 	FROM pg_catalog.pg_class c
 	WHERE c.relnamespace = 'evmgmt'::regnamespace
+	  -- month partitions of interval_stat are data, made at run time by the
+	  -- worker's partition upkeep (sql/install/25_partitions.sql)
+	  AND c.relname !~ '^interval_stat_p[0-9]{4}_[0-9]{2}(_pkey)?$'
 ),
 fn AS (
 	SELECT p.oid::regprocedure::text AS sig, p.*
@@ -59,6 +62,7 @@ line(l) AS (
 	LEFT JOIN rel r ON r.oid = k.conrelid
 	LEFT JOIN pg_catalog.pg_type ty ON ty.oid = k.contypid
 	WHERE k.connamespace = 'evmgmt'::regnamespace
+	  AND (k.conrelid = 0 OR r.oid IS NOT NULL)	-- not of a month partition (left out above)
 	UNION ALL
 	-- indexes
 	SELECT pg_catalog.format('index %s: %s', r.relname, pg_catalog.pg_get_indexdef(i.indexrelid))

@@ -22,6 +22,7 @@ SELECT E'\n## ' || CASE c.relkind WHEN 'v' THEN 'View' ELSE 'Table' END || ' `ev
 		FROM pg_constraint co WHERE co.conrelid = c.oid), '')
 	|| E'\n'
 FROM pg_class c WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+  AND c.relname !~ '^interval_stat_p[0-9]{4}_[0-9]{2}$'  -- month partitions: data, made at run time
 ORDER BY CASE c.relkind WHEN 'v' THEN 1 ELSE 0 END, c.relname;
 SELECT E'\n## Functions\n\n| function | returns | description |\n|---|---|---|\n'
 	|| string_agg(format('| `%s(%s)` | `%s` | %s |', p.proname, replace(pg_get_function_identity_arguments(p.oid), '|', '\|'),
