@@ -193,13 +193,20 @@ FROM (VALUES ('event', 'event_id'), ('contact', 'contact_id'), ('escalation', 'e
 
 -- Detection settings, a maintenance window, and what detection recorded
 -- (0.2.0): one row in each, so that dump and restore cover them.
-INSERT INTO evmgmt.detection_policy (operation_id, auto_resolve_after) SELECT operation_id, 4 FROM evmgmt.operation ORDER BY 1 LIMIT 1;
-INSERT INTO evmgmt.maintenance_window (site_id, starts_at, ends_at, reason)
-SELECT site_id, '2026-03-03 01:00+08', '2026-03-03 03:00+08', 'Telephony patching' FROM evmgmt.site ORDER BY 1 LIMIT 1;
-INSERT INTO evmgmt.detection_state (site_id, queue_id, pool, status, severity, breach_started_at, evaluated_at)
-SELECT site_id, queue_id, pool, 'recovered', 'sev3', first_interval_start, last_interval_start FROM evmgmt.interval_series ORDER BY 1, 2, 3 LIMIT 1;
-INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, evidence)
-SELECT site_id, queue_id, pool, last_interval_start, 'sustained_service_level', 'backfill', 'sev3', 'capacity', '{"figures": {}}'
-FROM evmgmt.interval_series ORDER BY 1, 2, 3 LIMIT 1;
-INSERT INTO evmgmt.feed_health (site_id, last_interval_end, silent_since, resumed_at)
-SELECT site_id, '2026-03-02 23:45+08', '2026-03-03 00:00+08', '2026-03-03 00:30+08' FROM evmgmt.site ORDER BY 1 LIMIT 1;
+-- (This file also loads into 0.1.0, which has none of these tables.)
+DO $det$
+BEGIN
+	IF pg_catalog.to_regclass('evmgmt.detection_policy') IS NOT NULL THEN
+		INSERT INTO evmgmt.detection_policy (operation_id, auto_resolve_after) SELECT operation_id, 4 FROM evmgmt.operation ORDER BY 1 LIMIT 1;
+		INSERT INTO evmgmt.maintenance_window (site_id, starts_at, ends_at, reason)
+		SELECT site_id, '2026-03-03 01:00+08', '2026-03-03 03:00+08', 'Telephony patching' FROM evmgmt.site ORDER BY 1 LIMIT 1;
+		INSERT INTO evmgmt.detection_state (site_id, queue_id, pool, status, severity, breach_started_at, evaluated_at)
+		SELECT site_id, queue_id, pool, 'recovered', 'sev3', first_interval_start, last_interval_start FROM evmgmt.interval_series ORDER BY 1, 2, 3 LIMIT 1;
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, evidence)
+		SELECT site_id, queue_id, pool, last_interval_start, 'sustained_service_level', 'backfill', 'sev3', 'capacity', '{"figures": {}}'
+		FROM evmgmt.interval_series ORDER BY 1, 2, 3 LIMIT 1;
+		INSERT INTO evmgmt.feed_health (site_id, last_interval_end, silent_since, resumed_at)
+		SELECT site_id, '2026-03-02 23:45+08', '2026-03-03 00:00+08', '2026-03-03 00:30+08' FROM evmgmt.site ORDER BY 1 LIMIT 1;
+	END IF;
+END
+$det$;
