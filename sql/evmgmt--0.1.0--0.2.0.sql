@@ -709,6 +709,7 @@ BEGIN
 	IF v_more THEN
 		RETURN p_now;
 	END IF;
+	v_failures := v_failures OR EXISTS (SELECT FROM evmgmt.work_failure);
 	IF NOT v_failures THEN
 		v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
 						(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
@@ -814,3 +815,16 @@ $worker_grants$;
 -- responders see it; readers do not (error texts).
 GRANT SELECT ON evmgmt.work_failure TO evmgmt_responder, evmgmt_admin;
 GRANT DELETE ON evmgmt.work_failure TO evmgmt_admin;
+
+------------------------------------------------------------------------------
+-- Issue 14 (H9): outbound allow-list check for admins
+------------------------------------------------------------------------------
+-- The outbound allow-list (src/allowlist.c): would the dispatcher connect to
+-- this address?  For admins checking an endpoint before they use it.
+CREATE FUNCTION evmgmt.outbound_allowed(address inet) RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_outbound_allowed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.outbound_allowed(inet) IS 'Whether evmgmt.outbound_allow lets the dispatcher connect to the address: "*" allows public addresses only; loopback, private, link-local (metadata), CGNAT, multicast and other special-purpose ranges must be listed explicitly';
+REVOKE ALL ON FUNCTION evmgmt.outbound_allowed(inet) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.outbound_allowed(inet) TO evmgmt_admin;

@@ -216,6 +216,7 @@ BEGIN
 	IF v_more THEN
 		RETURN p_now;
 	END IF;
+	v_failures := v_failures OR EXISTS (SELECT FROM evmgmt.work_failure);
 	IF NOT v_failures THEN
 		v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
 						(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),

@@ -153,3 +153,7 @@ $worker_grants$;
 REVOKE SELECT ON evmgmt.work_failure FROM evmgmt_reader;
 GRANT SELECT ON evmgmt.work_failure TO evmgmt_responder;
 GRANT DELETE ON evmgmt.work_failure TO evmgmt_admin;
+
+-- The allow-list check: admins, who configure endpoints.
+REVOKE ALL ON FUNCTION evmgmt.outbound_allowed(inet) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.outbound_allowed(inet) TO evmgmt_admin;
