@@ -791,7 +791,8 @@ SELECT pg_catalog.pg_extension_config_dump('evmgmt.work_failure', '');
 -- The workers' role (docs/security.md, "The worker's role"): the entry points
 -- of due work and of the purge (SECURITY DEFINER, owned by the extension's
 -- owner), and what the dispatcher reads and writes directly: the outbox
--- (claim, settle, reclaim: SELECT and UPDATE), delivery attempts (INSERT),
+-- (claim, settle, reclaim: SELECT and UPDATE), delivery attempts (INSERT,
+-- and SELECT of the key that ON CONFLICT names),
 -- the providers with their secrets (to send and sign), and the escalation
 -- state that the outbox trigger notification_drop_stale_retry reads.
 -- Nothing else: no DELETE, no event tables, no contacts, no configuration.
@@ -800,7 +801,7 @@ REVOKE ALL ON FUNCTION evmgmt.work_failure_record(bigint, text, text, text, time
 GRANT EXECUTE ON FUNCTION evmgmt.run_due_work(), evmgmt.purge_delivery_history(boolean, integer, integer)
 	TO evmgmt_worker;
 GRANT SELECT, UPDATE ON evmgmt.notification TO evmgmt_worker;
-GRANT INSERT ON evmgmt.delivery_attempt TO evmgmt_worker;
+GRANT INSERT, SELECT (notification_id, attempt_no) ON evmgmt.delivery_attempt TO evmgmt_worker;
 GRANT SELECT ON evmgmt.channel_provider, evmgmt.provider_secret, evmgmt.escalation TO evmgmt_worker;
 DO $worker_grants$
 BEGIN

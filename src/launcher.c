@@ -130,6 +130,26 @@ KnownLookup(Oid dboid, bool add)
 	return &known[nknown++];
 }
 
+/*
+ * May evmgmt_worker connect to the database of this pg_database tuple?  Read
+ * from the tuple the scan just returned, not through the syscache: the
+ * launcher is woken by a committing CREATE EXTENSION (which grants CONNECT)
+ * before that transaction's cache invalidations are sent.
+ */
+static bool
+WorkerRoleMayConnect(Relation rel, HeapTuple tup, Form_pg_database db)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_pg_database_datacl, RelationGetDescr(rel), &isnull);
+	Acl		   *acl;
+
+	if (isnull)
+		acl = acldefault(OBJECT_DATABASE, db->datdba);
+	else
+		acl = DatumGetAclP(d);
+	return aclmask(acl, worker_role, db->datdba, ACL_CONNECT, ACLMASK_ANY) != 0;
+}
+
 /* Read pg_database: add new databases, forget dropped ones. */
 static void
 ScanDatabases(bool reprobe_absent)
@@ -159,7 +179,7 @@ ScanDatabases(bool reprobe_absent)
 		if (reprobe_absent && k->state == DB_ABSENT)
 			k->state = DB_PROBE;
 		k->no_connect = OidIsValid(worker_role) &&
-			pg_database_aclcheck(db->oid, worker_role, ACL_CONNECT) != ACLCHECK_OK;
+			!WorkerRoleMayConnect(rel, tup, db);
 		if (k->no_connect && k->state != DB_RUNNING)
 		{
 			if (!k->told_no_connect)
