@@ -203,8 +203,16 @@ evmgmt_check_outbound_allow(char **newval, void **extra, GucSource source)
 void
 evmgmt_assign_outbound_allow(const char *newval, void *extra)
 {
-	current_allow = (AllowList *) extra;
-	evmgmt_allowlist_generation++;
+	AllowList  *list = (AllowList *) extra;
+
+	/*
+	 * A reload re-assigns every setting of the file: only a real change drops
+	 * the dispatcher's cached connections.
+	 */
+	if (current_allow == NULL || list == NULL ||
+		memcmp(current_allow, list, sizeof(AllowList)) != 0)
+		evmgmt_allowlist_generation++;
+	current_allow = list;
 }
 
 /* Does the block contain the address? */

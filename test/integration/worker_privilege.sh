@@ -63,6 +63,8 @@ is "$(q postgres "SELECT usename FROM pg_stat_activity WHERE backend_type = 'evm
 
 start_http_sink api
 API=$SINK_PORT
+# both steps page the same endpoint: no burst merging
+set_guc evmgmt.recipient_burst_window 0
 q $DB "
 INSERT INTO evmgmt.operation VALUES ('op', 'Priv');
 INSERT INTO evmgmt.calendar VALUES ('cal', 'Always');
@@ -78,8 +80,12 @@ EV=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{spec}', 'rule', 'Router 
 q $DB "SELECT evmgmt.classify_pool($EV, 'spec', 'sev1')" >/dev/null
 ESC=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV")
 
-wait_for 30 sql_true $DB "SELECT count(*) = 2 FROM evmgmt.escalation_step_run WHERE escalation_id = $ESC"
-ok $? "the worker fires both steps of the escalation (run_due_work)"
+wait_for 60 sql_true $DB "SELECT count(*) = 2 FROM evmgmt.escalation_step_run WHERE escalation_id = $ESC"
+R=$?
+ok $R "the worker fires both steps of the escalation (run_due_work)"
+[ $R -eq 0 ] || diag "$(q $DB "SELECT string_agg(concat_ws(' ', step_no, outcome, detail), '; ') FROM evmgmt.escalation_step_run WHERE escalation_id = $ESC") /
+	$(q $DB "SELECT concat_ws(' ', state, next_step_no, next_due_at, end_reason, now()) FROM evmgmt.escalation WHERE escalation_id = $ESC") /
+	$(q $DB "SELECT string_agg(concat_ws(' ', item, sqlstate, error), '; ') FROM evmgmt.work_failure")"
 wait_for 30 sql_true $DB "SELECT count(*) = 0 FROM evmgmt.notification WHERE state <> 'sent'"
 ok $? "and dispatches every notification (claim and settle)"
 is "$(log_lines api)" 3 "the sink received the direct notification and both steps"
