@@ -514,3 +514,268 @@ GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 -- signatures are unchanged; only the comments that name the limit change.
 COMMENT ON FUNCTION evmgmt.erlang_b(float8, int) IS 'Erlang B: blocking probability of a loss system with the given traffic (Erlangs) and agents (1..1000000)';
 COMMENT ON FUNCTION evmgmt.power_of_one(float8, int, float8, float8, int) IS 'Power of One: Erlang C service level, ASA and occupancy from agents - steps to agents + steps (counts below 1 or above 1000000 skipped), ascending';
+
+------------------------------------------------------------------------------
+-- Issue 14: security hardening, SQL side (redaction, contact data out of the
+-- log, audit of quarantine and status_schedule, guards that hold with
+-- session_replication_role = replica, account audit, secrets out of a dump)
+------------------------------------------------------------------------------
+
+-- Scrub credentials from a free text (an error message or response body):
+-- Authorization schemes and their tokens, key=value secrets, URL user
+-- information; with mask_contacts also phone numbers and e-mail addresses.
+CREATE FUNCTION evmgmt.redact_text(t text, mask_contacts boolean DEFAULT true) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r text := t;
+BEGIN
+	IF r IS NULL THEN
+		RETURN NULL;
+	END IF;
+	-- Authorization: Bearer/Basic/Token <credential>
+	r := pg_catalog.regexp_replace(r, '(bearer|basic|token|digest)(\s+)[A-Za-z0-9._~+/=:-]{4,}', '\1\2[redacted]', 'gi');
+	-- key=value and "key": "value" pairs whose key names a secret
+	r := pg_catalog.regexp_replace(r,
+		'((?:access_?token|api_?key|apikey|auth_?token|token|secret|password|passwd|pwd|signature|sig|key|client_secret)["'']?\s*[:=]\s*["'']?)[^"''&\s,;}]+',
+		'\1[redacted]', 'gi');
+	-- user information in URLs
+	r := pg_catalog.regexp_replace(r, '([a-z][a-z0-9+.-]*://)[^/@\s]+@', '\1[redacted]@', 'gi');
+	-- Twilio-style account and key ids (AC..., SK... followed by 32 hex digits)
+	r := pg_catalog.regexp_replace(r, '\m(AC|SK|MG|PN)[0-9a-fA-F]{32}\M', '\1[redacted]', 'g');
+	IF mask_contacts THEN
+		r := pg_catalog.regexp_replace(r, '[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+\.[A-Za-z0-9.-]+)', '***@\1', 'g');
+		-- runs of 6 or more digits (phone numbers, also written +1 212-555-0102)
+		r := pg_catalog.regexp_replace(r, '\+?[0-9][0-9 ().-]{4,}[0-9]', '[number]', 'g');
+	END IF;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.redact_text(text, boolean) IS 'Free text with credentials removed (Authorization tokens, key=value secrets, URL user information, provider account ids) and, unless mask_contacts is false, phone numbers and e-mail addresses masked';
+
+-- An endpoint URL fit to show: no user information, no query values, no
+-- fragment; account ids in the path replaced.
+CREATE FUNCTION evmgmt.redact_url(u text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.regexp_replace(
+	pg_catalog.regexp_replace(
+		pg_catalog.regexp_replace(
+			pg_catalog.regexp_replace(u, '^([a-z][a-z0-9+.-]*://)[^/@]*@', '\1[redacted]@', 'i'),
+			'([?&][^=&#]+)=[^&#]*', '\1=[redacted]', 'g'),
+		'#.*$', ''),
+	'\m(AC|SK|MG|PN)[0-9a-fA-F]{32}\M', '\1[redacted]', 'g');
+COMMENT ON FUNCTION evmgmt.redact_url(text) IS 'A URL without user information, query values, fragment or provider account ids';
+
+CREATE VIEW evmgmt.delivery_attempt_redacted AS
+SELECT attempt_id, notification_id, attempt_no, started_at, finished_at, status_code, outcome,
+	   evmgmt.redact_text(error, NOT pg_catalog.pg_has_role('evmgmt_responder', 'USAGE')) AS error, latency
+FROM evmgmt.delivery_attempt;
+COMMENT ON VIEW evmgmt.delivery_attempt_redacted IS 'delivery_attempt with credentials scrubbed from the error (and contact data masked unless the reader is a responder)';
+
+CREATE VIEW evmgmt.channel_provider_redacted AS
+SELECT provider_id, channel, kind, evmgmt.redact_url(endpoint) AS endpoint,
+	   CASE WHEN username IS NOT NULL THEN '[redacted]' END AS username,
+	   from_address, active
+FROM evmgmt.channel_provider;
+COMMENT ON VIEW evmgmt.channel_provider_redacted IS 'channel_provider without credentials: endpoint without user information and query values, account id (username) hidden, settings left out';
+
+-- Contact data out of errors and the server log: the rules of contact_channel
+-- (not null, channel formats, the primary key) are checked here first, with
+-- the address masked in what is raised.  Concurrent writers of the same key
+-- are serialized on an advisory lock so that the second sees the first's row
+-- (READ COMMITTED); a REPEATABLE READ writer can still reach the primary key
+-- itself.
+CREATE FUNCTION evmgmt.contact_channel_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	masked text := evmgmt.mask_address(NEW.address);
+	rule text;
+BEGIN
+	IF NEW.contact_id IS NULL OR NEW.channel IS NULL OR NEW.address IS NULL OR NEW.priority IS NULL THEN
+		RAISE EXCEPTION 'contact channels need a contact, a channel, an address and a priority'
+			USING ERRCODE = 'not_null_violation', TABLE = 'contact_channel', SCHEMA = 'evmgmt',
+				  DETAIL = pg_catalog.format('Contact %s, channel %s, address %s.', NEW.contact_id, NEW.channel, COALESCE(masked, 'missing'));
+	END IF;
+	rule := CASE
+		WHEN NEW.channel = 'webhook' THEN 'contact_channel_not_webhook'
+		WHEN NEW.channel IN ('sms', 'voice') AND NEW.address !~ '^\+[1-9][0-9]{6,14}$' THEN 'contact_channel_phone_e164'
+		WHEN NEW.channel = 'email' AND NEW.address !~ '^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$' THEN 'contact_channel_email_address'
+		WHEN NEW.channel = 'push' AND NEW.address !~ '^[A-Za-z0-9_-]{1,64}$' THEN 'contact_channel_push_topic'
+		WHEN NEW.priority < 1 THEN 'contact_channel_priority_check'
+	END;
+	IF rule IS NOT NULL THEN
+		RAISE EXCEPTION 'contact channel violates check constraint "%"', rule
+			USING ERRCODE = 'check_violation', CONSTRAINT = rule, TABLE = 'contact_channel', SCHEMA = 'evmgmt',
+				  DETAIL = pg_catalog.format('Contact %s, channel %s, address %s.', NEW.contact_id, NEW.channel, masked),
+				  HINT = CASE rule
+					WHEN 'contact_channel_not_webhook' THEN 'Webhooks are endpoints (channel_provider), not contact channels.'
+					WHEN 'contact_channel_phone_e164' THEN 'Phone numbers are in E.164 form: + and 7 to 15 digits, no spaces.'
+					WHEN 'contact_channel_email_address' THEN 'Give a plain address such as name@example.com.'
+					WHEN 'contact_channel_push_topic' THEN 'A push topic is 1 to 64 letters, digits, _ or -.'
+					ELSE 'Priorities start at 1.' END;
+	END IF;
+	IF TG_OP = 'INSERT' OR (NEW.contact_id, NEW.channel, NEW.address) IS DISTINCT FROM (OLD.contact_id, OLD.channel, OLD.address) THEN
+		PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('evmgmt.contact_channel'),
+												 pg_catalog.hashtext(NEW.contact_id::text || ' ' || NEW.channel::text || ' ' || NEW.address));
+		IF EXISTS (SELECT FROM evmgmt.contact_channel c
+				   WHERE c.contact_id = NEW.contact_id AND c.channel = NEW.channel AND c.address = NEW.address) THEN
+			RAISE EXCEPTION 'duplicate key value violates unique constraint "contact_channel_pkey"'
+				USING ERRCODE = 'unique_violation', CONSTRAINT = 'contact_channel_pkey', TABLE = 'contact_channel', SCHEMA = 'evmgmt',
+					  DETAIL = pg_catalog.format('Key (contact_id, channel, address)=(%s, %s, %s) already exists.', NEW.contact_id, NEW.channel, masked);
+		END IF;
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.contact_channel_check() IS 'Trigger: checks contact_channel''s rules and key before the constraints do, so that errors and the server log show the address masked';
+CREATE TRIGGER contact_channel_check BEFORE INSERT OR UPDATE ON evmgmt.contact_channel
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.contact_channel_check();
+
+CREATE OR REPLACE VIEW evmgmt.escalation_history AS
+SELECT r.run_id, r.escalation_id, e.event_id, e.pool, e.plan_id, e.start_reason, r.cycle, r.step_no, r.retry_no,
+	   r.scheduled_at, r.due_at, r.fired_at, r.fired_at - r.due_at AS late_by,
+	   r.channel, r.contact_id, c.name AS contact_name,
+	   CASE WHEN pg_catalog.pg_has_role('evmgmt_responder', 'USAGE') THEN r.recipient
+			ELSE evmgmt.mask_address(r.recipient) END AS recipient,
+	   r.outcome, r.detail, r.notification_id,
+	   n.kind AS notification_kind, n.state AS delivery_state, n.attempts AS delivery_attempts, n.sent_at,
+	   n.last_status AS delivery_status,
+	   CASE WHEN pg_catalog.pg_has_role('evmgmt_admin', 'USAGE') THEN n.last_error
+			WHEN pg_catalog.pg_has_role('evmgmt_responder', 'USAGE') THEN evmgmt.redact_text(n.last_error, false)
+			WHEN n.last_error IS NOT NULL THEN '(hidden)' END AS delivery_error,
+	   d.finished_at AS last_attempt_at, d.finished_at - d.started_at AS last_attempt_latency,
+	   k.acked_at AS recipient_acknowledged_at,
+	   e.acknowledged_at, ac.name AS acknowledged_by
+FROM evmgmt.escalation_step_run r
+JOIN evmgmt.escalation e ON e.escalation_id = r.escalation_id
+LEFT JOIN evmgmt.contact c ON c.contact_id = r.contact_id
+LEFT JOIN evmgmt.notification n ON n.notification_id = r.notification_id
+LEFT JOIN LATERAL (SELECT x.started_at, x.finished_at FROM evmgmt.delivery_attempt x
+				   WHERE x.notification_id = r.notification_id ORDER BY x.attempt_no DESC LIMIT 1) d ON true
+LEFT JOIN evmgmt.escalation_ack k ON k.escalation_id = r.escalation_id AND k.contact_id = r.contact_id
+LEFT JOIN evmgmt.contact ac ON ac.contact_id = e.acknowledged_by;
+COMMENT ON VIEW evmgmt.escalation_history IS 'Every step an escalation fired, per recipient: scheduled, due and fired time, late_by, channel, recipient (masked unless the reader is a responder), typed outcome, delivery result (the error raw for admins, with credentials scrubbed for responders, hidden from readers), acknowledgment';
+
+CREATE FUNCTION evmgmt.report_account_audit(dormant_after interval DEFAULT '90 days',
+											at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (subject_kind text, subject text, finding text, roles text[], last_activity timestamptz, detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF dormant_after IS NULL OR dormant_after <= interval '0' THEN
+		RAISE EXCEPTION 'dormant_after must be a positive interval'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = pg_catalog.format('Got %s.', dormant_after);
+	END IF;
+	RETURN QUERY
+	WITH evm_roles AS (
+		SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
+		WHERE r.rolname IN ('evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest')),
+	holders AS (
+		SELECT l.rolname::text AS login, l.rolsuper, l.rolvaliduntil,
+			   pg_catalog.array_agg(e.rolname::text ORDER BY e.rolname) AS held
+		FROM pg_catalog.pg_roles l JOIN evm_roles e ON pg_catalog.pg_has_role(l.oid, e.oid, 'MEMBER')
+		WHERE l.rolcanlogin
+		GROUP BY l.rolname, l.rolsuper, l.rolvaliduntil),
+	seen AS (
+		SELECT a.actor, pg_catalog.max(a.at) AS last_at FROM evmgmt.audit_log a GROUP BY a.actor),
+	contact_seen AS (
+		SELECT c.contact_id,
+			   GREATEST((SELECT pg_catalog.max(k.acked_at) FROM evmgmt.escalation_ack k WHERE k.contact_id = c.contact_id),
+						(SELECT s.last_at FROM seen s WHERE s.actor = c.role_name)) AS last_at,
+			   (SELECT pg_catalog.count(*) FROM evmgmt.contact_channel cc WHERE cc.contact_id = c.contact_id) AS channels
+		FROM evmgmt.contact c)
+	SELECT 'login', h.login,
+		   CASE WHEN h.rolsuper THEN 'superuser login'
+				WHEN h.rolvaliduntil IS NOT NULL AND h.rolvaliduntil < at THEN 'expired login holds evmgmt roles'
+				WHEN s.last_at IS NULL OR s.last_at < at - dormant_after THEN 'dormant login holds evmgmt roles'
+				ELSE 'login holds evmgmt roles' END,
+		   h.held, s.last_at,
+		   pg_catalog.format('valid until %s', COALESCE(h.rolvaliduntil::text, 'forever'))
+	FROM holders h LEFT JOIN seen s ON s.actor = h.login
+	UNION ALL
+	SELECT 'contact', c.name || ' (' || c.contact_id || ')',
+		   CASE WHEN r.oid IS NULL THEN 'contact''s role does not exist'
+				WHEN NOT r.rolcanlogin THEN 'contact''s role cannot log in'
+				WHEN NOT pg_catalog.pg_has_role(r.oid, 'evmgmt_responder', 'MEMBER') THEN 'contact''s role cannot acknowledge (not an evmgmt_responder)'
+				WHEN cs.channels = 0 THEN 'contact has no channel'
+				ELSE 'dormant contact' END,
+		   CASE WHEN r.oid IS NULL THEN NULL
+				ELSE ARRAY(SELECT e.rolname::text FROM evm_roles e WHERE pg_catalog.pg_has_role(r.oid, e.oid, 'MEMBER') ORDER BY 1) END,
+		   cs.last_at,
+		   pg_catalog.format('role %s, %s channel(s)', c.role_name, cs.channels)
+	FROM evmgmt.contact c
+	JOIN contact_seen cs ON cs.contact_id = c.contact_id
+	LEFT JOIN pg_catalog.pg_roles r ON r.rolname = c.role_name
+	WHERE c.active AND (r.oid IS NULL OR NOT r.rolcanlogin OR NOT pg_catalog.pg_has_role(r.oid, 'evmgmt_responder', 'MEMBER')
+						OR cs.channels = 0 OR cs.last_at IS NULL OR cs.last_at < at - dormant_after)
+	ORDER BY 1, 2;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.report_account_audit(interval, timestamptz) IS 'Account audit: every login holding an evmgmt role (superuser, expired, dormant: no audited change within dormant_after) and every active contact that is dormant (no acknowledgment or change), has no channel, or whose role is missing, cannot log in or cannot acknowledge';
+
+ALTER TABLE evmgmt.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only, ENABLE ALWAYS TRIGGER audit_log_no_truncate;
+
+CREATE FUNCTION evmgmt.interval_quarantine_stamp() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		NEW.received_by := SESSION_USER;
+		NEW.received_at := pg_catalog.clock_timestamp();
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_quarantine_stamp() IS 'Trigger: sets received_by to session_user and received_at to the clock on every quarantined row';
+CREATE TRIGGER interval_quarantine_stamp BEFORE INSERT OR UPDATE ON evmgmt.interval_quarantine
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_quarantine_stamp();
+ALTER TABLE evmgmt.interval_quarantine ENABLE ALWAYS TRIGGER interval_quarantine_stamp;
+
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.status_schedule FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
+CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.status_schedule FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();
+CREATE TRIGGER audit AFTER UPDATE OR DELETE ON evmgmt.interval_quarantine FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
+CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.interval_quarantine FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();
+DO $always$
+DECLARE
+	t text;
+BEGIN
+	FOR t IN SELECT c.relname FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tg.tgrelid
+			 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'evmgmt'::regnamespace AND tg.tgname OPERATOR(pg_catalog.=) 'audit'
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ALWAYS TRIGGER audit, ENABLE ALWAYS TRIGGER audit_truncate', t);
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['event', 'pool_condition', 'event_timeline', 'response_action',
+							 'post_resolution_analysis', 'action_item', 'objective_impact']
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ALWAYS TRIGGER refuse_direct_change, ENABLE ALWAYS TRIGGER refuse_direct_truncate', t);
+	END LOOP;
+END
+$always$;
+
+GRANT SELECT ON evmgmt.delivery_attempt_redacted, evmgmt.channel_provider_redacted TO evmgmt_reader, evmgmt_admin;
+-- Issue 14, redaction: provider responses (delivery_attempt.error,
+-- notification.last_error) and provider endpoints and account ids
+-- (channel_provider.endpoint, username, settings) are for admins only;
+-- readers and responders read every other column, and the *_redacted views.
+REVOKE SELECT ON evmgmt.delivery_attempt, evmgmt.channel_provider FROM evmgmt_reader;
+GRANT SELECT (attempt_id, notification_id, attempt_no, started_at, finished_at, status_code, outcome, latency)
+	ON evmgmt.delivery_attempt TO evmgmt_reader;
+GRANT SELECT (provider_id, channel, kind, from_address, active) ON evmgmt.channel_provider TO evmgmt_reader;
+REVOKE SELECT ON evmgmt.notification FROM evmgmt_responder;
+GRANT SELECT (notification_id, event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, subject, body,
+			  payload, idempotency_key, state, attempts, created_at, sent_at, last_status, claimed_at, lease_until, next_attempt_at)
+	ON evmgmt.notification TO evmgmt_responder;
+REVOKE ALL ON FUNCTION evmgmt.contact_channel_check() FROM PUBLIC;
+
+-- Issue 14, audit: the account audit is for admins.
+REVOKE ALL ON FUNCTION evmgmt.report_account_audit(interval, timestamptz), evmgmt.interval_quarantine_stamp() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.report_account_audit(interval, timestamptz) TO evmgmt_admin;
+
+SELECT pg_catalog.pg_extension_config_dump('evmgmt.provider_secret',
+	'WHERE pg_catalog.current_setting(''evmgmt.dump_secrets'', true) IS DISTINCT FROM ''off''');
