@@ -43,7 +43,8 @@ BEGIN
 	IF NEW.contact_id IS NULL OR NEW.channel IS NULL OR NEW.address IS NULL OR NEW.priority IS NULL THEN
 		RAISE EXCEPTION 'contact channels need a contact, a channel, an address and a priority'
 			USING ERRCODE = 'not_null_violation', TABLE = 'contact_channel', SCHEMA = 'evmgmt',
-				  DETAIL = pg_catalog.format('Contact %s, channel %s, address %s.', NEW.contact_id, NEW.channel, COALESCE(masked, 'missing'));
+				  DETAIL = pg_catalog.format('Contact %s, channel %s, address %s.', COALESCE(NEW.contact_id::text, 'missing'),
+										   COALESCE(NEW.channel::text, 'missing'), COALESCE(masked, 'missing'));
 	END IF;
 	rule := CASE
 		WHEN NEW.channel = 'webhook' THEN 'contact_channel_not_webhook'
