@@ -143,7 +143,7 @@ DO $audit_check$
 DECLARE
 	not_audited text[] := ARRAY[
 		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
-		'interval_stat', 'interval_inbox', 'event_timeline',
+		'interval_stat', 'interval_inbox', 'interval_inbox_raw', 'ingest_load', 'event_timeline',
 		'notification', 'delivery_attempt', 'escalation_step_run', 'target_timer', 'audit_log'];
 	missing text;
 BEGIN

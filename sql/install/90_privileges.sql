@@ -142,3 +142,9 @@ REVOKE ALL ON FUNCTION evmgmt.contact_channel_check() FROM PUBLIC;
 -- Issue 14, audit: the account audit is for admins.
 REVOKE ALL ON FUNCTION evmgmt.report_account_audit(interval, timestamptz), evmgmt.interval_quarantine_stamp() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.report_account_audit(interval, timestamptz) TO evmgmt_admin;
+
+-- Issue 14, ingest: whole lines through interval_inbox_raw, and the loader's
+-- own loads and quarantined rows.
+GRANT INSERT ON evmgmt.interval_inbox_raw TO evmgmt_ingest;
+GRANT SELECT ON evmgmt.my_ingest_load, evmgmt.my_interval_quarantine TO evmgmt_ingest;
+REVOKE ALL ON FUNCTION evmgmt.interval_inbox_raw_route() FROM PUBLIC;

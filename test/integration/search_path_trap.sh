@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 12
+plan 14
 OWNER=evmgmt_it_trap_owner
 DB=evmgmt_it_trap
 IT_DBS+=("$DB" "${DB}_old")
@@ -177,11 +177,16 @@ hostile "SELECT evmgmt.diagnose_pool($EV, 'spec', 'technology', 'it_escalation',
 hostile "SELECT evmgmt.log_response($EV, 'spec', 'it_escalation', 'paged the network team')"
 hostile "SELECT evmgmt.resolve_event($EV, 'router replaced')"
 hostile "SELECT evmgmt.record_analysis($EV, 'router firmware', 'staged rollout', ARRAY['no canary'], NULL)"
+hostile "SELECT evmgmt.add_action_item($EV, 'canary for router firmware', 'network', '2026-04-01')"
+for o in service_level cost customer_experience agent_experience business_value; do
+	hostile "SELECT evmgmt.record_objective_impact($EV, '$o', 'degraded')"
+done
 hostile "SELECT evmgmt.close_event($EV)"
 hostile "SELECT * FROM evmgmt.escalation_history" >/dev/null
 hostile "SELECT * FROM evmgmt.event_rollup" >/dev/null
 hostile "SELECT evmgmt.run_due_work()"
 } >>"$IT_DIR/fixture.out" 2>&1
+is "$(check "$DB" "SELECT state FROM evmgmt.event_rollup WHERE event_id = $EV")" closed "the event went through its whole lifecycle to closed"
 diag "event $EV: $(check "$DB" "SELECT string_agg(pool || ':' || state, ' ') FROM evmgmt.pool_condition WHERE event_id = $EV"); interval rows $(check "$DB" "SELECT count(*) FROM evmgmt.interval_stat"), quarantined $(check "$DB" "SELECT count(*) FROM evmgmt.interval_quarantine")"
 is "$(check "$DB" "SELECT count(*) FROM public.trap_hit")" 0 "no trap ran ($(check "$DB" "SELECT coalesce(string_agg(DISTINCT op || ' by ' || caller, '; '), 'none') FROM public.trap_hit"))"
 is "$(owner_is_super)" f "the database owner is no superuser afterwards"

@@ -5,7 +5,7 @@
 -- guards and audit that hold with session_replication_role = replica; the
 -- account audit; provider secrets kept out of a dump on request.
 BEGIN;
-SELECT plan(30);
+SELECT plan(35);
 
 INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care');
 INSERT INTO evmgmt.calendar VALUES ('std', 'Standard week');
@@ -117,6 +117,27 @@ SELECT throws_ok($$SELECT * FROM evmgmt.report_account_audit('-1 day')$$, '22023
 SET LOCAL ROLE evmgmt_reader;
 SELECT throws_ok($$SELECT * FROM evmgmt.report_account_audit()$$, '42501', NULL, 'the account audit is for admins');
 RESET ROLE;
+
+-- raw lines: structural errors quarantined, the rest routed, the load counted
+CREATE ROLE evm_tap_etl LOGIN IN ROLE evmgmt_ingest;
+SET LOCAL SESSION AUTHORIZATION evm_tap_etl;
+SELECT lives_ok($$INSERT INTO evmgmt.interval_inbox_raw (line) VALUES
+	('site_id,queue_id,pool,interval_start,interval_minutes,offered,handled,abandoned,answered_in_threshold,threshold_seconds,aht_seconds,staffed,scheduled,forecast_offered,forecast_aht'),
+	('MNL1,billing,collab,2026-03-02 09:00+08,15,100,90,10,80,20,300,20,20,,'),
+	('MNL1,billing,collab,2026-03-02 09:15+08,15,100'),
+	('MNL1,billing,collab,2026-03-02 09:30+08,15,100,90,10,80,20,300,20,20,,,,extra'),
+	('MNL1,billing,collab,2026-03-02 09:45+08,15,10,90,0,80,20,300,20,20,,'),
+	(''),
+	('MNL1,billing,collab,2026-03-02 10:00+08,15,100,90,10,80,20,300,20,20,,')$$,
+	'a load with lines of too few and too many fields goes through');
+SELECT is((SELECT array[lines, skipped, malformed, routed, quarantined, accepted] FROM evmgmt.my_ingest_load), ARRAY[7, 2, 2, 3, 1, 2],
+	'the loader sees its load: 7 lines, header and empty line skipped, 2 malformed, 3 routed, 1 refused for its values, 2 accepted');
+SELECT is((SELECT string_agg(sqlstate || ' ' || COALESCE(row_data ->> 'line_no', '-') || ' ' || reason, '; ' ORDER BY quarantine_id) FROM evmgmt.my_interval_quarantine),
+	'22P04 3 line has 6 fields, 15 expected; 22P04 4 line has 17 fields, 15 expected; 23514 - new row for relation "interval_stat" violates check constraint "interval_stat_handled_not_more_than_offered"',
+	'and its own quarantined rows, malformed lines with their number in the load');
+RESET SESSION AUTHORIZATION;
+SELECT is((SELECT count(*) FROM evmgmt.interval_stat WHERE pool = 'collab'), 2::bigint, 'the good lines reached interval_stat');
+SELECT is((SELECT count(*) FROM evmgmt.interval_inbox_raw), 0::bigint, 'no raw line is kept');
 
 -- provider secrets and pg_dump
 SELECT is((SELECT extcondition[array_position(extconfig, 'evmgmt.provider_secret'::regclass::oid)] FROM pg_extension WHERE extname = 'evmgmt'),
