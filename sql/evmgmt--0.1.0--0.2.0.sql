@@ -726,14 +726,16 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+	-- a superuser (restoring a dump, say) keeps what it loads
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+				   WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER AND r.rolsuper) THEN
 		NEW.received_by := SESSION_USER;
 		NEW.received_at := pg_catalog.clock_timestamp();
 	END IF;
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.interval_quarantine_stamp() IS 'Trigger: sets received_by to session_user and received_at to the clock on every quarantined row';
+COMMENT ON FUNCTION evmgmt.interval_quarantine_stamp() IS 'Trigger: sets received_by to session_user and received_at to the clock on every quarantined row written by a role that is not a superuser';
 CREATE TRIGGER interval_quarantine_stamp BEFORE INSERT OR UPDATE ON evmgmt.interval_quarantine
 	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_quarantine_stamp();
 ALTER TABLE evmgmt.interval_quarantine ENABLE ALWAYS TRIGGER interval_quarantine_stamp;
@@ -892,6 +894,7 @@ GRANT INSERT ON evmgmt.interval_inbox_raw TO evmgmt_ingest;
 GRANT SELECT ON evmgmt.my_ingest_load, evmgmt.my_interval_quarantine TO evmgmt_ingest;
 REVOKE ALL ON FUNCTION evmgmt.interval_inbox_raw_route() FROM PUBLIC;
 
+GRANT USAGE ON SEQUENCE evmgmt.ingest_load_load_id_seq, evmgmt.interval_inbox_raw_line_no_seq TO evmgmt_admin;
 SELECT pg_catalog.pg_extension_config_dump('evmgmt.ingest_load', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('evmgmt.ingest_load', 'load_id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('evmgmt.interval_inbox_raw', 'line_no'), '');

@@ -91,20 +91,23 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON evmgmt.audit_log
 ALTER TABLE evmgmt.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only, ENABLE ALWAYS TRIGGER audit_log_no_truncate;
 
 -- Quarantined rows carry who loaded them and when: set here, never taken from
--- the loader (a restore with evmgmt.restoring = on keeps the dumped values).
+-- a loader that is not a superuser (a superuser's restore keeps the dumped
+-- values).
 CREATE FUNCTION evmgmt.interval_quarantine_stamp() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+	-- a superuser (restoring a dump, say) keeps what it loads
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+				   WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER AND r.rolsuper) THEN
 		NEW.received_by := SESSION_USER;
 		NEW.received_at := pg_catalog.clock_timestamp();
 	END IF;
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.interval_quarantine_stamp() IS 'Trigger: sets received_by to session_user and received_at to the clock on every quarantined row';
+COMMENT ON FUNCTION evmgmt.interval_quarantine_stamp() IS 'Trigger: sets received_by to session_user and received_at to the clock on every quarantined row written by a role that is not a superuser';
 CREATE TRIGGER interval_quarantine_stamp BEFORE INSERT OR UPDATE ON evmgmt.interval_quarantine
 	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_quarantine_stamp();
 ALTER TABLE evmgmt.interval_quarantine ENABLE ALWAYS TRIGGER interval_quarantine_stamp;

@@ -72,12 +72,13 @@ SELECT is(pg_temp.error_detail($$UPDATE evmgmt.contact_channel SET priority = 0$
 SELECT lives_ok($$UPDATE evmgmt.contact_channel SET priority = 2 WHERE contact_id = 1$$, 'an update that keeps the key passes');
 
 -- quarantine: stamped by the extension, removals audited
-SET LOCAL ROLE evmgmt_ingest;
+CREATE ROLE evm_tap_etl LOGIN IN ROLE evmgmt_ingest;
+SET LOCAL SESSION AUTHORIZATION evm_tap_etl;
 INSERT INTO evmgmt.interval_quarantine (received_at, received_by, row_data, sqlstate, reason)
 VALUES ('2000-01-01', 'somebody_else', '{}', '22P02', 'forged');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT is((SELECT received_by || ' ' || (received_at > now() - interval '1 hour') FROM evmgmt.interval_quarantine WHERE reason = 'forged'),
-	session_user || ' true', 'a quarantine row names the session that loaded it, and when, whatever the loader wrote');
+	'evm_tap_etl true', 'a quarantine row names the session that loaded it, and when, whatever the loader wrote');
 SET LOCAL ROLE evmgmt_admin;
 DELETE FROM evmgmt.interval_quarantine WHERE reason = 'forged';
 RESET ROLE;
@@ -119,7 +120,6 @@ SELECT throws_ok($$SELECT * FROM evmgmt.report_account_audit()$$, '42501', NULL,
 RESET ROLE;
 
 -- raw lines: structural errors quarantined, the rest routed, the load counted
-CREATE ROLE evm_tap_etl LOGIN IN ROLE evmgmt_ingest;
 SET LOCAL SESSION AUTHORIZATION evm_tap_etl;
 SELECT lives_ok($$INSERT INTO evmgmt.interval_inbox_raw (line) VALUES
 	('site_id,queue_id,pool,interval_start,interval_minutes,offered,handled,abandoned,answered_in_threshold,threshold_seconds,aht_seconds,staffed,scheduled,forecast_offered,forecast_aht'),
