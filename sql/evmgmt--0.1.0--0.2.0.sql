@@ -446,3 +446,10 @@ GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 -- signatures are unchanged; only the comments that name the limit change.
 COMMENT ON FUNCTION evmgmt.erlang_b(float8, int) IS 'Erlang B: blocking probability of a loss system with the given traffic (Erlangs) and agents (1..1000000)';
 COMMENT ON FUNCTION evmgmt.power_of_one(float8, int, float8, float8, int) IS 'Power of One: Erlang C service level, ASA and occupancy from agents - steps to agents + steps (counts below 1 or above 1000000 skipped), ascending';
+
+-- ---------------------------------------------------------------------------
+-- Delivery under faults (issue 13): the dispatcher claims per endpoint
+-- (provider), round-robin by due time; this index serves that claim.
+-- ---------------------------------------------------------------------------
+CREATE INDEX notification_provider_due_idx ON evmgmt.notification (provider_id, next_attempt_at, notification_id)
+	WHERE state IN ('pending', 'retry');

@@ -31,6 +31,9 @@ CREATE TABLE evmgmt.notification (
 	CONSTRAINT notification_dead_has_error CHECK (state <> 'dead' OR last_error IS NOT NULL)
 );
 CREATE INDEX notification_due_idx ON evmgmt.notification (next_attempt_at) WHERE state IN ('pending', 'retry');
+-- the dispatcher's fair claim: per endpoint (provider), its earliest due rows
+CREATE INDEX notification_provider_due_idx ON evmgmt.notification (provider_id, next_attempt_at, notification_id)
+	WHERE state IN ('pending', 'retry');
 CREATE INDEX notification_lease_idx ON evmgmt.notification (lease_until) WHERE state = 'sending';
 CREATE INDEX ON evmgmt.notification (escalation_id) WHERE escalation_id IS NOT NULL;
 CREATE INDEX ON evmgmt.notification (event_id);
