@@ -134,7 +134,8 @@ static SPIPlanPtr next_due_plan = NULL;
  * The claim.  Fair across endpoints: per provider at most its allowance ($3,
  * $4; $5 for providers not listed) of its earliest due rows, locked with SKIP
  * LOCKED; then round-robin by due time (first the earliest of every
- * endpoint, then the second, ...) up to $1.
+ * endpoint, then the second, ...) up to $1.  Only rows written by this
+ * installation (origin): a restored backlog waits for resume_sending.
  *
  * Finality of an acknowledgment: a page of an escalation is claimed only if
  * the escalation is still active (or exhausted) AND its row can be share-
@@ -158,6 +159,7 @@ static const char *const claim_sql =
 "   FROM evmgmt.notification n"
 "   WHERE n.provider_id = p.provider_id AND n.state IN ('pending', 'retry')"
 "    AND n.next_attempt_at <= pg_catalog.clock_timestamp()"
+"    AND n.origin = (SELECT i.install_id FROM evmgmt.installation i)"
 "   ORDER BY n.next_attempt_at, n.notification_id"
 "   LIMIT coalesce(lim.n, $5) FOR UPDATE OF n SKIP LOCKED) c"
 "  WHERE coalesce(lim.n, $5) > 0),"
@@ -1101,7 +1103,8 @@ NextNotificationDue(TimestampTz now, bool idle)
 
 		next_due_plan = KeepPlan("SELECT LEAST("
 								 "(SELECT pg_catalog.min(next_attempt_at) FROM evmgmt.notification"
-								 "  WHERE state IN ('pending', 'retry') AND provider_id <> ALL ($1)),"
+								 "  WHERE state IN ('pending', 'retry') AND provider_id <> ALL ($1)"
+								 "  AND origin = (SELECT i.install_id FROM evmgmt.installation i)),"
 								 "(SELECT pg_catalog.min(lease_until) FROM evmgmt.notification"
 								 "  WHERE $2 AND state = 'sending'))", 2, types);
 	}
@@ -1127,6 +1130,9 @@ NextNotificationDue(TimestampTz now, bool idle)
 		if (!isnull)
 			result = DatumGetTimestampTz(d);
 	}
+	/* due and not claimable: locked, or is this a copy being restored? */
+	if (result <= now)
+		(void) EvmgmtCheckSendingHeld();
 	EvmgmtEndUnit();
 	if (result <= now)
 	{

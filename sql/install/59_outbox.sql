@@ -26,11 +26,14 @@ CREATE TABLE evmgmt.notification (
 	last_status		integer,
 	last_error		text,
 	claimed_at		timestamptz,
+	origin			uuid DEFAULT evmgmt.installation_id(),
 	CONSTRAINT notification_sending_has_lease CHECK ((state = 'sending') = (lease_until IS NOT NULL)),
 	CONSTRAINT notification_sent_has_time CHECK ((state = 'sent') = (sent_at IS NOT NULL)),
 	CONSTRAINT notification_dead_has_error CHECK (state <> 'dead' OR last_error IS NOT NULL)
 );
 CREATE INDEX notification_due_idx ON evmgmt.notification (next_attempt_at) WHERE state IN ('pending', 'retry');
+-- unsent rows of another installation (a restored backlog): the hold check
+CREATE INDEX notification_origin_idx ON evmgmt.notification (origin) WHERE state IN ('pending', 'retry', 'sending');
 -- the dispatcher's fair claim: per endpoint (provider), its earliest due rows
 CREATE INDEX notification_provider_due_idx ON evmgmt.notification (provider_id, next_attempt_at, notification_id)
 	WHERE state IN ('pending', 'retry');
@@ -43,6 +46,7 @@ COMMENT ON TABLE evmgmt.notification IS 'The transactional outbox: one row per m
 COMMENT ON COLUMN evmgmt.notification.claimed_at IS 'When the dispatcher last claimed the notification (start of the latest attempt)';
 COMMENT ON COLUMN evmgmt.notification.lease_until IS 'While sending: the claim expires then, and a claim left by a crashed worker is retried';
 COMMENT ON COLUMN evmgmt.notification.next_attempt_at IS 'When the notification is due (first attempt, or the next retry after backoff or Retry-After)';
+COMMENT ON COLUMN evmgmt.notification.origin IS 'install_id of the installation that wrote it: the dispatcher sends only its own installation''s rows, so a restored copy''s backlog waits for evmgmt.resume_sending';
 COMMENT ON COLUMN evmgmt.notification.last_error IS 'Error of the latest failed attempt (kept when the notification is dead)';
 CREATE TRIGGER wake_workers AFTER INSERT OR UPDATE OF state, next_attempt_at ON evmgmt.notification
 	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.wake_workers_trigger();
