@@ -504,7 +504,15 @@ BEGIN
 	IF pg_catalog.cardinality(v_ids) > 0 THEN
 		v_facts := evmgmt.event_facts(p_event);
 		v_vars := v_facts || pg_catalog.jsonb_build_object('outcome', v_state, 'why', p_why, 'pool', p_pool);
-		FOR r IN SELECT * FROM evmgmt.paged_contacts(v_ids) LOOP
+		-- one notice per person and event: who is still paged for a live pool
+		-- of the event hears it when that one ends too
+		FOR r IN SELECT * FROM evmgmt.paged_contacts(v_ids) p
+				 WHERE NOT EXISTS (SELECT FROM evmgmt.paged_contacts(ARRAY(
+									   SELECT e.escalation_id FROM evmgmt.escalation e
+									   WHERE e.event_id = p_event AND e.resolve_notified_at IS NULL
+										 AND e.escalation_id <> ALL (v_ids))) o
+								   WHERE o.contact_id = p.contact_id)
+		LOOP
 			PERFORM evmgmt.notify_contact('resolved', r.contact_id, r.channel, p_event, r.escalation_id, v_op, v_vars, p_now);
 		END LOOP;
 		FOR r IN SELECT DISTINCT ON (s.provider_id) s.provider_id, s.escalation_id

@@ -70,7 +70,7 @@ BEGIN
 							  WHERE n.event_id = p_event_id AND n.kind = p_kind AND n.contact_id = r.contact_id
 								AND n.channel = r.channel AND n.created_at = p_now AND n.state <> 'cancelled');
 		SELECT * INTO q FROM evmgmt.notify_contact(p_kind, r.contact_id, r.channel, p_event_id, NULL, v_op, p_vars, p_now);
-		IF q.outcome NOT IN ('queued', 'bundled') THEN
+		IF q.outcome NOT IN ('queued', 'bundled', 'already_notified') THEN
 			v_gaps := v_gaps || pg_catalog.jsonb_build_object('contact_id', r.contact_id, 'channel', r.channel, 'outcome', q.outcome);
 		END IF;
 	END LOOP;
