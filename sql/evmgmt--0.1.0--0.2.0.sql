@@ -877,3 +877,193 @@ $$;
 COMMENT ON FUNCTION evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz) IS 'Stops the escalations of a pool condition (all pools for NULL) at once: cancels unsent notifications, queues resolve (or cancel) notices to everyone paged; when the event has no live pool left, sends the footprint''s resolution messages and ends the status cadence; returns how many were running';
 
 CREATE INDEX notification_contact_resolved_idx ON evmgmt.notification (contact_id) WHERE kind IN ('resolved', 'digest');
+
+-- ---------------------------------------------------------------------------
+-- Messages say what is true (issue 13): event messages are rendered again at
+-- commit from the facts then; a resolve notice carries the resolution note.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION evmgmt.notification_render_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n record;
+	f jsonb;
+	v jsonb;
+	m record;
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	SELECT x.* INTO n FROM evmgmt.notification x
+	WHERE x.notification_id = NEW.notification_id AND x.state = 'pending' AND x.attempts = 0;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	f := evmgmt.event_facts(n.event_id);
+	IF f IS NULL THEN
+		RETURN NULL;
+	END IF;
+	SELECT n.payload || COALESCE(pg_catalog.jsonb_object_agg(e.key, e.value), '{}') INTO v
+	FROM pg_catalog.jsonb_each(f) e WHERE n.payload ? e.key;
+	IF v = n.payload THEN
+		RETURN NULL;
+	END IF;
+	SELECT * INTO m FROM evmgmt.render_message(n.kind, n.channel, COALESCE(v ->> 'operation_id', f ->> 'operation_id'), v);
+	UPDATE evmgmt.notification SET payload = v, subject = m.subject, body = m.body
+	WHERE notification_id = n.notification_id;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.notification_render_at_commit() IS 'Trigger (deferred to commit): renders a queued event message again from the event''s facts at commit, so it says what is true then';
+CREATE CONSTRAINT TRIGGER notification_render_at_commit AFTER INSERT ON evmgmt.notification
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.event_id IS NOT NULL AND NEW.kind <> 'digest' AND NEW.kind <> 'test')
+	EXECUTE FUNCTION evmgmt.notification_render_at_commit();
+REVOKE ALL ON FUNCTION evmgmt.notification_render_at_commit() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION evmgmt.escalation_stop(event_id bigint, pool evmgmt.pool, why text,
+									   now timestamptz) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	p_pool evmgmt.pool := $2;
+	p_why text := COALESCE($3, 'resolved');
+	p_now timestamptz := $4;
+	v_state text := CASE WHEN COALESCE($3, '') ILIKE 'cancel%' THEN 'cancelled' ELSE 'resolved' END;
+	v_all boolean;
+	v_ids bigint[] := '{}';
+	v_stopped integer := 0;
+	v_op text;
+	v_note text;
+	v_facts jsonb;
+	v_vars jsonb;
+	x record;
+	r record;
+	q record;
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN 0;
+	END IF;
+	IF NOT evmgmt.lock_event(p_event, true) THEN
+		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
+	END IF;
+	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
+	-- is the event over once this pool is?
+	v_all := p_pool IS NULL OR NOT EXISTS (
+		SELECT FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = p_event AND pc.pool <> p_pool AND pc.state NOT IN ('resolved', 'cancelled'));
+
+	FOR x IN SELECT e.escalation_id, e.state FROM evmgmt.escalation e
+			 WHERE e.event_id = p_event AND (v_all OR e.pool = p_pool) AND e.resolve_notified_at IS NULL
+			 ORDER BY e.escalation_id
+			 FOR UPDATE
+	LOOP
+		IF x.state = 'active' THEN
+			UPDATE evmgmt.escalation
+			SET state = v_state, ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = p_why
+			WHERE escalation_id = x.escalation_id;
+			v_stopped := v_stopped + 1;
+		END IF;
+		-- an exhausted escalation may still have pages waiting: a resolved
+		-- event never pages anyone later
+		PERFORM evmgmt.cancel_unsent(x.escalation_id);
+		v_ids := v_ids || x.escalation_id;
+	END LOOP;
+
+	UPDATE evmgmt.target_timer t
+	SET met_at = CASE WHEN t.breached_at IS NULL THEN p_now END, next_at = NULL
+	WHERE t.event_id = p_event AND (v_all OR t.pool = p_pool) AND t.met_at IS NULL AND t.next_at IS NOT NULL;
+
+	-- messages carry the note given with the resolution, not the word "resolved"
+	v_note := p_why;
+	IF v_state = 'resolved' THEN
+		v_note := COALESCE((SELECT pg_catalog.string_agg(DISTINCT pc.resolution_note, '; ')
+						   FROM evmgmt.pool_condition pc
+						   WHERE pc.event_id = p_event AND (p_pool IS NULL OR pc.pool = p_pool)
+							 AND pc.resolution_note IS NOT NULL AND pc.resolution_note <> ''), p_why);
+	END IF;
+
+	-- everyone who was paged hears that it is over
+	IF pg_catalog.cardinality(v_ids) > 0 THEN
+		v_facts := evmgmt.event_facts(p_event);
+		v_vars := v_facts || pg_catalog.jsonb_build_object('outcome', v_state, 'why', v_note, 'pool', p_pool);
+		-- one notice per person and event: who is still paged for a live pool
+		-- of the event hears it when that one ends too
+		FOR r IN SELECT * FROM evmgmt.paged_contacts(v_ids) p
+				 WHERE NOT EXISTS (SELECT FROM evmgmt.paged_contacts(ARRAY(
+									   SELECT e.escalation_id FROM evmgmt.escalation e
+									   WHERE e.event_id = p_event AND e.resolve_notified_at IS NULL
+										 AND e.escalation_id <> ALL (v_ids))) o
+								   WHERE o.contact_id = p.contact_id)
+		LOOP
+			PERFORM evmgmt.notify_contact('resolved', r.contact_id, r.channel, p_event, r.escalation_id, v_op, v_vars, p_now);
+		END LOOP;
+		FOR r IN SELECT DISTINCT ON (s.provider_id) s.provider_id, s.escalation_id
+				 FROM evmgmt.escalation_step_run s
+				 WHERE s.escalation_id = ANY (v_ids) AND s.channel = 'webhook' AND s.outcome = 'queued'
+				 ORDER BY s.provider_id, s.run_id DESC
+		LOOP
+			PERFORM evmgmt.notify_endpoint('resolved', r.provider_id, p_event, r.escalation_id, v_op, v_vars, p_now);
+		END LOOP;
+		UPDATE evmgmt.escalation SET resolve_notified_at = p_now WHERE escalation_id = ANY (v_ids);
+	END IF;
+
+	IF v_all THEN
+		PERFORM evmgmt.footprint_close(p_event, v_state, p_why, p_now);
+	END IF;
+	RETURN v_stopped;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.escalation_stop(bigint, evmgmt.pool, text, timestamptz) IS 'Stops the escalations of a pool condition (all pools for NULL) at once: cancels unsent notifications, queues resolve (or cancel) notices to everyone paged; when the event has no live pool left, sends the footprint''s resolution messages and ends the status cadence; returns how many were running';
+
+CREATE OR REPLACE FUNCTION evmgmt.footprint_close(p_event_id bigint, p_state text, p_why text, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_op text;
+	s evmgmt.status_schedule;
+	v_sev evmgmt.severity;
+	v_auds text[];
+	v_note text := p_why;
+BEGIN
+	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event_id;
+	SELECT * INTO s FROM evmgmt.status_schedule x WHERE x.event_id = p_event_id FOR UPDATE;
+	-- the message carries the resolution notes given, not the word "resolved"
+	IF p_state = 'resolved' THEN
+		v_note := COALESCE((SELECT pg_catalog.string_agg(DISTINCT pc.resolution_note, '; ')
+						   FROM evmgmt.pool_condition pc
+						   WHERE pc.event_id = p_event_id AND pc.resolution_note IS NOT NULL AND pc.resolution_note <> ''), p_why);
+	END IF;
+	IF FOUND AND s.ended_at IS NOT NULL THEN
+		RETURN;
+	END IF;
+	v_sev := COALESCE(s.severity, (SELECT pg_catalog.min(pc.severity) FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event_id));
+	IF v_sev IS NULL THEN
+		RETURN;
+	END IF;
+	IF s.event_id IS NULL THEN
+		INSERT INTO evmgmt.status_schedule (event_id, severity, started_at, ended_at, end_reason)
+		VALUES (p_event_id, v_sev, p_now, p_now, p_why);
+	ELSE
+		UPDATE evmgmt.status_schedule SET ended_at = p_now, end_reason = p_why, next_status_at = NULL
+		WHERE event_id = p_event_id;
+	END IF;
+	-- resolved: the tier's on_resolve audiences; cancelled: whoever was told
+	-- at open
+	v_auds := CASE WHEN p_state = 'resolved' THEN evmgmt.footprint_audiences(v_op, v_sev, 'resolve')
+				   ELSE COALESCE(s.told_open, '{}') END;
+	IF pg_catalog.cardinality(v_auds) > 0 THEN
+		UPDATE evmgmt.status_schedule
+		SET gaps = evmgmt.notify_audiences(p_event_id, v_auds, 'resolved',
+										   evmgmt.event_facts(p_event_id) || pg_catalog.jsonb_build_object('outcome', p_state, 'why', v_note),
+										   p_now)
+		WHERE event_id = p_event_id;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.footprint_close(bigint, text, text, timestamptz) IS 'Ends the status cadence of an event and sends the resolution message to the tier''s on_resolve audiences (a cancellation to those told at open)';

@@ -242,6 +242,51 @@ RETURN EXISTS (SELECT FROM evmgmt.notification n
 							pg_catalog.jsonb_build_object('kind', 'resolved', 'event_id', p_event_id)))));
 COMMENT ON FUNCTION evmgmt.resolve_notice_queued(bigint, bigint) IS 'Whether the contact already has the resolution of the event (sent or queued, alone or in a digest)';
 
+-- Messages say what is true when their transaction commits: a message about
+-- an event queued earlier in the transaction (an "opened" message before the
+-- other pools were classified) is rendered again at commit from the event's
+-- facts as they are then.  Only facts the message was rendered from are
+-- replaced; nothing changes when they are the same.  Rows loaded by a
+-- restore (evmgmt.restoring = on) are left as they were dumped.
+CREATE FUNCTION evmgmt.notification_render_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n record;
+	f jsonb;
+	v jsonb;
+	m record;
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	SELECT x.* INTO n FROM evmgmt.notification x
+	WHERE x.notification_id = NEW.notification_id AND x.state = 'pending' AND x.attempts = 0;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	f := evmgmt.event_facts(n.event_id);
+	IF f IS NULL THEN
+		RETURN NULL;
+	END IF;
+	SELECT n.payload || COALESCE(pg_catalog.jsonb_object_agg(e.key, e.value), '{}') INTO v
+	FROM pg_catalog.jsonb_each(f) e WHERE n.payload ? e.key;
+	IF v = n.payload THEN
+		RETURN NULL;
+	END IF;
+	SELECT * INTO m FROM evmgmt.render_message(n.kind, n.channel, COALESCE(v ->> 'operation_id', f ->> 'operation_id'), v);
+	UPDATE evmgmt.notification SET payload = v, subject = m.subject, body = m.body
+	WHERE notification_id = n.notification_id;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.notification_render_at_commit() IS 'Trigger (deferred to commit): renders a queued event message again from the event''s facts at commit, so it says what is true then';
+CREATE CONSTRAINT TRIGGER notification_render_at_commit AFTER INSERT ON evmgmt.notification
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.event_id IS NOT NULL AND NEW.kind <> 'digest' AND NEW.kind <> 'test')
+	EXECUTE FUNCTION evmgmt.notification_render_at_commit();
+
 -- Reach one contact on one channel: check the contact, find the address and
 -- the provider, render and enqueue.  The outcome says why nothing was queued;
 -- already_notified: the contact has the event's resolution already (one

@@ -61,6 +61,7 @@ REVOKE ALL ON FUNCTION evmgmt.refuse_direct_change() FROM PUBLIC;
 
 -- Restored copies: only an admin lets a held copy send.
 REVOKE ALL ON FUNCTION evmgmt.resume_sending(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION evmgmt.notification_render_at_commit() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.resume_sending(text) TO evmgmt_admin;
 
 -- Workers: the wake-up may be asked for by anybody who writes due work.

@@ -6,12 +6,14 @@
 #  - a sev3 after that one is bundled, and a sev2 coming while it waits goes
 #    out at once and takes the waiting digest with it;
 #  - an event with three pools, each paging the same person, sends that
-#    person one resolve notice when its pools resolve one after the other.
+#    person one resolve notice when its pools resolve one after the other;
+#  - a page queued before the transaction classified another pool says what
+#    is true at commit (the event's tier then).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 8
+plan 9
 DB=evmgmt_it_bundling
 new_db $DB
 start_http_sink api
@@ -66,5 +68,19 @@ resolved_for_ana() {
 }
 is "$(resolved_for_ana)" 1 "a three-pool event sends its person one resolve notice (alone or in a digest)"
 is "$(q $DB "SELECT count(*) FROM evmgmt.escalation WHERE event_id = 5 AND resolve_notified_at IS NOT NULL")" 3 "all three escalations count as notified"
+
+# rendered at commit: the page was queued while the event was sev3, then the
+# same transaction classified another pool sev1 (no bundling here)
+set_guc evmgmt.recipient_burst_window 0
+q $DB "BEGIN;
+       INSERT INTO evmgmt.event (event_id, operation_id, site_id, event_type, detection_source, title, detected_at)
+       VALUES (6, 'op1', 'BER', 'system', 'roc_analyst', 'Event 6', now());
+       INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, classified_at) VALUES (6, 'spec', 'sev3', 'classified', now());
+       SELECT evmgmt.escalation_start(6, 'spec', 'manual');
+       INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, classified_at) VALUES (6, 'aa', 'sev1', 'classified', now());
+       COMMIT;" >/dev/null
+wait_for 10 sql_true $DB "SELECT state = 'sent' FROM evmgmt.notification WHERE event_id = 6 AND kind = 'escalation_step'"
+is "$(q $DB "SELECT split_part(body, ' ', 1) || ' ' || (payload ->> 'pools') FROM evmgmt.notification WHERE event_id = 6 AND kind = 'escalation_step'")" \
+	"sev1 aa sev1, spec sev3" "a page says what is true at commit: tier sev1, both pools classified"
 
 it_done
