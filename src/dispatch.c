@@ -1110,10 +1110,14 @@ NextNotificationDue(TimestampTz now, bool idle)
 	{
 		Oid			types[2] = {TEXTARRAYOID, BOOLOID};
 
+		/* per provider one probe of its due index: never a scan of the backlog */
 		next_due_plan = KeepPlan("SELECT LEAST("
-								 "(SELECT pg_catalog.min(next_attempt_at) FROM evmgmt.notification"
-								 "  WHERE state IN ('pending', 'retry') AND provider_id <> ALL ($1)"
-								 "  AND origin = (SELECT i.install_id FROM evmgmt.installation i)),"
+								 "(SELECT pg_catalog.min(c.next_attempt_at) FROM evmgmt.channel_provider p"
+								 "  CROSS JOIN LATERAL (SELECT n.next_attempt_at FROM evmgmt.notification n"
+								 "   WHERE n.provider_id = p.provider_id AND n.state IN ('pending', 'retry')"
+								 "   AND n.origin = (SELECT i.install_id FROM evmgmt.installation i)"
+								 "   ORDER BY n.next_attempt_at LIMIT 1) c"
+								 "  WHERE p.provider_id <> ALL ($1)),"
 								 "(SELECT pg_catalog.min(lease_until) FROM evmgmt.notification"
 								 "  WHERE $2 AND state = 'sending'))", 2, types);
 	}
