@@ -553,7 +553,7 @@ COMMENT ON FUNCTION evmgmt.rotate_action_key() IS 'Makes a new action-token key 
 CREATE FUNCTION evmgmt.action_token_grace() RETURNS interval
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN pg_catalog.make_interval(mins => COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.action_token_grace', true), ''), '1440')::integer);
+RETURN evmgmt.setting_interval('evmgmt.action_token_grace', interval '1 day');
 COMMENT ON FUNCTION evmgmt.action_token_grace() IS 'evmgmt.action_token_grace as an interval (1 day when the library is not loaded)';
 
 -- The MAC of a token's first 31 bytes.
