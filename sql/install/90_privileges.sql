@@ -124,3 +124,38 @@ GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 	evmgmt.escalation_stop(bigint, evmgmt.pool, text), evmgmt.run_due_work(),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_template_fields(text, jsonb)
 	TO evmgmt_admin;
+
+-- Views and reports (71_bi_views.sql, 72_reports.sql, 74_event_report.sql):
+-- the BI views are granted to readers by the loop above; every report and the
+-- HTML event report to readers (and so to responders and admins).  The
+-- fatigue report and the event report are SECURITY DEFINER because they read
+-- the outbox and the step history, which readers cannot: they return names,
+-- never addresses.
+REVOKE ALL ON FUNCTION
+	evmgmt.report_check_period(timestamptz, timestamptz),
+	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
+	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
+	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
+	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
+	evmgmt.report_maturity(timestamptz, timestamptz, text),
+	evmgmt.event_report_chart(bigint, evmgmt.pool),
+	evmgmt.event_report(bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	evmgmt.report_check_period(timestamptz, timestamptz),
+	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
+	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
+	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
+	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
+	evmgmt.report_maturity(timestamptz, timestamptz, text),
+	evmgmt.event_report_chart(bigint, evmgmt.pool),
+	evmgmt.event_report(bigint)
+TO evmgmt_reader;

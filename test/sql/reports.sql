@@ -1,0 +1,273 @@
+-- Post-event reports against a hand-computed fixture (January 2025, site S1
+-- in UTC, queue target 80%, all intervals 15 minutes, AHT 300 s).  Rows are
+-- inserted directly (as pg_restore does: the event guard lets INSERTs pass)
+-- so that every time is fixed.  Each expected figure is derived in the
+-- comment above the query that shows it.
+--
+-- The fixture:
+--   E1 system, rule, q1, sev1 (classified sev2 at 10:01, reclassified up to
+--      sev1 at 10:02), detected Mon 2025-01-06 10:00, first response 10:04
+--      (due 10:05), acknowledged 10:03 by Ana, resolved 11:30 (due 11:00),
+--      closed 12:00.  Analysis with a detector gap, one customer-experience
+--      impact, an overdue and an open action item.
+--      Intervals q1 10:00-10:45: offered 40, handled 30, abandoned 10,
+--      answered 0 (SL 0); 11:00: 40/35/5/20 (SL 0.5), staffed 12 of 10
+--      scheduled; 11:15: 40/40/0/36 (SL 0.9), staffed 12 of 10.
+--   E2 demand, roc_analyst (a person), q1, sev3, detected Tue 2025-01-07
+--      14:00, first response 15:30 (due 15:00), acknowledged 14:20 by Bob,
+--      resolved 18:00 (due next day), event still open.
+--      Intervals q1 14:00-15:45: 40/40/0/10 (SL 0.25); 16:00-17:45:
+--      40/40/0/36 (SL 0.9).
+--   E3 capacity, rule, q2, sev3, touched only by the detector role: first
+--      response 09:10 (due 10:00), resolved 12:00, closed 12:30 on
+--      2025-01-20.  Analysis recorded 13:00, its one action item done
+--      2025-01-22.  Intervals q2 2025-01-20 09:00-11:45: 20/18/2/10 (SL 0.5);
+--      2025-01-23 09:00-09:45: 20/20/0/18 (SL 0.9).
+--   E4 capacity, rule, q2, recurs E3, classified sev1 then reclassified down
+--      to sev2, detected 2025-01-27 09:00, first response 09:20 (due 09:30),
+--      acknowledged 09:10 by Ana, unresolved (resolution due 13:00), no
+--      analysis.
+--   E5 demand, predictive, q1, sev4 (the breach never came), detected
+--      2025-01-15 08:00, first response 08:30, resolved 09:00, closed.
+--   E6 system, rule, cancelled (false positive): in no report.
+--   E7 demand, rule, q1, sev3, 2025-02-03: outside January.
+\set VERBOSITY terse
+\set ON_ERROR_ROLLBACK on
+DROP EXTENSION evmgmt;
+CREATE EXTENSION evmgmt;
+BEGIN;
+SET TimeZone = 'UTC';
+SET intervalstyle = 'postgres';
+INSERT INTO evmgmt.operation VALUES ('op', 'Report test');
+INSERT INTO evmgmt.calendar VALUES ('cal', 'Weekdays 9 to 17');
+INSERT INTO evmgmt.calendar_hours SELECT 'cal', d, '09:00', '17:00' FROM generate_series(1, 5) d;
+INSERT INTO evmgmt.site (site_id, operation_id, name, time_zone, calendar_id) VALUES ('S1', 'op', 'Site one', 'UTC', 'cal');
+INSERT INTO evmgmt.queue (queue_id, operation_id, name) VALUES ('q1', 'op', 'Billing'), ('q2', 'op', 'Sales');
+INSERT INTO evmgmt.contact (contact_id, name, role_name, time_zone) VALUES
+	(1, 'Ana', 'ana', 'UTC'), (2, 'Bob', 'bob', 'America/New_York');
+INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint, from_address) VALUES
+	('sms', 'sms', 'twilio', 'http://127.0.0.1:9/sms', NULL), ('voice', 'voice', 'twilio', 'http://127.0.0.1:9/voice', NULL),
+	('push', 'push', 'ntfy', 'http://127.0.0.1:9/push', NULL), ('mail', 'email', 'smtp', 'smtp://127.0.0.1:9', 'roc@example.com');
+
+INSERT INTO evmgmt.event (event_id, operation_id, site_id, queue_id, event_type, detection_source, title,
+						  detected_at, opened_at, opened_by, recurrence_of, closed_at, closed_by, cancelled_at, cancelled_by, cancel_reason) VALUES
+	(1, 'op', 'S1', 'q1', 'system', 'rule', 'Router down', '2025-01-06 10:00', '2025-01-06 10:00', 'detector', NULL, '2025-01-06 12:00', 'analyst', NULL, NULL, NULL),
+	(2, 'op', 'S1', 'q1', 'demand', 'roc_analyst', 'Volume spike', '2025-01-07 14:00', '2025-01-07 14:00', 'analyst', NULL, NULL, NULL, NULL, NULL, NULL),
+	(3, 'op', 'S1', 'q2', 'capacity', 'rule', 'Sick leave wave', '2025-01-20 09:00', '2025-01-20 09:00', 'detector', NULL, '2025-01-20 12:30', 'detector', NULL, NULL, NULL),
+	(4, 'op', 'S1', 'q2', 'capacity', 'rule', 'Sick leave again', '2025-01-27 09:00', '2025-01-27 09:00', 'detector', 3, NULL, NULL, NULL, NULL, NULL),
+	(5, 'op', 'S1', 'q1', 'demand', 'predictive', 'Forecast breach', '2025-01-15 08:00', '2025-01-15 08:00', 'detector', NULL, '2025-01-15 09:30', 'analyst', NULL, NULL, NULL),
+	(6, 'op', 'S1', 'q1', 'system', 'rule', 'Blip', '2025-01-09 10:00', '2025-01-09 10:00', 'detector', NULL, NULL, NULL, '2025-01-09 10:10', 'analyst', 'false positive'),
+	(7, 'op', 'S1', 'q1', 'demand', 'rule', 'February spike', '2025-02-03 10:00', '2025-02-03 10:00', 'detector', NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO evmgmt.pool_condition (event_id, pool, severity, state, opened_at, classified_at, response_due, resolution_due,
+								   first_response_at, resolved_at) VALUES
+	(1, 'spec', 'sev1', 'resolved', '2025-01-06 10:00', '2025-01-06 10:01', '2025-01-06 10:05', '2025-01-06 11:00', '2025-01-06 10:04', '2025-01-06 11:30'),
+	(2, 'spec', 'sev3', 'resolved', '2025-01-07 14:00', '2025-01-07 14:05', '2025-01-07 15:00', '2025-01-08 14:00', '2025-01-07 15:30', '2025-01-07 18:00'),
+	(3, 'spec', 'sev3', 'resolved', '2025-01-20 09:00', '2025-01-20 09:00', '2025-01-20 10:00', '2025-01-21 09:00', '2025-01-20 09:10', '2025-01-20 12:00'),
+	(4, 'spec', 'sev2', 'responding', '2025-01-27 09:00', '2025-01-27 09:01', '2025-01-27 09:30', '2025-01-27 13:00', '2025-01-27 09:20', NULL),
+	(5, 'spec', 'sev4', 'resolved', '2025-01-15 08:00', '2025-01-15 08:01', '2025-01-17 08:00', '2025-01-22 08:00', '2025-01-15 08:30', '2025-01-15 09:00'),
+	(6, 'spec', NULL, 'cancelled', '2025-01-09 10:00', NULL, NULL, NULL, NULL, NULL),
+	(7, 'spec', 'sev3', 'classified', '2025-02-03 10:00', '2025-02-03 10:01', '2025-02-03 11:00', '2025-02-04 10:00', NULL, NULL);
+INSERT INTO evmgmt.event_timeline (event_id, pool, at, actor, action, from_severity, to_severity, lever, reason) VALUES
+	(1, 'spec', '2025-01-06 10:00', 'detector', 'opened', NULL, NULL, NULL, NULL),
+	(1, 'spec', '2025-01-06 10:01', 'analyst', 'classified', NULL, 'sev2', NULL, NULL),
+	(1, 'spec', '2025-01-06 10:02', 'analyst', 'reclassified', 'sev2', 'sev1', NULL, 'all routing down'),
+	(1, 'spec', '2025-01-06 10:04', 'analyst', 'responded', NULL, NULL, 'it_escalation', NULL),
+	(1, 'spec', '2025-01-06 11:30', 'analyst', 'resolved', NULL, NULL, NULL, NULL),
+	(2, 'spec', '2025-01-07 14:00', 'analyst', 'opened', NULL, NULL, NULL, NULL),
+	(2, 'spec', '2025-01-07 14:05', 'analyst', 'classified', NULL, 'sev3', NULL, NULL),
+	(3, 'spec', '2025-01-20 09:00', 'detector', 'opened', NULL, NULL, NULL, NULL),
+	(3, 'spec', '2025-01-20 09:00', 'detector', 'classified', NULL, 'sev3', NULL, NULL),
+	(3, 'spec', '2025-01-20 09:10', 'detector', 'responded', NULL, NULL, 'overtime', NULL),
+	(3, 'spec', '2025-01-20 12:00', 'detector', 'resolved', NULL, NULL, NULL, NULL),
+	(4, 'spec', '2025-01-27 09:00', 'detector', 'opened', NULL, NULL, NULL, NULL),
+	(4, 'spec', '2025-01-27 09:01', 'detector', 'classified', NULL, 'sev1', NULL, NULL),
+	(4, 'spec', '2025-01-27 09:05', 'analyst', 'reclassified', 'sev1', 'sev2', NULL, 'partial staffing only');
+INSERT INTO evmgmt.response_action (event_id, pool, lever, activated_at, actor, note) VALUES
+	(1, 'spec', 'it_escalation', '2025-01-06 10:04', 'analyst', 'vendor <b>ticket</b> & "P1"'),
+	(3, 'spec', 'overtime', '2025-01-20 09:10', 'detector', NULL);
+INSERT INTO evmgmt.post_resolution_analysis (event_id, root_cause, action_plan, detector_gap, recorded_at) VALUES
+	(1, 'Router firmware', 'Patch firmware', 'no rule on router heartbeat', '2025-01-06 13:00'),
+	(3, 'Flu season', 'Cross-train', NULL, '2025-01-20 13:00');
+INSERT INTO evmgmt.action_item (item_id, event_id, description, owner, due_date, done_at) VALUES
+	(1, 1, 'Patch all routers', 'it', '2025-02-01', NULL),
+	(2, 1, 'Heartbeat rule', 'roc', '2999-01-01', NULL),
+	(3, 3, 'Cross-train billing', 'wfm', '2025-01-21', '2025-01-22 00:00');
+INSERT INTO evmgmt.objective_impact (event_id, objective, direction, magnitude, unit, note) VALUES
+	(1, 'customer_experience', 'degraded', 12, 'CSAT points', 'angry callers');
+
+-- intervals (see the header)
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned,
+								  answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled)
+SELECT 'S1', 'q1', 'spec'::evmgmt.pool, t, 15, 40, 30, 10, 0, 20, 300, 10, 10
+FROM generate_series(timestamptz '2025-01-06 10:00', '2025-01-06 10:45', '15 minutes') t
+UNION ALL VALUES ('S1', 'q1', 'spec'::evmgmt.pool, timestamptz '2025-01-06 11:00', 15, 40, 35, 5, 20, 20, 300, 12, 10),
+				 ('S1', 'q1', 'spec', '2025-01-06 11:15', 15, 40, 40, 0, 36, 20, 300, 12, 10)
+UNION ALL
+SELECT 'S1', 'q1', 'spec', t, 15, 40, 40, 0, CASE WHEN t < '2025-01-07 16:00' THEN 10 ELSE 36 END, 20, 300, 10, 10
+FROM generate_series(timestamptz '2025-01-07 14:00', '2025-01-07 17:45', '15 minutes') t
+UNION ALL
+SELECT 'S1', 'q2', 'spec', t, 15, 20, 18, 2, 10, 20, 300, 5, 5
+FROM generate_series(timestamptz '2025-01-20 09:00', '2025-01-20 11:45', '15 minutes') t
+UNION ALL
+SELECT 'S1', 'q2', 'spec', t, 15, 20, 20, 0, 18, 20, 300, 5, 5
+FROM generate_series(timestamptz '2025-01-23 09:00', '2025-01-23 09:45', '15 minutes') t;
+
+-- escalations and notifications
+INSERT INTO evmgmt.escalation (escalation_id, event_id, pool, plan_id, plan_snapshot, started_at, start_reason, state,
+							   acknowledged_at, acknowledged_by, ended_at, end_reason) VALUES
+	(11, 1, 'spec', 'p', '{}', '2025-01-06 10:00', 'opened', 'acknowledged', '2025-01-06 10:03', 1, '2025-01-06 10:03', 'acknowledged'),
+	(12, 2, 'spec', 'p', '{}', '2025-01-07 14:00', 'opened', 'acknowledged', '2025-01-07 14:20', 2, '2025-01-07 14:20', 'acknowledged'),
+	(14, 4, 'spec', 'p', '{}', '2025-01-27 09:00', 'opened', 'acknowledged', '2025-01-27 09:10', 1, '2025-01-27 09:10', 'acknowledged'),
+	(17, 7, 'spec', 'p', '{}', '2025-02-03 10:00', 'opened', 'exhausted', NULL, NULL, '2025-02-03 11:00', 'exhausted');
+INSERT INTO evmgmt.escalation_ack (escalation_id, contact_id, acked_at) VALUES
+	(11, 1, '2025-01-06 10:03'), (12, 2, '2025-01-07 14:20'), (14, 1, '2025-01-27 09:10');
+INSERT INTO evmgmt.notification (event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, body, state, created_at, sent_at, last_error)
+VALUES
+	(1, 11, 'escalation_step', 'sms', 'sms', 1, '+4915112345601', 'x', 'sent', '2025-01-06 10:00:00', '2025-01-06 10:00:01', NULL),
+	(1, 11, 'escalation_step', 'push', 'push', 1, 'ana-phone', 'x', 'sent', '2025-01-06 10:00:30', '2025-01-06 10:00:31', NULL),
+	(1, 11, 'escalation_step', 'email', 'mail', 1, 'ana@example.com', 'x', 'sent', '2025-01-06 10:00:40', '2025-01-06 10:00:41', NULL),
+	(1, 11, 'escalation_step', 'sms', 'sms', 1, '+4915112345601', 'x', 'sent', '2025-01-06 10:05:00', '2025-01-06 10:05:01', NULL),
+	(2, NULL, 'status_update', 'push', 'push', 1, 'ana-phone', 'x', 'sent', '2025-01-11 12:00', '2025-01-11 12:00:01', NULL),
+	(2, NULL, 'status_update', 'sms', 'sms', 1, '+4915112345601', 'x', 'sent', '2025-01-12 23:30', '2025-01-12 23:30:01', NULL),
+	(2, NULL, 'status_update', 'sms', 'sms', 1, '+4915112345601', 'x', 'cancelled', '2025-01-12 23:40', NULL, NULL),
+	(2, 12, 'escalation_step', 'sms', 'sms', 2, '+12125550102', 'x', 'sent', '2025-01-07 14:00', '2025-01-07 14:00:01', NULL),
+	(2, 12, 'escalation_step', 'voice', 'voice', 2, '+12125550102', 'x', 'sent', '2025-01-08 03:30', '2025-01-08 03:30:01', NULL),
+	(4, 14, 'escalation_step', 'sms', 'sms', 2, '+12125550102', 'x', 'sent', '2025-01-27 09:00', '2025-01-27 09:00:01', NULL),
+	(7, 17, 'escalation_step', 'sms', 'sms', 2, '+12125550102', 'x', 'dead', '2025-02-03 10:00', NULL, 'gateway down');
+
+-- Bad periods: 22023 (empty or backwards, infinite), 22004 (NULL).
+SELECT * FROM evmgmt.report_target_compliance('2025-02-01', '2025-01-01');
+SELECT * FROM evmgmt.report_maturity('2025-01-01', 'infinity');
+SELECT * FROM evmgmt.report_impact(NULL, '2025-01-01');
+SELECT * FROM evmgmt.report_impact('2025-01-01', '2025-02-01', cost_per_outage_hour => -1);
+
+-- Target compliance, January.  One row per (month, site, type, pool, tier):
+--   capacity sev2 (E4): response 09:20 <= 09:30 met; unresolved and past
+--     13:00: breached.  capacity sev3 (E3): both met.  demand sev3 (E2):
+--     response 15:30 > 15:00 breached, resolution met.  demand sev4 (E5):
+--     both met.  system sev1 (E1): response met, resolved 11:30 > 11:00
+--     breached.  E6 (cancelled) and E7 (February) are not counted.
+--   sev3 and sev4 are business-time tiers in the reference policy.
+SELECT month, event_type, pool, severity, business_time, conditions, closed, open,
+	   response_met, response_breached, response_pending, response_compliance,
+	   resolution_met, resolution_breached, resolution_pending, resolution_compliance
+FROM evmgmt.report_target_compliance('2025-01-01', '2025-02-01');
+-- filters: type capacity leaves E3 and E4; tier sev3 leaves E2 and E3
+SELECT event_type, severity, conditions FROM evmgmt.report_target_compliance('2025-01-01', '2025-02-01', type_filter => 'capacity');
+SELECT event_type, severity, conditions FROM evmgmt.report_target_compliance('2025-01-01', '2025-02-01', site_filter => 'S1', severity_filter => 'sev3');
+
+-- MTTA / MTTR, January.
+--   TTA (detection to acknowledgment): E1 3 min, E4 10 min, E2 20 min;
+--     mean 33/3 = 11 min; p50 10 min; p90 at rank 0.9 x 2 = 1.8: 10 + 0.8 x
+--     10 = 18 min; p95 at 1.9: 19 min.
+--   time to first response: 4, 90, 10, 20, 30 min: mean 154/5 = 30 min 48 s.
+--   TTR: E5 60, E1 90, E3 180, E2 240 min (E4 unresolved): mean 570/4 =
+--     142.5 min = 02:22:30; p50 at 1.5: 90 + 0.5 x 90 = 135 min (02:15);
+--     p90 at 2.7: 180 + 0.7 x 60 = 222 min (03:42); p95 at 2.85: 231 min
+--     (03:51).
+--   sev3 rows (E2, E3): TTA 20 min; TTR (180 + 240)/2 = 210 min (03:30).
+SELECT severity, pool, conditions, acknowledged, mtta, tta_p50, tta_p90, tta_p95, responded, mean_time_to_respond,
+	   resolved, mttr, ttr_p50, ttr_p90, ttr_p95
+FROM evmgmt.report_response_times('2025-01-01', '2025-02-01');
+
+-- Severity drift, January (5 classified conditions: E1 sev1, E4 sev2, E2
+-- and E3 sev3, E5 sev4).
+--   tier mix: sev1 1/5 = 0.2, sev2 0.2, sev3 2/5 = 0.4, sev4 0.2.
+--   reclassification: E1 up (sev2 -> sev1), E4 down (sev1 -> sev2): one
+--     condition each, 1/5 = 0.2.
+--   disagreement: E2 was held at SL 0.25 for 14:00-15:45 = 120 min (< 0.30
+--     for more than sev2's 60 min): implied sev2, assigned sev3, so
+--     under_classified.  E1: SL 0 for 60 min > 0: sev1 as assigned.  E3:
+--     0.5 < 0.6 for 180 min > 30: sev3 as assigned.  E4 has no intervals.
+SELECT finding, month, severity, conditions, share, direction, event_id, pool, assigned_severity, implied_severity, detail
+FROM evmgmt.report_severity_drift('2025-01-01', '2025-02-01');
+
+-- Blind spots, January (E6 cancelled left out).
+--   capacity: E3, E4 by rule (2 of 2 automated); demand: E2 by a person, E5
+--   by prediction (1/2 each); system: E1 by rule.
+--   undetected: E2 (no automated demand event at S1 from 13:00 to its
+--   resolution at 18:00; E5 came a week later).
+--   detector_gap: E1's analysis.
+SELECT finding, event_type, events, by_rule, by_prediction, by_other_automated, by_people, share_automated, share_people,
+	   event_id, detected_at, detection_source, detail
+FROM evmgmt.report_blind_spots('2025-01-01', '2025-02-01');
+
+-- Notification fatigue, January to March.
+--   Ana (UTC), January: sms 10:00:00, push 10:00:30 (within a minute of the
+--   sms: same interruption), e-mail 10:00:40 (e-mail apart: its own), sms
+--   10:05 (new) on Monday 6th at 10:00 = business hours; push Sat 11th
+--   12:00 = off hours; sms Sun 12th 23:30 = sleep; the cancelled sms at
+--   23:40 is not counted.  6 notifications, 5 interruptions (3 business, 1
+--   off, 1 sleep).  Per channel: sms 3 (2 business, 1 sleep), push 2 of which
+--   1 interruption (off), e-mail 1 (business).  Escalations that paged Ana:
+--   E1's, acknowledged 3 min after the first page: share 1.
+--   Bob (America/New_York, UTC-5), January: sms 14:00Z = 09:00 Tue
+--   (business), voice 03:30Z = 22:30 (sleep), sms Jan 27 09:00Z = 04:00
+--   (sleep): 3 interruptions.  Escalations: E2's (acknowledged after 20 min)
+--   and E4's (acknowledged by Ana, not Bob): share 1/2.  February: E7's
+--   dead sms, not acknowledged: share 0, change -0.5, one fall only so not
+--   trending away.
+SELECT month, contact_name, time_zone, channel, notifications, interruptions, business_hours, off_hours, sleep_hours,
+	   escalations, acknowledged, ack_share, median_time_to_ack, ack_share_change, trending_away
+FROM evmgmt.report_notification_fatigue('2025-01-01', '2025-04-01');
+
+-- Learning loop, January.
+--   missing_analysis: E1 (sev1: analysis and action items, but only one of
+--   the five objective impacts) and E4 (recurring sev2, no analysis).
+--   action items: item 1 of E1 due 2025-02-01 not done (overdue; the days
+--   depend on today, shown as > 300), item 2 due 2999 (open); E3's item is done.
+--   recurrence: E4 recurs E3: chain root 3, length 2.
+--   process health of E3 (all items done, q2): before (28 days up to the
+--   analysis at 2025-01-20 13:00): 12 intervals of 20 offered, 10 answered,
+--   2 abandoned: SL 0.5, abandonment 24/240 = 0.1, AHT 300; after (from
+--   2025-01-22): 4 intervals of 20 offered, 18 answered: SL 0.9,
+--   abandonment 0, AHT 300.
+SELECT finding, event_id, event_type, severity, detail, gaps, item_id, owner, due_date, overdue_days > 300 AS long_overdue,
+	   chain_root, chain_length, metric, before_value, after_value
+FROM evmgmt.report_learning_loop('2025-01-01', '2025-02-01');
+
+-- Impact, January, at 1000 per outage hour and 50 per overtime hour.
+--   E1 (10:00-11:30, 6 intervals): below the 0.8 target 10:00-11:00 = 5 x
+--     15 = 75 min; abandoned 4 x 10 + 5 = 45; beyond threshold 4 x 30 + (35
+--     - 20) + (40 - 36) = 139; outage (offered, none in threshold) 4 x 15 min
+--     = 1 h; overtime 2 agents x 15 min x 2 = 1 h; cost 1000 + 50 = 1050;
+--     customer experience as recorded.
+--   E2 (14:00-18:00, 16 intervals): 8 below target = 120 min; beyond 8 x 30
+--     + 8 x 4 = 272.
+--   E3 (09:00-12:00, 12 intervals): all below = 180 min; abandoned 12 x 2 =
+--     24; beyond 12 x (18 - 10) = 96.
+--   E4, E5: no intervals.  Total: 34 intervals, 375 min, 69, 507, 1 h, 1 h,
+--   1050.
+SELECT event_id, pool, event_type, severity, intervals, service_level_minutes_lost, contacts_abandoned, contacts_beyond_threshold,
+	   outage_hours, overtime_hours, estimated_cost, customer_experience, agent_experience, business_value, cost_recorded
+FROM evmgmt.report_impact('2025-01-01', '2025-02-01', cost_per_outage_hour => 1000, cost_per_overtime_hour => 50);
+
+-- Maturity, January: 5 events (E6 cancelled left out), 4 automated (E1, E3,
+-- E4 rule, E5 predictive) = 0.8; breaches (a sev1-sev3 condition): E1-E4 =
+-- 4, none predicted (share 0), all 4 missed by prediction (1.0); E5 was
+-- predicted and stayed sev4: averted 1 of 1 prediction; all 5 classified;
+-- sev3 conditions E2, E3, of which E3 was handled by rules (only the
+-- detector role on its timeline): 0.5.  L2 needs 90% classified: met; L3
+-- needs 50% automated and 50% of sev3 by rules: met; L4 needs 50% of
+-- breaches predicted: 0%, so level 3.
+SELECT * FROM evmgmt.report_maturity('2025-01-01', '2025-02-01');
+
+-- BI views on the fixture
+SELECT event_id, pool, severity, state, response_breached, resolution_breached, floor_severity
+FROM evmgmt.bi_open_events ORDER BY event_id;
+SELECT at, source, pool, action, actor, channel, contact_name, lever, detail
+FROM evmgmt.bi_event_timeline WHERE event_id = 1 ORDER BY at, source;
+SELECT notification_id > 0 AS has_id, event_id, kind, channel, contact_name, recipient, outcome, time_to_send
+FROM evmgmt.bi_notification_delivery WHERE event_id = 2 ORDER BY created_at;
+SELECT interval_start, service_level, traffic, agents, round(erlang_sl_minus_one::numeric, 4) AS minus_one,
+	   round(erlang_sl::numeric, 4) AS sl, round(erlang_sl_plus_one::numeric, 4) AS plus_one
+FROM evmgmt.bi_interval_service_level WHERE interval_start = '2025-01-06 11:00';
+
+-- A reader sees masked recipients, and can run every report.
+SET LOCAL ROLE evmgmt_reader;
+SELECT DISTINCT recipient FROM evmgmt.bi_notification_delivery WHERE event_id = 7;
+SELECT last_error FROM evmgmt.bi_notification_delivery WHERE event_id = 7;
+SELECT count(*) FROM evmgmt.report_notification_fatigue('2025-01-01', '2025-04-01');
+SELECT maturity_level FROM evmgmt.report_maturity('2025-01-01', '2025-02-01');
+RESET ROLE;
+ROLLBACK;
