@@ -11,6 +11,7 @@ packages=(
 	python3 python3-mpmath
 	valgrind procps
 	stress-ng
+	chromium
 )
 
 missing=()
