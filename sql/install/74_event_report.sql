@@ -100,11 +100,11 @@ BEGIN
 		ORDER BY m.at
 	LOOP
 		x := l + pw * pg_catalog.date_part('epoch', r.at - v_from) / v_span;
-		v_svg := v_svg || pg_catalog.format('<line class="mark" data-mark="%s" x1="%s" x2="%s" y1="%s" y2="%s" stroke="%s"/><text x="%s" y="%s" font-size="9" fill="%s" transform="rotate(-90 %s %s)">%s</text>',
+		v_svg := v_svg || pg_catalog.format('<line class="mark" data-mark="%s" x1="%s" x2="%s" y1="%s" y2="%s" stroke="%s"/><text x="%s" y="%s" font-size="9" fill="%s" transform="rotate(90 %s %s)">%s</text>',
 											evmgmt.html_escape(r.kind), pg_catalog.round(x::numeric, 1), pg_catalog.round(x::numeric, 1),
-											t, t + ph, r.colour, pg_catalog.round((x - 2)::numeric, 1), t + 4, r.colour,
-											pg_catalog.round((x - 2)::numeric, 1), t + 4, evmgmt.html_escape(r.kind));
-		-- the label runs down the line; rotate it so it fits
+											t, t + ph, r.colour, pg_catalog.round((x + 3)::numeric, 1), t + 4, r.colour,
+											pg_catalog.round((x + 3)::numeric, 1), t + 4, evmgmt.html_escape(r.kind));
+		-- the label runs down beside the line, inside the plot
 	END LOOP;
 	-- time axis: start and end
 	v_svg := v_svg || pg_catalog.format('<text x="%s" y="%s" font-size="10">%s</text><text x="%s" y="%s" font-size="10" text-anchor="end">%s</text></svg>',
