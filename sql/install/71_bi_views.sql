@@ -28,7 +28,10 @@ SELECT e.event_id, e.operation_id, e.site_id, e.queue_id, e.event_type, e.subtyp
 			THEN pc.resolution_due - pg_catalog.now() END AS resolution_time_left,
 	   COALESCE(pc.resolved_at, pg_catalog.now()) > pc.resolution_due AS resolution_breached
 FROM evmgmt.event e
-JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id AND pc.state <> 'cancelled'
+-- each open event probes its own conditions by primary key (OFFSET 0 keeps
+-- the planner from turning this into a hash join over every condition)
+CROSS JOIN LATERAL (SELECT x.* FROM evmgmt.pool_condition x
+					WHERE x.event_id = e.event_id AND x.state <> 'cancelled' OFFSET 0) pc
 CROSS JOIN LATERAL (SELECT pg_catalog.min(x.severity) AS floor_severity FROM evmgmt.pool_condition x
 					WHERE x.event_id = e.event_id AND x.state <> 'cancelled') f
 WHERE e.closed_at IS NULL AND e.cancelled_at IS NULL;
