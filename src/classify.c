@@ -92,7 +92,7 @@ typedef struct SustainState
 } SustainState;
 
 /* Is the service level below the threshold (t = 0 means an outage, sl = 0)? */
-bool
+static bool
 SignalBelow(double service_level, double threshold)
 {
 	if (threshold <= 0.0)
@@ -101,7 +101,7 @@ SignalBelow(double service_level, double threshold)
 }
 
 /* Has the signal been sustained long enough (s = 0 means at once)? */
-bool
+static bool
 SustainMet(double minutes, int sustain_minutes)
 {
 	if (sustain_minutes <= 0)
@@ -130,24 +130,6 @@ CheckMinutes(double v, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a finite number of minutes, not negative", what),
 				 errdetail("The value given was %g.", v)));
-}
-
-/*
- * The severity enum value for a tier, as a Datum of the function's declared
- * return type; the type's OID is looked up once per call site.
- */
-Datum
-EnumDatumForReturn(FunctionCallInfo fcinfo, const char *label)
-{
-	Oid		   *typoid = (Oid *) fcinfo->flinfo->fn_extra;
-
-	if (typoid == NULL)
-	{
-		typoid = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
-		*typoid = get_func_rettype(fcinfo->flinfo->fn_oid);
-		fcinfo->flinfo->fn_extra = typoid;
-	}
-	return DirectFunctionCall2(enum_in, CStringGetDatum(label), ObjectIdGetDatum(*typoid));
 }
 
 /*
@@ -213,7 +195,7 @@ evmgmt_classify_severity(PG_FUNCTION_ARGS)
 					 errmsg("sustain minutes must not be negative"),
 					 errdetail("%s has sustain time %d.", tier_labels[tier], sustain)));
 		if (SignalBelow(sl, threshold) && SustainMet(minutes, sustain))
-			return EnumDatumForReturn(fcinfo, tier_labels[tier]);
+			return EvmgmtEnumDatumForReturn(fcinfo, tier_labels[tier]);
 	}
 	PG_RETURN_NULL();
 }
@@ -246,7 +228,7 @@ evmgmt_classify_sustained_runs(PG_FUNCTION_ARGS)
 					 errdetail("%s has sustain time %d.", tier_labels[tier], sustain)));
 		/* a run of 0 means the signal is not below the threshold now */
 		if (run > 0.0 && SustainMet(run, sustain))
-			return EnumDatumForReturn(fcinfo, tier_labels[tier]);
+			return EvmgmtEnumDatumForReturn(fcinfo, tier_labels[tier]);
 	}
 	PG_RETURN_NULL();
 }

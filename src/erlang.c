@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * erlang.c
- *	  SQL-callable queueing math: evmgmt.erlang_b, erlang_c, service_level,
- *	  asa, occupancy, agents_required, power_of_one, erlang_a and traffic.
+ *	  SQL-callable queueing math: evmgmt.erlang_b, evmgmt_math_erlang_c, service_level,
+ *	  asa, occupancy, agents_required, power_of_one, evmgmt_math_erlang_a and traffic.
  *
  * These are thin fmgr wrappers: they check every argument (SQLSTATE 22023
  * with a message naming the argument), then call the PostgreSQL-free math
@@ -64,8 +64,8 @@ GetTrafficAndAgents(FunctionCallInfo fcinfo, double *traffic, int *agents)
 {
 	*traffic = PG_GETARG_FLOAT8(0);
 	*agents = PG_GETARG_INT32(1);
-	CheckFloatArgument(erlang_check_traffic(*traffic), *traffic);
-	CheckIntArgument(erlang_check_agents(*agents), *agents);
+	CheckFloatArgument(evmgmt_check_traffic(*traffic), *traffic);
+	CheckIntArgument(evmgmt_check_agents(*agents), *agents);
 }
 
 /* evmgmt.erlang_b(traffic, agents): blocking probability of a loss system. */
@@ -76,7 +76,7 @@ evmgmt_erlang_b(PG_FUNCTION_ARGS)
 	int			agents;
 
 	GetTrafficAndAgents(fcinfo, &traffic, &agents);
-	PG_RETURN_FLOAT8(erlang_b(traffic, agents));
+	PG_RETURN_FLOAT8(evmgmt_math_erlang_b(traffic, agents));
 }
 
 /* evmgmt.erlang_c(traffic, agents): probability that a call waits. */
@@ -87,7 +87,7 @@ evmgmt_erlang_c(PG_FUNCTION_ARGS)
 	int			agents;
 
 	GetTrafficAndAgents(fcinfo, &traffic, &agents);
-	PG_RETURN_FLOAT8(erlang_c(traffic, agents));
+	PG_RETURN_FLOAT8(evmgmt_math_erlang_c(traffic, agents));
 }
 
 /* evmgmt.service_level(traffic, agents, aht, target): share answered in time. */
@@ -100,9 +100,9 @@ evmgmt_service_level(PG_FUNCTION_ARGS)
 	double		target = PG_GETARG_FLOAT8(3);
 
 	GetTrafficAndAgents(fcinfo, &traffic, &agents);
-	CheckFloatArgument(erlang_check_aht(aht), aht);
-	CheckFloatArgument(erlang_check_target_seconds(target), target);
-	PG_RETURN_FLOAT8(erlang_service_level(traffic, agents, aht, target));
+	CheckFloatArgument(evmgmt_check_aht(aht), aht);
+	CheckFloatArgument(evmgmt_check_target_seconds(target), target);
+	PG_RETURN_FLOAT8(evmgmt_math_service_level(traffic, agents, aht, target));
 }
 
 /* evmgmt.asa(traffic, agents, aht): average speed of answer in seconds. */
@@ -114,8 +114,8 @@ evmgmt_asa(PG_FUNCTION_ARGS)
 	double		aht = PG_GETARG_FLOAT8(2);
 
 	GetTrafficAndAgents(fcinfo, &traffic, &agents);
-	CheckFloatArgument(erlang_check_aht(aht), aht);
-	PG_RETURN_FLOAT8(erlang_asa(traffic, agents, aht));
+	CheckFloatArgument(evmgmt_check_aht(aht), aht);
+	PG_RETURN_FLOAT8(evmgmt_math_asa(traffic, agents, aht));
 }
 
 /* evmgmt.occupancy(traffic, agents): traffic / agents, at most 1. */
@@ -126,7 +126,7 @@ evmgmt_occupancy(PG_FUNCTION_ARGS)
 	int			agents;
 
 	GetTrafficAndAgents(fcinfo, &traffic, &agents);
-	PG_RETURN_FLOAT8(erlang_occupancy(traffic, agents));
+	PG_RETURN_FLOAT8(evmgmt_math_occupancy(traffic, agents));
 }
 
 /* evmgmt.agents_required(...): smallest staffing that meets the target. */
@@ -141,14 +141,14 @@ evmgmt_agents_required(PG_FUNCTION_ARGS)
 	double		shrinkage = PG_GETARG_FLOAT8(5);
 	int			agents;
 
-	CheckFloatArgument(erlang_check_traffic(traffic), traffic);
-	CheckFloatArgument(erlang_check_aht(aht), aht);
-	CheckFloatArgument(erlang_check_target_sl(target_sl), target_sl);
-	CheckFloatArgument(erlang_check_target_seconds(target), target);
-	CheckFloatArgument(erlang_check_max_occupancy(max_occupancy), max_occupancy);
-	CheckFloatArgument(erlang_check_shrinkage(shrinkage), shrinkage);
+	CheckFloatArgument(evmgmt_check_traffic(traffic), traffic);
+	CheckFloatArgument(evmgmt_check_aht(aht), aht);
+	CheckFloatArgument(evmgmt_check_target_sl(target_sl), target_sl);
+	CheckFloatArgument(evmgmt_check_target_seconds(target), target);
+	CheckFloatArgument(evmgmt_check_max_occupancy(max_occupancy), max_occupancy);
+	CheckFloatArgument(evmgmt_check_shrinkage(shrinkage), shrinkage);
 
-	if (erlang_agents_required(traffic, aht, target_sl, target,
+	if (evmgmt_math_agents_required(traffic, aht, target_sl, target,
 							   max_occupancy, shrinkage, &agents) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -177,14 +177,14 @@ evmgmt_power_of_one(PG_FUNCTION_ARGS)
 	int			i;
 
 	GetTrafficAndAgents(fcinfo, &traffic, &agents);
-	CheckFloatArgument(erlang_check_aht(aht), aht);
-	CheckFloatArgument(erlang_check_target_seconds(target), target);
-	CheckIntArgument(erlang_check_steps(steps), steps);
+	CheckFloatArgument(evmgmt_check_aht(aht), aht);
+	CheckFloatArgument(evmgmt_check_target_seconds(target), target);
+	CheckIntArgument(evmgmt_check_steps(steps), steps);
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	rows = palloc(sizeof(ErlangRow) * (2 * steps + 1));
-	count = erlang_power_of_one(traffic, agents, aht, target, steps, rows);
+	count = evmgmt_math_power_of_one(traffic, agents, aht, target, steps, rows);
 	for (i = 0; i < count; i++)
 	{
 		Datum		values[5];
@@ -216,13 +216,13 @@ evmgmt_erlang_a(PG_FUNCTION_ARGS)
 	bool		nulls[6] = {false, false, false, false, false, false};
 
 	GetTrafficAndAgents(fcinfo, &traffic, &agents);
-	CheckFloatArgument(erlang_check_aht(aht), aht);
-	CheckFloatArgument(erlang_check_patience(patience), patience);
-	CheckFloatArgument(erlang_check_target_seconds(target), target);
-	if (erlang_check_erlang_a_load(traffic, aht, patience) != NULL)
+	CheckFloatArgument(evmgmt_check_aht(aht), aht);
+	CheckFloatArgument(evmgmt_check_patience(patience), patience);
+	CheckFloatArgument(evmgmt_check_target_seconds(target), target);
+	if (evmgmt_check_erlang_a_load(traffic, aht, patience) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s", erlang_check_erlang_a_load(traffic, aht, patience)),
+				 errmsg("%s", evmgmt_check_erlang_a_load(traffic, aht, patience)),
 				 errdetail("The values given were traffic %s, aht_seconds %s and patience_seconds %s.",
 						   float8out_internal(traffic), float8out_internal(aht),
 						   float8out_internal(patience))));
@@ -231,7 +231,7 @@ evmgmt_erlang_a(PG_FUNCTION_ARGS)
 		elog(ERROR, "evmgmt.erlang_a must be declared to return a composite type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	if (erlang_a(traffic, agents, aht, patience, target, &res) != 0)
+	if (evmgmt_math_erlang_a(traffic, agents, aht, patience, target, &res) != 0)
 		elog(ERROR, "Erlang A series did not converge for traffic %g, agents %d",
 			 traffic, agents);
 
@@ -253,10 +253,10 @@ evmgmt_traffic(PG_FUNCTION_ARGS)
 	double		aht = PG_GETARG_FLOAT8(2);
 	double		result;
 
-	CheckFloatArgument(erlang_check_calls(calls), calls);
-	CheckFloatArgument(erlang_check_interval(interval), interval);
-	CheckFloatArgument(erlang_check_aht(aht), aht);
-	result = erlang_traffic(calls, interval, aht);
+	CheckFloatArgument(evmgmt_check_calls(calls), calls);
+	CheckFloatArgument(evmgmt_check_interval(interval), interval);
+	CheckFloatArgument(evmgmt_check_aht(aht), aht);
+	result = evmgmt_math_traffic(calls, interval, aht);
 	if (!isfinite(result))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -72,7 +72,7 @@
 
 /* Check traffic in Erlangs. */
 const char *
-erlang_check_traffic(double traffic)
+evmgmt_check_traffic(double traffic)
 {
 	return (isfinite(traffic) && traffic >= 0) ? NULL :
 		"traffic must be a finite number not less than 0";
@@ -80,7 +80,7 @@ erlang_check_traffic(double traffic)
 
 /* Check an agent count. */
 const char *
-erlang_check_agents(long long agents)
+evmgmt_check_agents(long long agents)
 {
 	return (agents >= 1 && agents <= ERLANG_MAX_AGENTS) ? NULL :
 		"agents must be between 1 and 1000000";
@@ -88,7 +88,7 @@ erlang_check_agents(long long agents)
 
 /* Check an average handling time. */
 const char *
-erlang_check_aht(double aht_seconds)
+evmgmt_check_aht(double aht_seconds)
 {
 	return (isfinite(aht_seconds) && aht_seconds > 0) ? NULL :
 		"aht_seconds must be a finite number greater than 0";
@@ -96,7 +96,7 @@ erlang_check_aht(double aht_seconds)
 
 /* Check a service-level target time. */
 const char *
-erlang_check_target_seconds(double target_seconds)
+evmgmt_check_target_seconds(double target_seconds)
 {
 	return (isfinite(target_seconds) && target_seconds >= 0) ? NULL :
 		"target_seconds must be a finite number not less than 0";
@@ -104,7 +104,7 @@ erlang_check_target_seconds(double target_seconds)
 
 /* Check a service-level target fraction. */
 const char *
-erlang_check_target_sl(double target_sl)
+evmgmt_check_target_sl(double target_sl)
 {
 	return (target_sl > 0 && target_sl <= 1) ? NULL :
 		"target_sl must be greater than 0 and at most 1";
@@ -112,7 +112,7 @@ erlang_check_target_sl(double target_sl)
 
 /* Check a maximum occupancy. */
 const char *
-erlang_check_max_occupancy(double max_occupancy)
+evmgmt_check_max_occupancy(double max_occupancy)
 {
 	return (max_occupancy > 0 && max_occupancy <= 1) ? NULL :
 		"max_occupancy must be greater than 0 and at most 1";
@@ -120,7 +120,7 @@ erlang_check_max_occupancy(double max_occupancy)
 
 /* Check a shrinkage fraction. */
 const char *
-erlang_check_shrinkage(double shrinkage)
+evmgmt_check_shrinkage(double shrinkage)
 {
 	return (shrinkage >= 0 && shrinkage < 1) ? NULL :
 		"shrinkage must be at least 0 and less than 1";
@@ -128,7 +128,7 @@ erlang_check_shrinkage(double shrinkage)
 
 /* Check a mean patience. */
 const char *
-erlang_check_patience(double patience_seconds)
+evmgmt_check_patience(double patience_seconds)
 {
 	return (isfinite(patience_seconds) && patience_seconds > 0) ? NULL :
 		"patience_seconds must be a finite number greater than 0";
@@ -136,7 +136,7 @@ erlang_check_patience(double patience_seconds)
 
 /* Check the combined Erlang A limits (arguments already checked alone). */
 const char *
-erlang_check_erlang_a_load(double traffic, double aht_seconds, double patience_seconds)
+evmgmt_check_erlang_a_load(double traffic, double aht_seconds, double patience_seconds)
 {
 	double		ratio = patience_seconds / aht_seconds;
 
@@ -149,7 +149,7 @@ erlang_check_erlang_a_load(double traffic, double aht_seconds, double patience_s
 
 /* Check a power_of_one step count. */
 const char *
-erlang_check_steps(long long steps)
+evmgmt_check_steps(long long steps)
 {
 	return (steps >= 0 && steps <= ERLANG_MAX_STEPS) ? NULL :
 		"steps must be between 0 and 1000";
@@ -157,7 +157,7 @@ erlang_check_steps(long long steps)
 
 /* Check a call count. */
 const char *
-erlang_check_calls(double calls)
+evmgmt_check_calls(double calls)
 {
 	return (isfinite(calls) && calls >= 0) ? NULL :
 		"calls must be a finite number not less than 0";
@@ -165,7 +165,7 @@ erlang_check_calls(double calls)
 
 /* Check an interval length. */
 const char *
-erlang_check_interval(double interval_seconds)
+evmgmt_check_interval(double interval_seconds)
 {
 	return (isfinite(interval_seconds) && interval_seconds > 0) ? NULL :
 		"interval_seconds must be a finite number greater than 0";
@@ -173,7 +173,7 @@ erlang_check_interval(double interval_seconds)
 
 /*
  * Where the recurrence for n agents starts, given top = min(n, floor(a)):
- * a multiple of four, so that the blocks of erlang_b_advance stay aligned.
+ * a multiple of four, so that the blocks of evmgmt_math_erlang_b_advance stay aligned.
  *
  * Started at m from the guess 1/B(a, m) = 1 instead of from 0 agents, the
  * relative error of the guess, which lies in (-1, 0], is multiplied at step
@@ -257,7 +257,7 @@ erlang_b_saturate(ErlangBState *st, int n)
 
 /* Set up the recurrence at zero agents: 1/B(a, 0) = 1. */
 void
-erlang_b_start(ErlangBState *st, double a)
+evmgmt_math_erlang_b_start(ErlangBState *st, double a)
 {
 	st->a = a;
 	st->hi_from = a >= 1.0 ? (a < (double) INT_MAX ? (int) a : INT_MAX) : 0;
@@ -323,7 +323,7 @@ erlang_b_block(double inv, double one, double kd, double inva, double inva4)
  * (power_of_one and agents_required rely on that).
  */
 void
-erlang_b_advance(ErlangBState *st, int n)
+evmgmt_math_erlang_b_advance(ErlangBState *st, int n)
 {
 	double		a = st->a;
 	double		inv,
@@ -426,7 +426,7 @@ erlang_b_advance(ErlangBState *st, int n)
 }
 
 /*
- * erlang_b_advance(st, st->n + 1), inline for the common case of walking up
+ * evmgmt_math_erlang_b_advance(st, st->n + 1), inline for the common case of walking up
  * from the traffic (at most one block from the checkpoint, then one single
  * step: the same operations in the same order, hence the same bits).
  */
@@ -442,7 +442,7 @@ erlang_b_next(ErlangBState *st)
 
 	if (st->n < st->hi_from || !(a >= UNROLL_MIN_TRAFFIC) || isinf(st->log_scale))
 	{
-		erlang_b_advance(st, n);
+		evmgmt_math_erlang_b_advance(st, n);
 		return;
 	}
 	if (((n - 1) / 4) * 4 > st->ck_n)
@@ -452,7 +452,7 @@ erlang_b_next(ErlangBState *st)
 
 		if (st->ck_n + 4 != n - 1)
 		{
-			erlang_b_advance(st, n);
+			evmgmt_math_erlang_b_advance(st, n);
 			return;
 		}
 		inva = 1.0 / a;
@@ -464,7 +464,7 @@ erlang_b_next(ErlangBState *st)
 		{
 			if (log_scale + LOG_SCALE > SATURATE_LOG)
 			{
-				erlang_b_advance(st, n);
+				evmgmt_math_erlang_b_advance(st, n);
 				return;
 			}
 			inv *= SCALE_DOWN;
@@ -500,21 +500,21 @@ erlang_b_next(ErlangBState *st)
 
 /* Advance the recurrence by one agent. */
 void
-erlang_b_step(ErlangBState *st)
+evmgmt_math_erlang_b_step(ErlangBState *st)
 {
 	erlang_b_next(st);
 }
 
 /* Erlang B blocking probability of a loss system with n agents. */
 double
-erlang_b(double a, int n)
+evmgmt_math_erlang_b(double a, int n)
 {
 	ErlangBState st;
 
 	if (a == 0)
 		return 0.0;
-	erlang_b_start(&st, a);
-	erlang_b_advance(&st, n);
+	evmgmt_math_erlang_b_start(&st, a);
+	evmgmt_math_erlang_b_advance(&st, n);
 	return st.one / st.inv;
 }
 
@@ -534,7 +534,7 @@ erlang_unstable_row(int agents, ErlangRow *row)
  * queues (n <= a) give C = 1, SL = 0, ASA = infinity, occupancy 1.
  */
 void
-erlang_row(const ErlangBState *st, double aht, double t, ErlangRow *row)
+evmgmt_math_row(const ErlangBState *st, double aht, double t, ErlangRow *row)
 {
 	double		a = st->a;
 	double		n = (double) st->n;
@@ -584,46 +584,46 @@ erlang_row(const ErlangBState *st, double aht, double t, ErlangRow *row)
 
 /* Erlang C probability of waiting. */
 double
-erlang_c(double a, int n)
+evmgmt_math_erlang_c(double a, int n)
 {
 	ErlangBState st;
 	ErlangRow	row;
 
-	erlang_b_start(&st, a);
-	erlang_b_advance(&st, n);
-	erlang_row(&st, 1.0, 0.0, &row);
+	evmgmt_math_erlang_b_start(&st, a);
+	evmgmt_math_erlang_b_advance(&st, n);
+	evmgmt_math_row(&st, 1.0, 0.0, &row);
 	return row.erlang_c;
 }
 
 /* Erlang C service level: share of calls answered within t seconds. */
 double
-erlang_service_level(double a, int n, double aht, double t)
+evmgmt_math_service_level(double a, int n, double aht, double t)
 {
 	ErlangBState st;
 	ErlangRow	row;
 
-	erlang_b_start(&st, a);
-	erlang_b_advance(&st, n);
-	erlang_row(&st, aht, t, &row);
+	evmgmt_math_erlang_b_start(&st, a);
+	evmgmt_math_erlang_b_advance(&st, n);
+	evmgmt_math_row(&st, aht, t, &row);
 	return row.service_level;
 }
 
 /* Erlang C average speed of answer in seconds (over all calls). */
 double
-erlang_asa(double a, int n, double aht)
+evmgmt_math_asa(double a, int n, double aht)
 {
 	ErlangBState st;
 	ErlangRow	row;
 
-	erlang_b_start(&st, a);
-	erlang_b_advance(&st, n);
-	erlang_row(&st, aht, 0.0, &row);
+	evmgmt_math_erlang_b_start(&st, a);
+	evmgmt_math_erlang_b_advance(&st, n);
+	evmgmt_math_row(&st, aht, 0.0, &row);
 	return row.asa;
 }
 
 /* Agent occupancy a / n, capped at 1. */
 double
-erlang_occupancy(double a, int n)
+evmgmt_math_occupancy(double a, int n)
 {
 	double		occ = a / (double) n;
 
@@ -637,7 +637,7 @@ erlang_occupancy(double a, int n)
  * when C e exceeds 1 - target (plus 2^-51, for a service level that rounds
  * up to the target, as 1 does) by a relative margin of 1e-9, far above the
  * rounding of the test; e = exp(-(n - a) t / aht), inv and one the scaled
- * 1/B at n.  Where it does not clearly fail, the exact erlang_row decides.
+ * 1/B at n.  Where it does not clearly fail, the exact evmgmt_math_row decides.
  * C e falls with n, so a count that clearly fails also rules out every
  * smaller one.
  */
@@ -660,7 +660,7 @@ erlang_clearly_short(double a, int n, double inv, double one, double e, double t
  * evmgmt.service_level to the last bit.  O(sqrt(a) + answer - a) work.
  */
 int
-erlang_agents_required(double a, double aht, double target_sl, double t,
+evmgmt_math_agents_required(double a, double aht, double target_sl, double t,
 					   double max_occupancy, double shrinkage, int *agents)
 {
 	ErlangBState st;
@@ -689,8 +689,8 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 		return -1;
 
 	n = (int) lo;
-	erlang_b_start(&st, a);
-	erlang_b_advance(&st, n);
+	evmgmt_math_erlang_b_start(&st, a);
+	evmgmt_math_erlang_b_advance(&st, n);
 
 	/* t / aht first: (n - a) * tau is never 0 * inf */
 	tau = t / aht;
@@ -702,7 +702,7 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 	{
 		/*
 		 * Stride over the checkpoints while they clearly fail.  The blocks
-		 * are the ones erlang_b_advance computes, so the state left at the
+		 * are the ones evmgmt_math_erlang_b_advance computes, so the state left at the
 		 * last failing checkpoint c continues exactly: the value at c + 1 is
 		 * one single step from it.
 		 */
@@ -770,7 +770,7 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 			e *= decay;
 			if (!erlang_clearly_short(a, n, st.inv, st.one, e, target_c))
 			{
-				erlang_row(&st, aht, t, &row);
+				evmgmt_math_row(&st, aht, t, &row);
 				if (row.service_level >= target_sl)
 					break;
 			}
@@ -778,7 +778,7 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 	}
 	else
 	{
-		erlang_row(&st, aht, t, &row);
+		evmgmt_math_row(&st, aht, t, &row);
 		if (row.service_level < target_sl)
 		{
 			/* rare: lo is short only by the margin of the cheap test */
@@ -788,7 +788,7 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
 					return -1;
 				erlang_b_next(&st);
 				n++;
-				erlang_row(&st, aht, t, &row);
+				evmgmt_math_row(&st, aht, t, &row);
 				if (row.service_level >= target_sl)
 					break;
 			}
@@ -812,7 +812,7 @@ erlang_agents_required(double a, double aht, double target_sl, double t,
  * first and a step each after it.
  */
 int
-erlang_power_of_one(double a, int agents, double aht, double t, int steps,
+evmgmt_math_power_of_one(double a, int agents, double aht, double t, int steps,
 					ErlangRow *rows)
 {
 	ErlangBState st;
@@ -836,13 +836,13 @@ erlang_power_of_one(double a, int agents, double aht, double t, int steps,
 	if (first > hi)
 		return count;
 
-	erlang_b_start(&st, a);
-	erlang_b_advance(&st, first);
+	evmgmt_math_erlang_b_start(&st, a);
+	evmgmt_math_erlang_b_advance(&st, first);
 	for (n = first; n <= hi; n++)
 	{
 		if (n > first)
 			erlang_b_next(&st);
-		erlang_row(&st, aht, t, &rows[count++]);
+		evmgmt_math_row(&st, aht, t, &rows[count++]);
 	}
 	return count;
 }
@@ -869,7 +869,7 @@ erlang_power_of_one(double a, int agents, double aht, double t, int steps,
  *		P(wait) = 1 / (1 + (1/B - 1) / S),	S = sum_j q_j.
  */
 int
-erlang_a(double a, int n, double aht, double patience, double t,
+evmgmt_math_erlang_a(double a, int n, double aht, double patience, double t,
 		 ErlangAResult *res)
 {
 	ErlangBState bst;
@@ -999,8 +999,8 @@ erlang_a(double a, int n, double aht, double patience, double t,
 	}
 
 	/* K = (1/B - 1) / S, both kept scaled */
-	erlang_b_start(&bst, a);
-	erlang_b_advance(&bst, n);
+	evmgmt_math_erlang_b_start(&bst, a);
+	evmgmt_math_erlang_b_advance(&bst, n);
 	if (bst.log_scale == 0.0 && log_q == 0.0)
 		k_ratio = bst.inv_m1 / sum_q;
 	else
@@ -1026,7 +1026,7 @@ erlang_a(double a, int n, double aht, double patience, double t,
 
 /* Interval counts to Erlangs. */
 double
-erlang_traffic(double calls, double interval_seconds, double aht_seconds)
+evmgmt_math_traffic(double calls, double interval_seconds, double aht_seconds)
 {
 	double		traffic = calls * (aht_seconds / interval_seconds);
 

@@ -43,7 +43,7 @@
  * below the traffic, see erlang_b_origin_below); all n >= hi_from share the
  * start hi_origin (-1 until known).  The ck_ fields hold the state at the
  * last multiple of four agents, where the unrolled recurrence in
- * erlang_b_advance checkpoints.
+ * evmgmt_math_erlang_b_advance checkpoints.
  */
 typedef struct ErlangBState
 {
@@ -84,46 +84,46 @@ typedef struct ErlangAResult
 } ErlangAResult;
 
 /* argument checks: NULL when valid, else the error message */
-extern const char *erlang_check_traffic(double traffic);
-extern const char *erlang_check_agents(long long agents);
-extern const char *erlang_check_aht(double aht_seconds);
-extern const char *erlang_check_target_seconds(double target_seconds);
-extern const char *erlang_check_target_sl(double target_sl);
-extern const char *erlang_check_max_occupancy(double max_occupancy);
-extern const char *erlang_check_shrinkage(double shrinkage);
-extern const char *erlang_check_patience(double patience_seconds);
-extern const char *erlang_check_erlang_a_load(double traffic, double aht_seconds,
+extern const char *evmgmt_check_traffic(double traffic);
+extern const char *evmgmt_check_agents(long long agents);
+extern const char *evmgmt_check_aht(double aht_seconds);
+extern const char *evmgmt_check_target_seconds(double target_seconds);
+extern const char *evmgmt_check_target_sl(double target_sl);
+extern const char *evmgmt_check_max_occupancy(double max_occupancy);
+extern const char *evmgmt_check_shrinkage(double shrinkage);
+extern const char *evmgmt_check_patience(double patience_seconds);
+extern const char *evmgmt_check_erlang_a_load(double traffic, double aht_seconds,
 											  double patience_seconds);
-extern const char *erlang_check_steps(long long steps);
-extern const char *erlang_check_calls(double calls);
-extern const char *erlang_check_interval(double interval_seconds);
+extern const char *evmgmt_check_steps(long long steps);
+extern const char *evmgmt_check_calls(double calls);
+extern const char *evmgmt_check_interval(double interval_seconds);
 
 /* the inverse Erlang B recurrence */
-extern void erlang_b_start(ErlangBState *st, double a);
-extern void erlang_b_step(ErlangBState *st);
-extern void erlang_b_advance(ErlangBState *st, int n);
+extern void evmgmt_math_erlang_b_start(ErlangBState *st, double a);
+extern void evmgmt_math_erlang_b_step(ErlangBState *st);
+extern void evmgmt_math_erlang_b_advance(ErlangBState *st, int n);
 
 /* single values */
-extern double erlang_b(double a, int n);
-extern double erlang_c(double a, int n);
-extern double erlang_service_level(double a, int n, double aht, double t);
-extern double erlang_asa(double a, int n, double aht);
-extern double erlang_occupancy(double a, int n);
-extern void erlang_row(const ErlangBState *st, double aht, double t, ErlangRow *row);
+extern double evmgmt_math_erlang_b(double a, int n);
+extern double evmgmt_math_erlang_c(double a, int n);
+extern double evmgmt_math_service_level(double a, int n, double aht, double t);
+extern double evmgmt_math_asa(double a, int n, double aht);
+extern double evmgmt_math_occupancy(double a, int n);
+extern void evmgmt_math_row(const ErlangBState *st, double aht, double t, ErlangRow *row);
 
 /* staffing: 0 on success, -1 when the answer exceeds ERLANG_MAX_AGENTS */
-extern int	erlang_agents_required(double a, double aht, double target_sl, double t,
+extern int	evmgmt_math_agents_required(double a, double aht, double target_sl, double t,
 								   double max_occupancy, double shrinkage, int *agents);
 
 /* power_of_one: fills rows[] (room for 2 * steps + 1), returns the count */
-extern int	erlang_power_of_one(double a, int agents, double aht, double t, int steps,
+extern int	evmgmt_math_power_of_one(double a, int agents, double aht, double t, int steps,
 								ErlangRow *rows);
 
 /* Erlang A: 0 on success, -1 if the series failed to converge (a bug) */
-extern int	erlang_a(double a, int n, double aht, double patience, double t,
+extern int	evmgmt_math_erlang_a(double a, int n, double aht, double patience, double t,
 					 ErlangAResult *res);
 
 /* interval counts to Erlangs: calls * aht / interval (may be infinite) */
-extern double erlang_traffic(double calls, double interval_seconds, double aht_seconds);
+extern double evmgmt_math_traffic(double calls, double interval_seconds, double aht_seconds);
 
 #endif							/* ERLANG_MATH_H */

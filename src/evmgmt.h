@@ -28,9 +28,7 @@ extern bool evmgmt_loaded_via_preload;
 
 extern void EvmgmtEnsurePreloaded(void);
 
-/* classify.c: severity classification from the service-level signal */
-extern bool SignalBelow(double service_level, double threshold);
-extern bool SustainMet(double minutes, int sustain_minutes);
-extern Datum EnumDatumForReturn(FunctionCallInfo fcinfo, const char *label);
+/* sql_values.c: values returned to SQL, shared by several concerns */
+extern Datum EvmgmtEnumDatumForReturn(FunctionCallInfo fcinfo, const char *label);
 
 #endif							/* EVMGMT_H */

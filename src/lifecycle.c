@@ -885,7 +885,7 @@ evmgmt_add_pool(PG_FUNCTION_ARGS)
 	AddTimeline(&ev, pool, at, "opened", NULL, "detected", InvalidOid, InvalidOid,
 				NoValue(), FuncArg(fcinfo, 2), NoValue());
 	SPI_finish();
-	return EnumDatumForReturn(fcinfo, "detected");
+	return EvmgmtEnumDatumForReturn(fcinfo, "detected");
 }
 
 /*
@@ -973,7 +973,7 @@ evmgmt_classify_pool(PG_FUNCTION_ARGS)
 				InvalidOid, severity, NoValue(), NoValue(), details);
 	NotifyEscalation(&ev, c, "opened", at);
 	SPI_finish();
-	return EnumDatumForReturn(fcinfo, StateName(to));
+	return EvmgmtEnumDatumForReturn(fcinfo, StateName(to));
 }
 
 /* reclassify_pool(event_id, pool, severity, reason): a new tier for one pool. */
@@ -1007,7 +1007,7 @@ evmgmt_reclassify_pool(PG_FUNCTION_ARGS)
 	if (upgrade)
 		NotifyEscalation(&ev, c, "upgraded", at);
 	SPI_finish();
-	return EnumDatumForReturn(fcinfo, StateName(to));
+	return EvmgmtEnumDatumForReturn(fcinfo, StateName(to));
 }
 
 /*
@@ -1125,7 +1125,7 @@ evmgmt_diagnose_pool(PG_FUNCTION_ARGS)
 				InvalidOid, InvalidOid, NoValue(), NoValue(), JsonEnd(&json));
 	LinkRecurrence(&ev, cause, at);
 	SPI_finish();
-	return EnumDatumForReturn(fcinfo, StateName(to));
+	return EvmgmtEnumDatumForReturn(fcinfo, StateName(to));
 }
 
 /*
@@ -1333,7 +1333,7 @@ MovePool(FunctionCallInfo fcinfo, PoolAction action)
 		CheckWithinWindow(&ev, psprintf("the resolution of pool %s", c->pool_name), c->resolved_at, at);
 	MoveCondition(&ev, c, m, FuncArg(fcinfo, 2), at);
 	SPI_finish();
-	return EnumDatumForReturn(fcinfo, StateName(to));
+	return EvmgmtEnumDatumForReturn(fcinfo, StateName(to));
 }
 
 /*
@@ -1441,7 +1441,7 @@ MoveEvent(FunctionCallInfo fcinfo, PoolAction action)
 					InvalidOid, InvalidOid, NoValue(), reason, NoValue());
 	}
 	SPI_finish();
-	return EnumDatumForReturn(fcinfo, RollupState(&ev));
+	return EvmgmtEnumDatumForReturn(fcinfo, RollupState(&ev));
 }
 
 /* resolve_pool(event_id, pool, note): responding -> resolved. */
@@ -1752,5 +1752,5 @@ evmgmt_close_event(PG_FUNCTION_ARGS)
 	AddTimeline(&ev, InvalidOid, at, "closed", RollupState(&ev), "closed", InvalidOid, InvalidOid,
 				NoValue(), NoValue(), NoValue());
 	SPI_finish();
-	return EnumDatumForReturn(fcinfo, "closed");
+	return EvmgmtEnumDatumForReturn(fcinfo, "closed");
 }

@@ -137,19 +137,19 @@ same_when_stepped(double a, int n)
 				stepped;
 	int			k;
 
-	erlang_b_start(&direct, a);
-	erlang_b_advance(&direct, n);
-	erlang_b_start(&stepped, a);
-	erlang_b_advance(&stepped, n > 6 ? n - 6 : 0);
+	evmgmt_math_erlang_b_start(&direct, a);
+	evmgmt_math_erlang_b_advance(&direct, n);
+	evmgmt_math_erlang_b_start(&stepped, a);
+	evmgmt_math_erlang_b_advance(&stepped, n > 6 ? n - 6 : 0);
 	for (k = stepped.n; k < n; k++)
-		erlang_b_step(&stepped);
+		evmgmt_math_erlang_b_step(&stepped);
 	return memcmp(&direct.inv, &stepped.inv, sizeof(double)) == 0 &&
 		memcmp(&direct.inv_m1, &stepped.inv_m1, sizeof(double)) == 0 &&
 		memcmp(&direct.one, &stepped.one, sizeof(double)) == 0 &&
 		direct.log_scale == stepped.log_scale;
 }
 
-/* The two-argument functions: erlang_b, erlang_c, occupancy. */
+/* The two-argument functions: evmgmt_math_erlang_b, evmgmt_math_erlang_c, occupancy. */
 static void
 fuzz_traffic_agents(long combos)
 {
@@ -161,20 +161,20 @@ fuzz_traffic_agents(long combos)
 		long long	n = pick_int(c, 1, 55);
 
 		calls++;
-		if (erlang_check_traffic(a) || erlang_check_agents(n))
+		if (evmgmt_check_traffic(a) || evmgmt_check_agents(n))
 		{
 			rejected++;
 			continue;
 		}
 		oks++;
-		if (!is_prob(erlang_b(a, (int) n)))
-			violation("erlang_b", (int) c);
-		if (!is_prob(erlang_c(a, (int) n)))
-			violation("erlang_c", (int) c);
-		if (!is_prob(erlang_occupancy(a, (int) n)))
+		if (!is_prob(evmgmt_math_erlang_b(a, (int) n)))
+			violation("evmgmt_math_erlang_b", (int) c);
+		if (!is_prob(evmgmt_math_erlang_c(a, (int) n)))
+			violation("evmgmt_math_erlang_c", (int) c);
+		if (!is_prob(evmgmt_math_occupancy(a, (int) n)))
 			violation("occupancy", (int) c);
 		if (!same_when_stepped(a, (int) n))
-			violation("erlang_b_advance", (int) c);
+			violation("evmgmt_math_erlang_b_advance", (int) c);
 	}
 }
 
@@ -193,16 +193,16 @@ fuzz_service_level(long combos)
 		double		asa;
 
 		calls++;
-		if (erlang_check_traffic(a) || erlang_check_agents(n) ||
-			erlang_check_aht(aht) || erlang_check_target_seconds(t))
+		if (evmgmt_check_traffic(a) || evmgmt_check_agents(n) ||
+			evmgmt_check_aht(aht) || evmgmt_check_target_seconds(t))
 		{
 			rejected++;
 			continue;
 		}
 		oks++;
-		if (!is_prob(erlang_service_level(a, (int) n, aht, t)))
+		if (!is_prob(evmgmt_math_service_level(a, (int) n, aht, t)))
 			violation("service_level", (int) c);
-		asa = erlang_asa(a, (int) n, aht);
+		asa = evmgmt_math_asa(a, (int) n, aht);
 		if (!(asa >= 0.0))
 			violation("asa", (int) c);
 	}
@@ -225,14 +225,14 @@ fuzz_agents_required(long combos)
 		int			agents = -1;
 
 		calls++;
-		if (erlang_check_traffic(a) || erlang_check_aht(aht) ||
-			erlang_check_target_sl(sl) || erlang_check_target_seconds(t) ||
-			erlang_check_max_occupancy(occ) || erlang_check_shrinkage(shr))
+		if (evmgmt_check_traffic(a) || evmgmt_check_aht(aht) ||
+			evmgmt_check_target_sl(sl) || evmgmt_check_target_seconds(t) ||
+			evmgmt_check_max_occupancy(occ) || evmgmt_check_shrinkage(shr))
 		{
 			rejected++;
 			continue;
 		}
-		if (erlang_agents_required(a, aht, sl, t, occ, shr, &agents) != 0)
+		if (evmgmt_math_agents_required(a, aht, sl, t, occ, shr, &agents) != 0)
 		{
 			rejected++;			/* over the documented limit: 22023 */
 			continue;
@@ -261,9 +261,9 @@ fuzz_power_of_one(long combos)
 					i;
 
 		calls++;
-		if (erlang_check_traffic(a) || erlang_check_agents(n) ||
-			erlang_check_aht(aht) || erlang_check_target_seconds(t) ||
-			erlang_check_steps(steps))
+		if (evmgmt_check_traffic(a) || evmgmt_check_agents(n) ||
+			evmgmt_check_aht(aht) || evmgmt_check_target_seconds(t) ||
+			evmgmt_check_steps(steps))
 		{
 			rejected++;
 			continue;
@@ -272,7 +272,7 @@ fuzz_power_of_one(long combos)
 		rows = malloc(sizeof(ErlangRow) * (2 * steps + 1));
 		if (rows == NULL)
 			abort();
-		count = erlang_power_of_one(a, (int) n, aht, t, (int) steps, rows);
+		count = evmgmt_math_power_of_one(a, (int) n, aht, t, (int) steps, rows);
 		if (count < 1 || count > 2 * steps + 1)
 			violation("power_of_one", (int) c);
 		for (i = 0; i < count; i++)
@@ -285,7 +285,7 @@ fuzz_power_of_one(long combos)
 }
 
 /*
- * erlang_a.  Its series runs about (traffic - agents) * patience / aht
+ * evmgmt_math_erlang_a.  Its series runs about (traffic - agents) * patience / aht
  * terms, up to the load limit of 10,000,000; only the first 40 calls that
  * long (a few seconds under the sanitizers) are run, the other ones count
  * as skipped, so that the run stays short.
@@ -306,10 +306,10 @@ fuzz_erlang_a(long combos)
 		ErlangAResult r;
 
 		calls++;
-		if (erlang_check_traffic(a) || erlang_check_agents(n) ||
-			erlang_check_aht(aht) || erlang_check_patience(pat) ||
-			erlang_check_target_seconds(t) ||
-			erlang_check_erlang_a_load(a, aht, pat))
+		if (evmgmt_check_traffic(a) || evmgmt_check_agents(n) ||
+			evmgmt_check_aht(aht) || evmgmt_check_patience(pat) ||
+			evmgmt_check_target_seconds(t) ||
+			evmgmt_check_erlang_a_load(a, aht, pat))
 		{
 			rejected++;
 			continue;
@@ -320,12 +320,12 @@ fuzz_erlang_a(long combos)
 			continue;
 		}
 		oks++;
-		if (erlang_a(a, (int) n, aht, pat, t, &r) != 0 ||
+		if (evmgmt_math_erlang_a(a, (int) n, aht, pat, t, &r) != 0 ||
 			!is_prob(r.p_wait) || !(r.p_abandon >= 0.0 && r.p_abandon <= r.p_wait) ||
 			!is_prob(r.service_level) || !is_prob(r.occupancy) ||
 			!(r.asa >= 0.0 && r.asa < INFINITY) ||
 			!(r.mean_wait >= 0.0 && r.mean_wait < INFINITY))
-			violation("erlang_a", (int) c);
+			violation("evmgmt_math_erlang_a", (int) c);
 	}
 }
 
@@ -343,13 +343,13 @@ fuzz_traffic(long combos)
 		double		r;
 
 		calls++;
-		if (erlang_check_calls(calls_in) || erlang_check_interval(interval) ||
-			erlang_check_aht(aht))
+		if (evmgmt_check_calls(calls_in) || evmgmt_check_interval(interval) ||
+			evmgmt_check_aht(aht))
 		{
 			rejected++;
 			continue;
 		}
-		r = erlang_traffic(calls_in, interval, aht);
+		r = evmgmt_math_traffic(calls_in, interval, aht);
 		if (!isfinite(r))
 		{
 			rejected++;			/* out of range: 22023 */
@@ -412,54 +412,54 @@ fuzz_large(long combos)
 		calls++;
 		oks++;
 
-		if (!is_prob(erlang_b(a, n)) || !(erlang_b(a, n + 1) < erlang_b(a, n)))
-			violation("large erlang_b", (int) c);
-		if (!is_prob(erlang_c(a, n)) ||
-			!(n <= a ? erlang_c(a, n) == 1.0 : erlang_c(a, n + 1) < erlang_c(a, n)))
-			violation("large erlang_c", (int) c);
+		if (!is_prob(evmgmt_math_erlang_b(a, n)) || !(evmgmt_math_erlang_b(a, n + 1) < evmgmt_math_erlang_b(a, n)))
+			violation("large evmgmt_math_erlang_b", (int) c);
+		if (!is_prob(evmgmt_math_erlang_c(a, n)) ||
+			!(n <= a ? evmgmt_math_erlang_c(a, n) == 1.0 : evmgmt_math_erlang_c(a, n + 1) < evmgmt_math_erlang_c(a, n)))
+			violation("large evmgmt_math_erlang_c", (int) c);
 		/* rounding may put the service level an ulp or two down near 1 */
-		if (!is_prob(erlang_service_level(a, n, 180.0, 20.0)) ||
-			!(erlang_service_level(a, n + 1, 180.0, 20.0) >= erlang_service_level(a, n, 180.0, 20.0) - 1e-15))
+		if (!is_prob(evmgmt_math_service_level(a, n, 180.0, 20.0)) ||
+			!(evmgmt_math_service_level(a, n + 1, 180.0, 20.0) >= evmgmt_math_service_level(a, n, 180.0, 20.0) - 1e-15))
 			violation("large service_level", (int) c);
-		if (!(erlang_asa(a, n, 180.0) >= 0.0) ||
-			!(n <= a ? isinf(erlang_asa(a, n, 180.0)) : erlang_asa(a, n + 1, 180.0) < erlang_asa(a, n, 180.0)))
+		if (!(evmgmt_math_asa(a, n, 180.0) >= 0.0) ||
+			!(n <= a ? isinf(evmgmt_math_asa(a, n, 180.0)) : evmgmt_math_asa(a, n + 1, 180.0) < evmgmt_math_asa(a, n, 180.0)))
 			violation("large asa", (int) c);
 		if (!same_when_stepped(a, n))
-			violation("large erlang_b_advance", (int) c);
-		if (c % 20 == 0 && !(fabs(erlang_b(a, n) / plain_erlang_b(a, n) - 1.0) <= 1e-12))
-			violation("large erlang_b against the plain recurrence", (int) c);
+			violation("large evmgmt_math_erlang_b_advance", (int) c);
+		if (c % 20 == 0 && !(fabs(evmgmt_math_erlang_b(a, n) / plain_erlang_b(a, n) - 1.0) <= 1e-12))
+			violation("large evmgmt_math_erlang_b against the plain recurrence", (int) c);
 
-		count = erlang_power_of_one(a, n, 180.0, 20.0, 3, rows);
+		count = evmgmt_math_power_of_one(a, n, 180.0, 20.0, 3, rows);
 		if (count != (n + 3 < ERLANG_MAX_AGENTS ? n + 3 : ERLANG_MAX_AGENTS) - (n - 3) + 1)
 			violation("large power_of_one", (int) c);
 		for (i = 0; i < count; i++)
 			if (rows[i].agents != n - 3 + i ||
-				rows[i].service_level != erlang_service_level(a, rows[i].agents, 180.0, 20.0) ||
-				rows[i].asa != erlang_asa(a, rows[i].agents, 180.0))
+				rows[i].service_level != evmgmt_math_service_level(a, rows[i].agents, 180.0, 20.0) ||
+				rows[i].asa != evmgmt_math_asa(a, rows[i].agents, 180.0))
 				violation("large power_of_one", (int) c);
 
 		if (c % 4 == 1)
 		{
 			ErlangAResult r;
 
-			if (erlang_a(a, n, 180.0, 120.0, 20.0, &r) != 0 ||
+			if (evmgmt_math_erlang_a(a, n, 180.0, 120.0, 20.0, &r) != 0 ||
 				!is_prob(r.p_wait) || !(r.p_abandon >= 0.0 && r.p_abandon <= r.p_wait) ||
 				!is_prob(r.service_level) || !is_prob(r.occupancy) ||
 				!(r.asa >= 0.0 && r.asa < INFINITY))
-				violation("large erlang_a", (int) c);
+				violation("large evmgmt_math_erlang_a", (int) c);
 		}
 		if (c % 4 == 0)
 		{
 			double		sl = 0.5 + (double) ((s >> 40) % 499) / 1000.0;
 			int			r;
 
-			if (erlang_agents_required(a, 180.0, sl, 20.0, 1.0, 0.0, &r) != 0)
+			if (evmgmt_math_agents_required(a, 180.0, sl, 20.0, 1.0, 0.0, &r) != 0)
 			{
 				if (a < ERLANG_MAX_AGENTS - 100.0)
 					violation("large agents_required refused", (int) c);
 			}
-			else if (!(erlang_service_level(a, r, 180.0, 20.0) >= sl) ||
-					 !(r - 1 <= a || erlang_service_level(a, r - 1, 180.0, 20.0) < sl))
+			else if (!(evmgmt_math_service_level(a, r, 180.0, 20.0) >= sl) ||
+					 !(r - 1 <= a || evmgmt_math_service_level(a, r - 1, 180.0, 20.0) < sl))
 				violation("large agents_required", (int) c);
 		}
 	}
@@ -477,7 +477,7 @@ inject(const char *what, int argc)
 		if (rows == NULL)
 			abort();
 		/* five steps need 11 rows: heap-buffer-overflow */
-		count = erlang_power_of_one(50.0, 53, 180.0, 20.0, 5, rows);
+		count = evmgmt_math_power_of_one(50.0, 53, 180.0, 20.0, 5, rows);
 		free(rows);
 		return count == 0;
 	}
