@@ -130,6 +130,7 @@ WakeDatabaseWorkerNow(bool also_launcher)
 
 		if (slot->dboid == MyDatabaseId && slot->latch != NULL)
 		{
+			slot->wakeups++;
 			latch = slot->latch;
 			break;
 		}

@@ -119,6 +119,23 @@ WorkerAttach(int slotno, Oid dboid)
 	return ok;
 }
 
+/*
+ * How many wake-ups backends have sent us so far (shmem.c counts them before
+ * setting our latch).  The latch alone can lose one: any lock wait inside a
+ * unit sleeps on the process latch and resets it when the lock is granted, so
+ * a commit that set it meanwhile would go unnoticed until the next timeout.
+ */
+static uint64
+WakeupsSent(void)
+{
+	uint64		n;
+
+	SpinLockAcquire(&evmgmt_shared->mutex);
+	n = evmgmt_shared->slots[my_slot].wakeups;
+	SpinLockRelease(&evmgmt_shared->mutex);
+	return n;
+}
+
 /* The extension is gone (or was never here): say so and exit. */
 static void
 ExitNoExtension(void)
@@ -350,6 +367,7 @@ EvmgmtWorkerMain(Datum main_arg)
 	Oid			dboid;
 	TimestampTz due_work_at = 0;
 	bool		woken = true;
+	uint64		wakeups_seen = 0;	/* the count when due work last ran */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -398,10 +416,19 @@ EvmgmtWorkerMain(Datum main_arg)
 		if (evmgmt_worker_enabled)
 		{
 			SchemaState schema = SCHEMA_READY;
+			uint64		wakeups = WakeupsSent();
 
 			now = GetCurrentTimestamp();
+			/* a wake-up whose latch a lock wait used up still counts */
+			if (wakeups != wakeups_seen)
+				woken = true;
 			if (woken || due_work_at <= now)
 			{
+				/*
+				 * Read before the unit starts: whatever commits after this
+				 * read changes the count again and brings us back.
+				 */
+				wakeups_seen = wakeups;
 				schema = StepDueWork(&due_work_at);
 				/* it may have queued notifications (our own writes set no latch) */
 				woken = true;
@@ -438,6 +465,13 @@ EvmgmtWorkerMain(Datum main_arg)
 		if (!EvmgmtDispatchBusy())
 			pgstat_report_activity(STATE_IDLE, NULL);
 		now = GetCurrentTimestamp();
+		/*
+		 * Sleep only if nobody woke us since due work last ran: a wake-up
+		 * sent during a lock wait in this pass left no latch set.  One sent
+		 * after this check sets the latch, and the wait returns at once.
+		 */
+		if (evmgmt_worker_enabled && WakeupsSent() != wakeups_seen)
+			wake_at = now;
 		nevents = WaitEventSetWait(wait_set, TimeoutUntil(now, wake_at), events,
 								   lengthof(events), PG_WAIT_EXTENSION);
 		for (int i = 0; i < nevents; i++)

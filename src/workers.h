@@ -36,6 +36,9 @@ typedef struct WorkerSlot
 	Latch	   *latch;			/* its latch, NULL until attached */
 	WorkerExitReason exit_reason;
 	bool		detached;		/* worker attached once and has left */
+	uint64		wakeups;		/* wake-ups sent to it, counted before each
+								 * SetLatch (a lock wait inside the worker
+								 * resets the latch; the count survives) */
 } WorkerSlot;
 
 /* A database that DROP DATABASE is about to remove: start no worker in it. */
