@@ -2052,3 +2052,597 @@ BEGIN
 	END LOOP;
 END
 $dump$;
+
+
+------------------------------------------------------------------------------
+-- Issue 14 (H9): least-privilege worker, per-item isolation of due work,
+-- bounded event times
+------------------------------------------------------------------------------
+
+-- The role the background workers connect as (docs/security.md, "The worker's
+-- role"): no superuser, no inherited privileges, no password.  PostgreSQL 15
+-- lets a background worker connect only as a role with LOGIN; without a
+-- password no password method admits it, and docs/security.md gives the
+-- pg_hba.conf reject lines for trust and peer setups.  An existing role of
+-- that name is brought back to these attributes.
+DO $worker_role$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'evmgmt_worker') THEN
+		CREATE ROLE evmgmt_worker LOGIN NOINHERIT PASSWORD NULL;
+	END IF;
+	ALTER ROLE evmgmt_worker LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+		CONNECTION LIMIT -1 PASSWORD NULL;
+END
+$worker_role$;
+
+-- Event times are bounded (docs/security.md, "Bounds").  Rows from 0.1.0
+-- outside the bounds stop the upgrade with their ids: cancel or correct them
+-- first (as a superuser) and run the update again.
+DO $bounds$
+DECLARE
+	bad text;
+BEGIN
+	SELECT pg_catalog.string_agg(e.event_id::text, ', ' ORDER BY e.event_id) INTO bad
+	FROM evmgmt.event e
+	WHERE NOT (e.detected_at >= timestamptz '2000-01-01 00:00+00' AND e.opened_at < timestamptz '2200-01-01 00:00+00'
+			   AND e.detected_at < timestamptz '2200-01-01 00:00+00' AND e.opened_at >= timestamptz '2000-01-01 00:00+00')
+	   OR e.closed_at < timestamptz '2000-01-01 00:00+00' OR e.closed_at >= timestamptz '2200-01-01 00:00+00'
+	   OR e.cancelled_at < timestamptz '2000-01-01 00:00+00' OR e.cancelled_at >= timestamptz '2200-01-01 00:00+00'
+	   OR EXISTS (SELECT FROM evmgmt.pool_condition pc
+				  WHERE pc.event_id = e.event_id
+					AND (LEAST(pc.opened_at, pc.classified_at, pc.response_due, pc.resolution_due, pc.diagnosed_at,
+							   pc.first_response_at, pc.resolved_at) < timestamptz '2000-01-01 00:00+00'
+						 OR GREATEST(pc.opened_at, pc.classified_at, pc.response_due, pc.resolution_due, pc.diagnosed_at,
+									 pc.first_response_at, pc.resolved_at) >= timestamptz '2200-01-01 00:00+00'));
+	IF bad IS NOT NULL THEN
+		RAISE EXCEPTION 'events with times outside 2000-01-01 .. 2200-01-01: %', bad
+			USING ERRCODE = 'check_violation',
+				  HINT = 'Correct or remove these events, then run ALTER EXTENSION evmgmt UPDATE again.';
+	END IF;
+END
+$bounds$;
+ALTER TABLE evmgmt.event ADD CONSTRAINT event_times_in_range CHECK ((detected_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND detected_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')
+		 AND (opened_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND opened_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')
+		 AND (closed_at IS NULL OR (closed_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND closed_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (cancelled_at IS NULL OR (cancelled_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND cancelled_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')));
+ALTER TABLE evmgmt.pool_condition ADD CONSTRAINT pool_condition_times_in_range CHECK ((opened_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND opened_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')
+		 AND (classified_at IS NULL OR (classified_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND classified_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (response_due IS NULL OR (response_due OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND response_due OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (resolution_due IS NULL OR (resolution_due OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND resolution_due OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (diagnosed_at IS NULL OR (diagnosed_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND diagnosed_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (first_response_at IS NULL OR (first_response_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND first_response_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (resolved_at IS NULL OR (resolved_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND resolved_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')));
+
+CREATE TABLE evmgmt.work_failure (
+	event_id		bigint NOT NULL REFERENCES evmgmt.event ON DELETE CASCADE,
+	item			text NOT NULL CHECK (item OPERATOR(pg_catalog.~) '^(status|escalation [0-9]+|timer (aa|collab|spec) (response|resolution))$'),
+	sqlstate		text NOT NULL CHECK (sqlstate OPERATOR(pg_catalog.~) '^[0-9A-Z]{5}$'),
+	error			text NOT NULL,
+	attempts		integer NOT NULL CHECK (attempts OPERATOR(pg_catalog.>=) 1),
+	first_failed_at	timestamptz NOT NULL,
+	failed_at		timestamptz NOT NULL,
+	retry_at		timestamptz,
+	parked			boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (event_id, item),
+	CONSTRAINT work_failure_parked_or_retried CHECK (parked OPERATOR(pg_catalog.=) (retry_at IS NULL))
+);
+COMMENT ON TABLE evmgmt.work_failure IS 'Due work that failed: one row per item (status schedule, escalation, target timer of an event) with its last error (masked), the failures in a row, and when it is tried again; parked after 8 failures until an admin deletes the row';
+COMMENT ON COLUMN evmgmt.work_failure.item IS 'status, escalation <escalation_id> or timer <pool> <target>';
+COMMENT ON COLUMN evmgmt.work_failure.sqlstate IS 'SQLSTATE of the last failure';
+COMMENT ON COLUMN evmgmt.work_failure.error IS 'Message of the last failure, with e-mail addresses and phone-like numbers masked';
+COMMENT ON COLUMN evmgmt.work_failure.attempts IS 'Failures in a row';
+COMMENT ON COLUMN evmgmt.work_failure.first_failed_at IS 'First failure of this run of failures';
+COMMENT ON COLUMN evmgmt.work_failure.failed_at IS 'Last failure';
+COMMENT ON COLUMN evmgmt.work_failure.retry_at IS 'When the item is tried again (NULL: parked)';
+COMMENT ON COLUMN evmgmt.work_failure.parked IS 'Given up after 8 failures in a row; deleting the row makes the item due again';
+
+-- An error message fit for the server log and for work_failure: e-mail
+-- addresses and phone-like digit runs (7 or more digits and separators)
+-- masked.
+CREATE FUNCTION evmgmt.mask_error_text(message text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.regexp_replace(
+	pg_catalog.regexp_replace(message, '[^\s@<>"'',;:()]+@[^\s@<>"'',;:()]+', '***@***', 'g'),
+	'\+?[0-9][0-9 ./()-]{5,}[0-9]', '***', 'g');
+COMMENT ON FUNCTION evmgmt.mask_error_text(text) IS 'Masks e-mail addresses and phone-like numbers (7 or more digits and separators) in an error message';
+
+-- Record that one item failed: count it, back off or park, log it masked.
+CREATE FUNCTION evmgmt.work_failure_record(p_event_id bigint, p_item text, p_sqlstate text, p_error text, p_now timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	max_failures constant integer := 8;
+	f evmgmt.work_failure;
+	v_error text := pg_catalog.left(evmgmt.mask_error_text(COALESCE(p_error, '')), 1000);
+BEGIN
+	INSERT INTO evmgmt.work_failure AS w (event_id, item, sqlstate, error, attempts, first_failed_at, failed_at, retry_at)
+	VALUES (p_event_id, p_item, p_sqlstate, v_error, 1, p_now, p_now, p_now + interval '10 seconds')
+	ON CONFLICT (event_id, item) DO UPDATE
+	SET sqlstate = EXCLUDED.sqlstate, error = EXCLUDED.error,
+		attempts = w.attempts + 1, failed_at = EXCLUDED.failed_at,
+		parked = w.attempts + 1 >= max_failures,
+		retry_at = CASE WHEN w.attempts + 1 >= max_failures THEN NULL
+						ELSE EXCLUDED.failed_at + LEAST(interval '10 seconds' * pg_catalog.power(2, w.attempts), interval '15 minutes') END
+	RETURNING * INTO f;
+	IF f.parked THEN
+		RAISE WARNING 'evmgmt: % of event % parked after % failures: % (SQLSTATE %)', p_item, p_event_id, f.attempts, v_error, p_sqlstate
+			USING HINT = 'Fix the cause, then delete its row from evmgmt.work_failure to run it again.';
+	ELSE
+		RAISE WARNING 'evmgmt: % of event % failed (% in a row): % (SQLSTATE %)', p_item, p_event_id, f.attempts, v_error, p_sqlstate
+			USING DETAIL = 'It is skipped and tried again at ' || f.retry_at || '; other due work goes on.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.work_failure_record(bigint, text, text, text, timestamptz) IS 'Records a failed item of due work in work_failure (backoff 10 s doubling to 15 min, parked after 8 failures) and logs it masked';
+
+-- Fire everything that is due at now, in the caller's transaction, and say
+-- when something is due next.
+CREATE OR REPLACE FUNCTION evmgmt.run_due_work(now timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_now timestamptz := $1;
+	v_batch integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.escalation_batch_size', true), '')::integer, 500);
+	v_more boolean := false;
+	v_busy boolean := false;
+	v_failures boolean;
+	v_next timestamptz;
+	n integer;
+	r record;
+BEGIN
+	IF p_now IS NULL THEN
+		RAISE EXCEPTION 'run_due_work needs a moment' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT (p_now >= timestamptz '2000-01-01 00:00+00' AND p_now < timestamptz '2200-01-01 00:00+00') THEN
+		RAISE EXCEPTION 'the moment of run_due_work must lie between 2000-01-01 and 2200-01-01'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = 'It is ' || p_now || '.';
+	END IF;
+	IF v_batch < 1 OR v_batch > 100000 THEN
+		v_batch := 500;
+	END IF;
+
+	-- Failures of items that are no longer due (acknowledged, resolved,
+	-- rescheduled away) are forgotten.
+	v_failures := EXISTS (SELECT FROM evmgmt.work_failure);
+	IF v_failures THEN
+		DELETE FROM evmgmt.work_failure f
+		WHERE NOT CASE
+			WHEN f.item = 'status' THEN
+				EXISTS (SELECT FROM evmgmt.status_schedule s
+						WHERE s.event_id = f.event_id AND s.ended_at IS NULL AND s.next_status_at IS NOT NULL)
+			WHEN f.item LIKE 'escalation %' THEN
+				EXISTS (SELECT FROM evmgmt.escalation e
+						WHERE e.event_id = f.event_id AND f.item = 'escalation ' || e.escalation_id AND e.state = 'active')
+			ELSE
+				EXISTS (SELECT FROM evmgmt.target_timer t
+						WHERE t.event_id = f.event_id AND t.next_at IS NOT NULL
+						  AND f.item = 'timer ' || t.pool || ' ' || t.target)
+			END;
+	END IF;
+
+	-- Candidates are read without locks; each is then taken event first
+	-- (SKIP LOCKED: a busy event waits for the next call) and re-checked
+	-- under its own row lock, so a concurrent caller never fires it twice.
+	n := 0;
+	FOR r IN SELECT t.event_id, t.pool, t.target, 'timer ' || t.pool || ' ' || t.target AS item
+			 FROM evmgmt.target_timer t
+			 WHERE t.next_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = t.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target
+								 AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY t.next_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.target_timer t
+		WHERE t.event_id = r.event_id AND t.pool = r.pool AND t.target = r.target AND t.next_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.target_timer_fire(r.event_id, r.pool, r.target, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT s.event_id, 'status' AS item FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = s.event_id AND f.item = 'status' AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY s.next_status_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.status_schedule s
+		WHERE s.event_id = r.event_id AND s.ended_at IS NULL AND s.next_status_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.status_tick(r.event_id, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT e.escalation_id, e.event_id, 'escalation ' || e.escalation_id AS item
+			 FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = e.event_id AND f.item = 'escalation ' || e.escalation_id
+								 AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY e.next_due_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e
+		WHERE e.escalation_id = r.escalation_id AND e.state = 'active' AND e.next_due_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	IF v_more THEN
+		RETURN p_now;
+	END IF;
+	v_failures := v_failures OR EXISTS (SELECT FROM evmgmt.work_failure);
+	IF NOT v_failures THEN
+		v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
+						(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
+						(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL));
+	ELSE
+		-- items that failed count at their retry time, parked ones not at all
+		v_next := LEAST(
+			(SELECT e.next_due_at FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = e.event_id AND f.item = 'escalation ' || e.escalation_id)
+			 ORDER BY e.next_due_at LIMIT 1),
+			(SELECT s.next_status_at FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f WHERE f.event_id = s.event_id AND f.item = 'status')
+			 ORDER BY s.next_status_at LIMIT 1),
+			(SELECT t.next_at FROM evmgmt.target_timer t
+			 WHERE t.next_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = t.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target)
+			 ORDER BY t.next_at LIMIT 1),
+			(SELECT pg_catalog.min(GREATEST(f.retry_at,
+				CASE WHEN f.item = 'status' THEN
+						(SELECT s.next_status_at FROM evmgmt.status_schedule s WHERE s.event_id = f.event_id AND s.ended_at IS NULL)
+					 WHEN f.item LIKE 'escalation %' THEN
+						(SELECT e.next_due_at FROM evmgmt.escalation e
+						 WHERE e.event_id = f.event_id AND f.item = 'escalation ' || e.escalation_id AND e.state = 'active')
+					 ELSE
+						(SELECT t.next_at FROM evmgmt.target_timer t
+						 WHERE t.event_id = f.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target) END))
+			 FROM evmgmt.work_failure f WHERE NOT f.parked));
+	END IF;
+	-- what is left due belongs to events busy elsewhere: look again shortly
+	-- rather than at once
+	IF v_busy AND v_next <= p_now THEN
+		v_next := p_now + interval '1 second';
+	END IF;
+	RETURN v_next;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait; each item in its own subtransaction, a failing one recorded in work_failure, retried with backoff or parked, the others fired on time) and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
+
+-- Purge delivery history older than the retention: what the worker calls in
+-- small batches (worker.c), attempts first, then finished notifications that
+-- no escalation step run refers to.  Returns the rows removed.
+CREATE FUNCTION evmgmt.purge_delivery_history(notifications boolean, older_than_minutes integer, batch integer)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_before timestamptz;
+	n integer;
+BEGIN
+	IF notifications IS NULL OR older_than_minutes IS NULL OR older_than_minutes < 0
+	   OR batch IS NULL OR batch < 1 OR batch > 100000 THEN
+		RAISE EXCEPTION 'purge_delivery_history needs a choice, a retention of 0 minutes or more and a batch of 1 to 100000'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	v_before := pg_catalog.now() - pg_catalog.make_interval(mins => older_than_minutes);
+	IF NOT notifications THEN
+		DELETE FROM evmgmt.delivery_attempt WHERE attempt_id IN (
+			SELECT a.attempt_id FROM evmgmt.delivery_attempt a WHERE a.started_at < v_before LIMIT batch);
+	ELSE
+		DELETE FROM evmgmt.notification WHERE notification_id IN (
+			SELECT x.notification_id FROM evmgmt.notification x
+			WHERE x.created_at < v_before AND x.state IN ('sent', 'dead', 'cancelled')
+			  AND NOT EXISTS (SELECT FROM evmgmt.escalation_step_run r WHERE r.notification_id = x.notification_id)
+			LIMIT batch);
+	END IF;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.purge_delivery_history(boolean, integer, integer) IS 'Deletes at most batch delivery attempts (notifications = false) or finished notifications that no step run refers to (true) older than the given minutes; returns the rows removed (what the worker calls)';
+
+SELECT pg_catalog.pg_extension_config_dump('evmgmt.work_failure', '');
+
+-- The workers' role (docs/security.md, "The worker's role"): the entry points
+-- of due work and of the purge (SECURITY DEFINER, owned by the extension's
+-- owner), and what the dispatcher reads and writes directly: the outbox
+-- (claim, settle, reclaim: SELECT and UPDATE), delivery attempts (INSERT,
+-- and SELECT of the key that ON CONFLICT names),
+-- the providers with their secrets (to send and sign), and the escalation
+-- state that the outbox trigger notification_drop_stale_retry reads.
+-- Nothing else: no DELETE, no event tables, no contacts, no configuration.
+REVOKE ALL ON FUNCTION evmgmt.work_failure_record(bigint, text, text, text, timestamptz),
+	evmgmt.purge_delivery_history(boolean, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.run_due_work(), evmgmt.purge_delivery_history(boolean, integer, integer)
+	TO evmgmt_worker;
+GRANT SELECT, UPDATE ON evmgmt.notification TO evmgmt_worker;
+GRANT INSERT, SELECT (notification_id, attempt_no) ON evmgmt.delivery_attempt TO evmgmt_worker;
+GRANT SELECT ON evmgmt.channel_provider, evmgmt.provider_secret, evmgmt.escalation TO evmgmt_worker;
+DO $worker_grants$
+BEGIN
+	EXECUTE pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO evmgmt_worker',
+							  pg_catalog.pg_get_serial_sequence('evmgmt.delivery_attempt', 'attempt_id'));
+	-- a database whose owner revoked CONNECT from PUBLIC still gets its worker
+	EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO evmgmt_worker', pg_catalog.current_database());
+END
+$worker_grants$;
+
+-- Failed due work: admins see it and un-park items by deleting their row;
+-- responders see it; readers do not (error texts).
+GRANT SELECT ON evmgmt.work_failure TO evmgmt_responder, evmgmt_admin;
+GRANT DELETE ON evmgmt.work_failure TO evmgmt_admin;
+
+------------------------------------------------------------------------------
+-- Issue 14 (H9): outbound allow-list check for admins
+------------------------------------------------------------------------------
+-- The outbound allow-list (src/allowlist.c): would the dispatcher connect to
+-- this address?  For admins checking an endpoint before they use it.
+CREATE FUNCTION evmgmt.outbound_allowed(address inet) RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_outbound_allowed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.outbound_allowed(inet) IS 'Whether evmgmt.outbound_allow lets the dispatcher connect to the address: "*" allows public addresses only; loopback, private, link-local (metadata), CGNAT, multicast and other special-purpose ranges must be listed explicitly';
+REVOKE ALL ON FUNCTION evmgmt.outbound_allowed(inet) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.outbound_allowed(inet) TO evmgmt_admin;
+
+-- ---------------------------------------------------------------------------
+-- run_due_work, merged: per-item isolation (above) and the interval upkeep
+-- (detection), whose failure no longer holds up the escalations
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION evmgmt.run_due_work(now timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_now timestamptz := $1;
+	v_batch integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.escalation_batch_size', true), '')::integer, 500);
+	v_more boolean := false;
+	v_busy boolean := false;
+	v_failures boolean;
+	v_next timestamptz;
+	v_feed timestamptz;
+	v_lock text;
+	n integer;
+	r record;
+BEGIN
+	IF p_now IS NULL THEN
+		RAISE EXCEPTION 'run_due_work needs a moment' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT (p_now >= timestamptz '2000-01-01 00:00+00' AND p_now < timestamptz '2200-01-01 00:00+00') THEN
+		RAISE EXCEPTION 'the moment of run_due_work must lie between 2000-01-01 and 2200-01-01'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = 'It is ' || p_now || '.';
+	END IF;
+	IF v_batch < 1 OR v_batch > 100000 THEN
+		v_batch := 500;
+	END IF;
+
+	-- Failures of items that are no longer due (acknowledged, resolved,
+	-- rescheduled away) are forgotten.
+	v_failures := EXISTS (SELECT FROM evmgmt.work_failure);
+	IF v_failures THEN
+		DELETE FROM evmgmt.work_failure f
+		WHERE NOT CASE
+			WHEN f.item = 'status' THEN
+				EXISTS (SELECT FROM evmgmt.status_schedule s
+						WHERE s.event_id = f.event_id AND s.ended_at IS NULL AND s.next_status_at IS NOT NULL)
+			WHEN f.item LIKE 'escalation %' THEN
+				EXISTS (SELECT FROM evmgmt.escalation e
+						WHERE e.event_id = f.event_id AND f.item = 'escalation ' || e.escalation_id AND e.state = 'active')
+			ELSE
+				EXISTS (SELECT FROM evmgmt.target_timer t
+						WHERE t.event_id = f.event_id AND t.next_at IS NOT NULL
+						  AND f.item = 'timer ' || t.pool || ' ' || t.target)
+			END;
+	END IF;
+
+	-- Candidates are read without locks; each is then taken event first
+	-- (SKIP LOCKED: a busy event waits for the next call) and re-checked
+	-- under its own row lock, so a concurrent caller never fires it twice.
+	n := 0;
+	FOR r IN SELECT t.event_id, t.pool, t.target, 'timer ' || t.pool || ' ' || t.target AS item
+			 FROM evmgmt.target_timer t
+			 WHERE t.next_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = t.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target
+								 AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY t.next_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.target_timer t
+		WHERE t.event_id = r.event_id AND t.pool = r.pool AND t.target = r.target AND t.next_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.target_timer_fire(r.event_id, r.pool, r.target, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT s.event_id, 'status' AS item FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = s.event_id AND f.item = 'status' AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY s.next_status_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.status_schedule s
+		WHERE s.event_id = r.event_id AND s.ended_at IS NULL AND s.next_status_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.status_tick(r.event_id, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT e.escalation_id, e.event_id, 'escalation ' || e.escalation_id AS item
+			 FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = e.event_id AND f.item = 'escalation ' || e.escalation_id
+								 AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY e.next_due_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e
+		WHERE e.escalation_id = r.escalation_id AND e.state = 'active' AND e.next_due_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	-- Interval upkeep (25_partitions.sql, 48_feed_health.sql): partitions
+	-- ahead of time, and sites whose feed went silent.  Last, and never
+	-- waiting for a lock (a load or DDL holding one; the locks it took are
+	-- given back when it gives up): it is tried again on the next call.
+	v_lock := pg_catalog.current_setting('lock_timeout');
+	BEGIN
+		PERFORM pg_catalog.set_config('lock_timeout', '200ms', true);
+		PERFORM evmgmt.maintain_interval_partitions(p_now);
+		v_feed := evmgmt.check_feed_health(p_now);
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+	EXCEPTION
+		WHEN lock_not_available THEN
+			PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+			v_feed := p_now + interval '1 second';
+		WHEN OTHERS THEN
+			-- never a poison pill: the steps fired above still commit
+			PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+			RAISE WARNING 'evmgmt interval upkeep failed: %', SQLERRM
+				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. It is tried again in 10 seconds; escalations are not held up.';
+			v_feed := p_now + interval '10 seconds';
+	END;
+
+	IF v_more THEN
+		RETURN p_now;
+	END IF;
+	v_failures := v_failures OR EXISTS (SELECT FROM evmgmt.work_failure);
+	IF NOT v_failures THEN
+		v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
+						(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
+						(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL),
+						v_feed);
+	ELSE
+		-- items that failed count at their retry time, parked ones not at all
+		v_next := LEAST(
+			(SELECT e.next_due_at FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = e.event_id AND f.item = 'escalation ' || e.escalation_id)
+			 ORDER BY e.next_due_at LIMIT 1),
+			(SELECT s.next_status_at FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f WHERE f.event_id = s.event_id AND f.item = 'status')
+			 ORDER BY s.next_status_at LIMIT 1),
+			(SELECT t.next_at FROM evmgmt.target_timer t
+			 WHERE t.next_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = t.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target)
+			 ORDER BY t.next_at LIMIT 1),
+			(SELECT pg_catalog.min(GREATEST(f.retry_at,
+				CASE WHEN f.item = 'status' THEN
+						(SELECT s.next_status_at FROM evmgmt.status_schedule s WHERE s.event_id = f.event_id AND s.ended_at IS NULL)
+					 WHEN f.item LIKE 'escalation %' THEN
+						(SELECT e.next_due_at FROM evmgmt.escalation e
+						 WHERE e.event_id = f.event_id AND f.item = 'escalation ' || e.escalation_id AND e.state = 'active')
+					 ELSE
+						(SELECT t.next_at FROM evmgmt.target_timer t
+						 WHERE t.event_id = f.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target) END))
+			 FROM evmgmt.work_failure f WHERE NOT f.parked),
+			v_feed);
+	END IF;
+	-- what is left due belongs to events busy elsewhere: look again shortly
+	-- rather than at once
+	IF v_busy AND v_next <= p_now THEN
+		v_next := p_now + interval '1 second';
+	END IF;
+	RETURN v_next;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait; each item in its own subtransaction, a failing one recorded in work_failure, retried with backoff or parked, the others fired on time), then keeps interval partitions ahead and opens feed-health events for silent sites, and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';

@@ -254,6 +254,8 @@ SetCommonOptions(DeliveryJob *job)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) evmgmt_connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) evmgmt_request_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	/* no proxy from the server's environment: the allow-list judges the peer */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, job->errbuf);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, OpenSocketCallback);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, job);
@@ -458,18 +460,15 @@ Permanent(DeliveryJob *job, const char *outcome, char *error)
 	job->error = error;
 }
 
-/* Printable start of the response body, for error messages. */
+/*
+ * What an error message says about the response body: its length only.  The
+ * body of an internal service or a provider (an echoed token, a phone
+ * number) is never stored where a non-superuser could read it.
+ */
 static const char *
 ResponseSnippet(DeliveryJob *job)
 {
-	for (size_t i = 0; i < job->response_len; i++)
-	{
-		if (job->response[i] == '\n' || job->response[i] == '\r' || job->response[i] == '\t')
-			job->response[i] = ' ';
-	}
-	if (job->response_len > 200)
-		job->response[200] = '\0';
-	return job->response;
+	return psprintf("response body of %zu bytes not stored", job->response_total);
 }
 
 /* Decide what the result of an attempt means. */

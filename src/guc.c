@@ -233,8 +233,8 @@ EvmgmtDefineSettings(bool preload)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("evmgmt.outbound_allow",
-							   gettext_noop("IP addresses and CIDR blocks the dispatcher may connect to (\"*\" for any)."),
-							   gettext_noop("Checked against the resolved address of every connection; a refused notification is marked dead."),
+							   gettext_noop("IP addresses and CIDR blocks the dispatcher may connect to (\"*\": any public address)."),
+							   gettext_noop("Checked against the resolved address of every connection; loopback, private, link-local and other special-purpose ranges must be listed explicitly; a refused notification is marked dead."),
 							   &evmgmt_outbound_allow,
 							   "*",
 							   PGC_SIGHUP,

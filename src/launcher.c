@@ -13,6 +13,15 @@
  * EXTENSION (or CREATE DATABASE) asks for a rescan.  Template databases are
  * skipped: a worker connected to one would make CREATE DATABASE fail.
  *
+ * Workers connect as the role evmgmt_worker (created by CREATE EXTENSION,
+ * see docs/security.md), never as the bootstrap superuser: the launcher looks
+ * the role up at every scan of pg_database and hands its OID to each worker
+ * in bgw_extra.  A database evmgmt_worker may not connect to is skipped (it
+ * cannot be served) and logged once.  Only while no evmgmt_worker exists in
+ * the cluster (no database has evmgmt 0.2.0 or later yet) does a worker
+ * connect without it, to probe a database's version and idle; it runs no
+ * SQL but a catalog read with a pinned search_path (worker.c).
+ *
  * The launcher starts only once recovery is finished (BgWorkerStart_
  * RecoveryFinished), so workers run on a primary only and start by
  * themselves after a promotion.  Workers are dynamic background workers
@@ -31,6 +40,8 @@
 #include "access/table.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -64,11 +75,17 @@ typedef struct KnownDb
 	int			slot;
 	BackgroundWorkerHandle *handle;
 	bool		seen;
+	bool		no_connect;		/* evmgmt_worker lacks CONNECT there */
+	bool		told_no_connect;	/* ... and that was logged */
+	bool		needs_role;		/* its worker asked for evmgmt_worker */
 } KnownDb;
 
 static KnownDb *known = NULL;
 static int	nknown = 0;
 static int	maxknown = 0;
+
+/* The OID of the role evmgmt_worker at the last scan (InvalidOid: none yet). */
+static Oid	worker_role = InvalidOid;
 
 /* Register the launcher (called from _PG_init while preloading). */
 void
@@ -113,6 +130,26 @@ KnownLookup(Oid dboid, bool add)
 	return &known[nknown++];
 }
 
+/*
+ * May evmgmt_worker connect to the database of this pg_database tuple?  Read
+ * from the tuple the scan just returned, not through the syscache: the
+ * launcher is woken by a committing CREATE EXTENSION (which grants CONNECT)
+ * before that transaction's cache invalidations are sent.
+ */
+static bool
+WorkerRoleMayConnect(Relation rel, HeapTuple tup, Form_pg_database db)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_pg_database_datacl, RelationGetDescr(rel), &isnull);
+	Acl		   *acl;
+
+	if (isnull)
+		acl = acldefault(OBJECT_DATABASE, db->datdba);
+	else
+		acl = DatumGetAclP(d);
+	return aclmask(acl, worker_role, db->datdba, ACL_CONNECT, ACLMASK_ANY) != 0;
+}
+
 /* Read pg_database: add new databases, forget dropped ones. */
 static void
 ScanDatabases(bool reprobe_absent)
@@ -127,6 +164,7 @@ ScanDatabases(bool reprobe_absent)
 		known[i].seen = false;
 
 	EvmgmtBeginUnit("evmgmt: scanning pg_database");
+	worker_role = get_role_oid(EVMGMT_WORKER_ROLE, true);
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
@@ -140,6 +178,21 @@ ScanDatabases(bool reprobe_absent)
 		k->seen = true;
 		if (reprobe_absent && k->state == DB_ABSENT)
 			k->state = DB_PROBE;
+		k->no_connect = OidIsValid(worker_role) &&
+			!WorkerRoleMayConnect(rel, tup, db);
+		if (k->no_connect && k->state != DB_RUNNING)
+		{
+			if (!k->told_no_connect)
+				ereport(LOG,
+						(errmsg("evmgmt does not run in database \"%s\": role %s has no CONNECT privilege there",
+								NameStr(db->datname), EVMGMT_WORKER_ROLE),
+						 errhint("Run GRANT CONNECT ON DATABASE %s TO %s, or CREATE EXTENSION evmgmt there, which grants it.",
+								 quote_identifier(NameStr(db->datname)), EVMGMT_WORKER_ROLE)));
+			k->told_no_connect = true;
+			k->state = DB_ABSENT;
+		}
+		else if (!k->no_connect)
+			k->told_no_connect = false;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -193,6 +246,7 @@ LaunchWorker(KnownDb *k)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "evmgmt worker");
 	worker.bgw_main_arg = Int32GetDatum(slotno);
 	memcpy(worker.bgw_extra, &k->dboid, sizeof(Oid));
+	memcpy(worker.bgw_extra + sizeof(Oid), &worker_role, sizeof(Oid));
 	worker.bgw_notify_pid = MyProcPid;
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &k->handle))
@@ -240,6 +294,13 @@ ReapWorkers(TimestampTz now)
 
 		if (reason == WORKER_EXIT_NO_EXTENSION)
 			k->state = DB_ABSENT;
+		else if (reason == WORKER_EXIT_NEEDS_ROLE)
+		{
+			/* start it again as evmgmt_worker after the next scan */
+			k->needs_role = true;
+			k->state = DB_WAIT;
+			k->retry_at = now;
+		}
 		else if (EvmgmtDatabaseIsBlocked(k->dboid, now, &until))
 		{
 			k->state = DB_WAIT;
@@ -372,6 +433,19 @@ EvmgmtLauncherMain(Datum main_arg)
 
 			if (k->state == DB_WAIT && k->retry_at <= now)
 				k->state = DB_PROBE;
+			if (k->state == DB_PROBE && k->needs_role)
+			{
+				k->needs_role = false;
+				if (!OidIsValid(worker_role))
+				{
+					ereport(WARNING,
+							(errcode(ERRCODE_UNDEFINED_OBJECT),
+							 errmsg("evmgmt does not run in database %u: role %s does not exist",
+									k->dboid, EVMGMT_WORKER_ROLE),
+							 errhint("Run ALTER EXTENSION evmgmt UPDATE there, or create the role as docs/security.md says.")));
+					k->state = DB_ABSENT;
+				}
+			}
 			if (k->state == DB_PROBE)
 			{
 				if (EvmgmtDatabaseIsBlocked(k->dboid, now, &until))

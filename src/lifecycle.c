@@ -45,6 +45,7 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
@@ -763,11 +764,13 @@ evmgmt_open_event(PG_FUNCTION_ARGS)
 								   OidOutputFunctionCall(F_ARRAY_OUT, PG_GETARG_DATUM(2)))));
 
 	detected_at = detected.isnull ? at : DatumGetTimestampTz(detected.value);
-	if (!detected.isnull && (TIMESTAMP_NOT_FINITE(detected_at) || detected_at > at))
+	if (!detected.isnull &&
+		(TIMESTAMP_NOT_FINITE(detected_at) || detected_at > at || detected_at < EVMGMT_EARLIEST_TIME))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("detected_at must be a finite time, not in the future"),
-				 errdetail("It is %s.", TimeText(detected_at))));
+				 errmsg("detected_at must lie between 2000-01-01 and now"),
+				 errdetail("It is %s.", TimeText(detected_at)),
+				 errhint("Event times are bounded so that one bad value never breaks the due-time arithmetic of the workers.")));
 
 	/* the site and the queue, and the operations they belong to */
 	Bind(&a, TEXTOID, FuncArg(fcinfo, 1));
@@ -1585,6 +1588,18 @@ evmgmt_add_action_item(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("an action item needs a due date")));
+	{
+		DateADT		due = PG_GETARG_DATEADT(3);
+		DateADT		today = DatumGetDateADT(DirectFunctionCall1(timestamptz_date,
+																TimestampTzGetDatum(GetCurrentTimestamp())));
+
+		/* date 0 is 2000-01-01; ten years ahead, leap days included */
+		if (DATE_NOT_FINITE(due) || due < 0 || due > today + 3653)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("due_date must lie between 2000-01-01 and ten years from today"),
+					 errdetail("It is %s.", DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(due))))));
+	}
 	SPI_connect();
 	LoadTypes();
 	LockEvent(event_id, &ev);

@@ -49,6 +49,12 @@ extern const char *EvmgmtPoolActionVerb(PoolAction action);
 extern char *EvmgmtLegalMovesHint(PoolState from);
 extern char *EvmgmtStatesAllowing(PoolAction action);
 
+/*
+ * The earliest event time accepted (2000-01-01 00:00 UTC, the PostgreSQL
+ * epoch); the latest is now.  docs/security.md, "Bounds".
+ */
+#define EVMGMT_EARLIEST_TIME	((TimestampTz) 0)
+
 /* state_machine.c: the guard lets writes through while this is > 0 */
 extern int	evmgmt_lifecycle_write_depth;
 

@@ -79,6 +79,7 @@ static TimestampTz next_purge = 0;
 static bool purging_notifications = false;
 static bool told_old_version = false;
 static bool reclaimed = false;
+static bool probing_as_superuser = false;
 
 /* Before shmem exit: leave the slot so that backends stop waking us. */
 static void
@@ -147,6 +148,57 @@ ExitNoExtension(void)
 	proc_exit(0);
 }
 
+/*
+ * Connect to the database as the role evmgmt_worker and pin the session's
+ * search_path, so that nothing a database owner creates (a public.* operator,
+ * ALTER DATABASE ... SET search_path) is ever resolved by the worker's SQL.
+ * The value is set at session level after the connection's own settings
+ * (per database and per role, which come lower in GUC priority), and
+ * SECURITY DEFINER functions still pin their own.  roleoid is InvalidOid
+ * only while the cluster has no evmgmt_worker yet (no database at 0.2.0):
+ * the worker then connects as the bootstrap superuser just to read
+ * pg_extension, and leaves the database for the launcher to probe again if
+ * it finds a version it would have to serve (see CheckExtension).
+ */
+static void
+ConnectAsWorkerRole(Oid dboid, Oid roleoid)
+{
+	BackgroundWorkerInitializeConnectionByOid(dboid, roleoid, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_SESSION);
+	probing_as_superuser = !OidIsValid(roleoid);
+}
+
+/*
+ * Inside the first unit: a worker that serves the database must not be a
+ * superuser (CREATE EXTENSION makes evmgmt_worker NOSUPERUSER; somebody may
+ * have changed it since).
+ */
+static void
+CheckWorkerRole(void)
+{
+	if (!probing_as_superuser && superuser())
+		ereport(FATAL,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role %s must not be a superuser", EVMGMT_WORKER_ROLE),
+				 errdetail("The evmgmt workers run with least privilege; see docs/security.md."),
+				 errhint("Run ALTER ROLE %s NOSUPERUSER.", EVMGMT_WORKER_ROLE)));
+}
+
+/*
+ * A worker probing without evmgmt_worker found a version it would serve
+ * (the role was created meanwhile): leave, so that the launcher starts it
+ * again as evmgmt_worker.
+ */
+static void
+ExitNeedsRole(void)
+{
+	SpinLockAcquire(&evmgmt_shared->mutex);
+	evmgmt_shared->slots[my_slot].exit_reason = WORKER_EXIT_NEEDS_ROLE;
+	SpinLockRelease(&evmgmt_shared->mutex);
+	AbortOutOfAnyTransaction();
+	proc_exit(0);
+}
+
 /* Process a pending SIGHUP and any other interrupt. */
 static void
 HandleInterrupts(void)
@@ -165,8 +217,10 @@ HandleInterrupts(void)
 }
 
 /*
- * Call evmgmt.run_due_work() (escalation engine, sql/install/65_escalation_
- * engine.sql) in a subtransaction; return its next due time.
+ * Call evmgmt.run_due_work() (sql/install/68_run_due_work.sql, which fires
+ * each due item in its own subtransaction and records the ones that fail)
+ * in a subtransaction of its own, for what fails outside any item; return
+ * its next due time.
  */
 static TimestampTz
 CallRunDueWork(void)
@@ -246,7 +300,8 @@ CheckExtension(void)
 {
 	char	   *version;
 
-	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'evmgmt'",
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
+					" WHERE extname OPERATOR(pg_catalog.=) 'evmgmt'::pg_catalog.name",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "evmgmt: reading pg_extension failed");
 	if (SPI_processed == 0)
@@ -262,6 +317,8 @@ CheckExtension(void)
 		told_old_version = true;
 		return SCHEMA_OLD;
 	}
+	if (probing_as_superuser)
+		ExitNeedsRole();
 	if (told_old_version)
 		ereport(LOG,
 				(errmsg("evmgmt worker for database \"%s\" resumes: the extension is at version %s",
@@ -290,19 +347,32 @@ StepDueWork(TimestampTz *due)
 	return state;
 }
 
-/* Run one purge statement in its own unit; return the rows removed. */
+/*
+ * Purge one batch in its own unit, through evmgmt.purge_delivery_history
+ * (SECURITY DEFINER: evmgmt_worker has no DELETE on the outbox); return the
+ * rows removed.
+ */
 static uint64
-PurgeOnce(const char *sql)
+PurgeOnce(bool notifications)
 {
-	Datum		args[2];
-	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		args[3];
+	Oid			types[3] = {BOOLOID, INT4OID, INT4OID};
 	uint64		n = 0;
 
-	args[0] = Int32GetDatum(evmgmt_delivery_retention_min);
-	args[1] = Int32GetDatum(PURGE_BATCH);
+	args[0] = BoolGetDatum(notifications);
+	args[1] = Int32GetDatum(evmgmt_delivery_retention_min);
+	args[2] = Int32GetDatum(PURGE_BATCH);
 	EvmgmtBeginUnit("evmgmt: purging old delivery history");
-	if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 0) == SPI_OK_DELETE)
-		n = SPI_processed;
+	if (SPI_execute_with_args("SELECT evmgmt.purge_delivery_history($1, $2, $3)",
+							  3, types, args, NULL, false, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			n = (uint64) DatumGetInt32(d);
+	}
 	EvmgmtEndUnit();
 	return n;
 }
@@ -317,23 +387,10 @@ PurgeOnce(const char *sql)
 static TimestampTz
 StepPurge(void)
 {
-	static const char *const attempts_sql =
-		"DELETE FROM evmgmt.delivery_attempt WHERE attempt_id IN ("
-		" SELECT attempt_id FROM evmgmt.delivery_attempt"
-		" WHERE started_at < pg_catalog.now() - pg_catalog.make_interval(mins => $1)"
-		" LIMIT $2)";
-	static const char *const notifications_sql =
-		"DELETE FROM evmgmt.notification WHERE notification_id IN ("
-		" SELECT notification_id FROM evmgmt.notification"
-		" WHERE created_at < pg_catalog.now() - pg_catalog.make_interval(mins => $1)"
-		" AND state IN ('sent', 'dead', 'cancelled')"
-		" AND NOT EXISTS (SELECT FROM evmgmt.escalation_step_run r WHERE r.notification_id = notification.notification_id)"
-		" LIMIT $2)";
-
 	for (int i = 0; i < PURGE_BATCHES_PER_PASS; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (PurgeOnce(purging_notifications ? notifications_sql : attempts_sql) < PURGE_BATCH)
+		if (PurgeOnce(purging_notifications) < PURGE_BATCH)
 		{
 			if (purging_notifications)
 			{
@@ -365,6 +422,7 @@ void
 EvmgmtWorkerMain(Datum main_arg)
 {
 	Oid			dboid;
+	Oid			roleoid;
 	TimestampTz due_work_at = 0;
 	bool		woken = true;
 	uint64		wakeups_seen = 0;	/* the count when due work last ran */
@@ -380,7 +438,8 @@ EvmgmtWorkerMain(Datum main_arg)
 		proc_exit(0);
 	before_shmem_exit(WorkerDetach, (Datum) 0);
 
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	memcpy(&roleoid, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(Oid));
+	ConnectAsWorkerRole(dboid, roleoid);
 	pgstat_report_appname("evmgmt worker");
 
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "evmgmt worker cycle",
@@ -388,6 +447,7 @@ EvmgmtWorkerMain(Datum main_arg)
 
 	/* Quietly leave a database that has no extension. */
 	EvmgmtBeginUnit("evmgmt: starting");
+	CheckWorkerRole();
 	(void) CheckExtension();
 	ereport(LOG, (errmsg("evmgmt worker started for database \"%s\"",
 						 get_database_name(dboid))));

@@ -21,11 +21,15 @@
 
 #include "guc.h"
 
+/* The role the per-database workers connect as (docs/security.md). */
+#define EVMGMT_WORKER_ROLE "evmgmt_worker"
+
 /* Why a worker left its slot (read by the launcher). */
 typedef enum WorkerExitReason
 {
 	WORKER_EXIT_NONE = 0,		/* still running, or died without saying */
-	WORKER_EXIT_NO_EXTENSION	/* the database has no evmgmt extension */
+	WORKER_EXIT_NO_EXTENSION,	/* the database has no evmgmt extension */
+	WORKER_EXIT_NEEDS_ROLE		/* probed without evmgmt_worker and found work */
 } WorkerExitReason;
 
 /* One per-database worker, as seen by every backend. */

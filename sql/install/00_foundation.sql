@@ -20,6 +20,22 @@ BEGIN
 END
 $roles$;
 
+-- The role the background workers connect as (docs/security.md, "The worker's
+-- role"): no superuser, no inherited privileges, no password.  PostgreSQL 15
+-- lets a background worker connect only as a role with LOGIN; without a
+-- password no password method admits it, and docs/security.md gives the
+-- pg_hba.conf reject lines for trust and peer setups.  An existing role of
+-- that name is brought back to these attributes.
+DO $worker_role$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'evmgmt_worker') THEN
+		CREATE ROLE evmgmt_worker LOGIN NOINHERIT PASSWORD NULL;
+	END IF;
+	ALTER ROLE evmgmt_worker LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+		CONNECTION LIMIT -1 PASSWORD NULL;
+END
+$worker_role$;
+
 COMMENT ON SCHEMA evmgmt IS 'evmgmt: contact-center event management (severity, Erlang math, lifecycles, escalations, notifications)';
 
 CREATE TYPE evmgmt.severity AS ENUM ('sev1', 'sev2', 'sev3', 'sev4');

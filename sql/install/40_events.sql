@@ -32,7 +32,13 @@ CREATE TABLE evmgmt.event (
 	CONSTRAINT event_closed_with_actor CHECK ((closed_at IS NULL) = (closed_by IS NULL)),
 	CONSTRAINT event_cancelled_with_actor_and_reason CHECK ((cancelled_at IS NULL) = (cancelled_by IS NULL) AND (cancelled_at IS NULL) = (cancel_reason IS NULL)),
 	CONSTRAINT event_not_closed_and_cancelled CHECK (closed_at IS NULL OR cancelled_at IS NULL),
-	CONSTRAINT event_not_its_own_predecessor CHECK (recurrence_of <> event_id)
+	CONSTRAINT event_not_its_own_predecessor CHECK (recurrence_of <> event_id),
+	-- bounded times (docs/security.md, "Bounds"): one bad value must never
+	-- break the due-time arithmetic of the workers
+	CONSTRAINT event_times_in_range CHECK ((detected_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND detected_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')
+		 AND (opened_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND opened_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')
+		 AND (closed_at IS NULL OR (closed_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND closed_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (cancelled_at IS NULL OR (cancelled_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND cancelled_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')))
 );
 CREATE INDEX ON evmgmt.event (site_id, event_type, opened_at);
 CREATE INDEX ON evmgmt.event (opened_at);
@@ -64,7 +70,14 @@ CREATE TABLE evmgmt.pool_condition (
 	CONSTRAINT pool_condition_state_not_closed CHECK (state <> 'closed'),
 	CONSTRAINT pool_condition_classified_has_severity CHECK (state IN ('detected', 'cancelled') OR severity IS NOT NULL),
 	CONSTRAINT pool_condition_diagnosis_complete CHECK ((diagnosed_at IS NULL) OR (cause_category IS NOT NULL AND lever_class IS NOT NULL)),
-	CONSTRAINT pool_condition_resolved_has_time CHECK ((state = 'resolved') = (resolved_at IS NOT NULL))
+	CONSTRAINT pool_condition_resolved_has_time CHECK ((state = 'resolved') = (resolved_at IS NOT NULL)),
+	CONSTRAINT pool_condition_times_in_range CHECK ((opened_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND opened_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')
+		 AND (classified_at IS NULL OR (classified_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND classified_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (response_due IS NULL OR (response_due OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND response_due OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (resolution_due IS NULL OR (resolution_due OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND resolution_due OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (diagnosed_at IS NULL OR (diagnosed_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND diagnosed_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (first_response_at IS NULL OR (first_response_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND first_response_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00'))
+		 AND (resolved_at IS NULL OR (resolved_at OPERATOR(pg_catalog.>=) timestamptz '2000-01-01 00:00+00' AND resolved_at OPERATOR(pg_catalog.<) timestamptz '2200-01-01 00:00+00')))
 );
 CREATE INDEX ON evmgmt.pool_condition (state) WHERE state NOT IN ('resolved', 'cancelled');
 COMMENT ON TABLE evmgmt.pool_condition IS 'How one event hits one pool: its own severity, protocol state, diagnosis and target due times';

@@ -26,3 +26,11 @@ CREATE TABLE evmgmt.provider_secret (
 	secret			text NOT NULL CHECK (secret <> '')
 );
 COMMENT ON TABLE evmgmt.provider_secret IS 'Credentials of channel providers (webhook signing secret, SMTP or API password); readable by evmgmt_admin only';
+
+-- The outbound allow-list (src/allowlist.c): would the dispatcher connect to
+-- this address?  For admins checking an endpoint before they use it.
+CREATE FUNCTION evmgmt.outbound_allowed(address inet) RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_outbound_allowed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.outbound_allowed(inet) IS 'Whether evmgmt.outbound_allow lets the dispatcher connect to the address: "*" allows public addresses only; loopback, private, link-local (metadata), CGNAT, multicast and other special-purpose ranges must be listed explicitly';

@@ -110,7 +110,8 @@ DECLARE
 	not_audited text[] := ARRAY[
 		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
 		'interval_stat', 'interval_stat_default', 'interval_inbox', 'interval_quarantine', 'interval_series', 'detection_state', 'detection_log', 'feed_health', 'event_timeline',
-		'notification', 'delivery_attempt', 'escalation_step_run', 'status_schedule', 'target_timer', 'audit_log'];
+		'notification', 'delivery_attempt', 'escalation_step_run', 'status_schedule', 'target_timer', 'audit_log',
+		'work_failure'];
 	missing text;
 BEGIN
 	SELECT pg_catalog.string_agg(c.relname, ', ' ORDER BY c.relname) INTO missing

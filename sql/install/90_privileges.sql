@@ -125,3 +125,37 @@ GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 	evmgmt.escalation_stop(bigint, evmgmt.pool, text), evmgmt.run_due_work(),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_template_fields(text, jsonb)
 	TO evmgmt_admin;
+
+-- The workers' role (docs/security.md, "The worker's role"): the entry points
+-- of due work and of the purge (SECURITY DEFINER, owned by the extension's
+-- owner), and what the dispatcher reads and writes directly: the outbox
+-- (claim, settle, reclaim: SELECT and UPDATE), delivery attempts (INSERT,
+-- and SELECT of the key that ON CONFLICT names),
+-- the providers with their secrets (to send and sign), and the escalation
+-- state that the outbox trigger notification_drop_stale_retry reads.
+-- Nothing else: no DELETE, no event tables, no contacts, no configuration.
+REVOKE ALL ON FUNCTION evmgmt.work_failure_record(bigint, text, text, text, timestamptz),
+	evmgmt.purge_delivery_history(boolean, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.run_due_work(), evmgmt.purge_delivery_history(boolean, integer, integer)
+	TO evmgmt_worker;
+GRANT SELECT, UPDATE ON evmgmt.notification TO evmgmt_worker;
+GRANT INSERT, SELECT (notification_id, attempt_no) ON evmgmt.delivery_attempt TO evmgmt_worker;
+GRANT SELECT ON evmgmt.channel_provider, evmgmt.provider_secret, evmgmt.escalation TO evmgmt_worker;
+DO $worker_grants$
+BEGIN
+	EXECUTE pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO evmgmt_worker',
+							  pg_catalog.pg_get_serial_sequence('evmgmt.delivery_attempt', 'attempt_id'));
+	-- a database whose owner revoked CONNECT from PUBLIC still gets its worker
+	EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO evmgmt_worker', pg_catalog.current_database());
+END
+$worker_grants$;
+
+-- Failed due work: admins see it and un-park items by deleting their row;
+-- responders see it; readers do not (error texts).
+REVOKE SELECT ON evmgmt.work_failure FROM evmgmt_reader;
+GRANT SELECT ON evmgmt.work_failure TO evmgmt_responder;
+GRANT DELETE ON evmgmt.work_failure TO evmgmt_admin;
+
+-- The allow-list check: admins, who configure endpoints.
+REVOKE ALL ON FUNCTION evmgmt.outbound_allowed(inet) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.outbound_allowed(inet) TO evmgmt_admin;

@@ -187,6 +187,17 @@ INSERT INTO evmgmt.delivery_attempt (notification_id, attempt_no, started_at, fi
 	(2, 1, '2026-03-02 14:10:00.4+08', '2026-03-02 14:10:02.4+08', 503, 'retry', 'HTTP 503 Service Unavailable'),
 	(2, 2, '2026-03-02 14:10:02.9+08', '2026-03-02 14:10:03+08', 201, 'sent', NULL);
 
+-- due work that failed and was parked (its item is long gone; kept as
+-- history); the table arrived in 0.2.0, and this file also loads into 0.1.0
+DO $wf$
+BEGIN
+	IF pg_catalog.to_regclass('evmgmt.work_failure') IS NOT NULL THEN
+		INSERT INTO evmgmt.work_failure (event_id, item, sqlstate, error, attempts, first_failed_at, failed_at, retry_at, parked)
+		VALUES (1, 'status', '22008', 'timestamp out of range', 8, '2026-03-02 14:20+08', '2026-03-02 15:05+08', NULL, true);
+	END IF;
+END
+$wf$;
+
 -- identity columns were given explicit values above: move the sequences past them
 SELECT t, setval(pg_get_serial_sequence('evmgmt.' || t, c), 100)
 FROM (VALUES ('event', 'event_id'), ('contact', 'contact_id'), ('escalation', 'escalation_id'), ('notification', 'notification_id')) AS v(t, c);

@@ -79,7 +79,7 @@ is "$(q $DB "SELECT string_agg(provider_id || ':' || attempts, ',' ORDER BY prov
 is "$(q $DB "SELECT count(*) FROM evmgmt.delivery_attempt a JOIN evmgmt.notification n USING (notification_id) WHERE provider_id IN ('e500', 'hang', 'refused')")" \
 	9 "every attempt is recorded"
 like_err() { sql_true $DB "SELECT last_error ~ '$2' FROM evmgmt.notification WHERE provider_id = '$1'"; }
-like_err e500 '^HTTP 500: .*sink mode 500.*gave up after 3 attempts'; ok $? "the 500 keeps its status and body as last_error"
+like_err e500 '^HTTP 500: response body of [0-9]+ bytes not stored.*gave up after 3 attempts'; ok $? "the 500 keeps its status and the length of its body as last_error, never the body"
 like_err hang '^timed out'; ok $? "the hang keeps a timeout as last_error"
 like_err refused 'onnect'; ok $? "the refused connection keeps the connect error"
 # Backoff: base 300 ms doubling with equal jitter: gaps >= 150 ms then >= 300 ms.

@@ -27,7 +27,7 @@ cp "$(q postgres "SHOW hba_file")" "$(q postgres "SHOW ident_file")" "$SB/data/"
 chown -R postgres: "$SB/data"
 chmod 700 "$SB/data"
 OPTS="-p $SB_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$SB -c hot_standby=on"
-OPTS="$OPTS -c shared_preload_libraries=evmgmt -c max_worker_processes=32"
+OPTS="$OPTS -c shared_preload_libraries=evmgmt -c max_worker_processes=32 -c evmgmt.outbound_allow=127.0.0.1/32"
 OPTS="$OPTS -c extension_destdir=$(q postgres "SHOW extension_destdir") -c dynamic_library_path=$(q postgres "SHOW dynamic_library_path")"
 runuser -u postgres -- $BIN/pg_ctl -D "$SB/data" -l "$SB/log" -o "$OPTS" -w -t 60 start >/dev/null ||
 	{ echo "Bail out! standby did not start"; cat "$SB/log"; exit 1; }

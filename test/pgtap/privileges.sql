@@ -1,9 +1,9 @@
 -- pgTAP: what each role may do, and nothing more.
 BEGIN;
-SELECT plan(52);
+SELECT plan(58);
 
 SELECT has_role(r) FROM unnest(ARRAY['evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest']) AS r;
-SELECT is((SELECT bool_or(rolcanlogin) FROM pg_roles WHERE rolname LIKE 'evmgmt\_%'), false, 'the evmgmt roles cannot log in');
+SELECT is((SELECT bool_or(rolcanlogin) FROM pg_roles WHERE rolname LIKE 'evmgmt\_%' AND rolname <> 'evmgmt_worker'), false, 'the evmgmt roles cannot log in (but the workers'' role)');
 SELECT is_member_of('evmgmt_reader', 'evmgmt_responder');
 SELECT is_member_of('evmgmt_responder', 'evmgmt_admin');
 SELECT isnt_member_of('evmgmt_reader', 'evmgmt_ingest');
@@ -103,6 +103,32 @@ SELECT is_empty(
 	'no role may pass a clock to a function that acts');
 
 SELECT is((SELECT new_row ->> 'secret' FROM evmgmt.audit_log WHERE table_name = 'provider_secret'), '***', 'the audit trail never records secrets');
+
+-- The workers' role: LOGIN (PostgreSQL 15 needs it for a background worker)
+-- with no password, no superuser, no inheritance, no membership; it runs
+-- the entry points and reads and settles the outbox, nothing else.
+SELECT is((SELECT format('login=%s super=%s inherit=%s createrole=%s createdb=%s replication=%s bypassrls=%s password=%s',
+						 rolcanlogin, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolpassword IS NOT NULL)
+		   FROM pg_authid WHERE rolname = 'evmgmt_worker'),
+		  'login=t super=f inherit=f createrole=f createdb=f replication=f bypassrls=f password=f',
+		  'evmgmt_worker logs in without a password and holds no special attribute');
+SELECT is((SELECT count(*)::int FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = 'evmgmt_worker'), 0,
+		  'evmgmt_worker is a member of no role');
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
+				WHERE p.pronamespace = 'evmgmt'::regnamespace AND has_function_privilege('evmgmt_worker', p.oid, 'EXECUTE')
+				  AND NOT has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1),
+		  ARRAY['evmgmt.purge_delivery_history(boolean,integer,integer)', 'evmgmt.run_due_work()'],
+		  'evmgmt_worker executes exactly the two worker entry points beyond what everybody may');
+SELECT is(ARRAY(SELECT format('%s:%s', c.relname, string_agg(pr, ',' ORDER BY pr)) FROM pg_class c,
+				unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) pr
+				WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+				  AND has_table_privilege('evmgmt_worker', c.oid, pr)
+				GROUP BY c.relname ORDER BY c.relname),
+		  ARRAY['channel_provider:SELECT', 'delivery_attempt:INSERT', 'escalation:SELECT', 'notification:SELECT,UPDATE', 'provider_secret:SELECT'],
+		  'evmgmt_worker reads and settles the outbox, reads providers and escalations, nothing else');
+SELECT ok(has_database_privilege('evmgmt_worker', current_database(), 'CONNECT'), 'evmgmt_worker may connect to the database');
+SELECT is((SELECT prosecdef FROM pg_proc WHERE oid = 'evmgmt.purge_delivery_history(boolean,integer,integer)'::regprocedure), true,
+		  'the purge runs as the extension owner (evmgmt_worker has no DELETE)');
 
 SELECT * FROM finish();
 ROLLBACK;

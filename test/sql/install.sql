@@ -5,7 +5,7 @@ DROP EXTENSION evmgmt;
 SELECT count(*) AS leftover_objects FROM pg_class WHERE relnamespace = 'evmgmt'::regnamespace;
 CREATE EXTENSION evmgmt;
 SELECT extversion FROM pg_extension WHERE extname = 'evmgmt';
--- roles exist, without login
+-- roles exist, without login (but the workers' role, which has no password)
 SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'evmgmt\_%' ORDER BY 1;
 -- reference data is in place
 SELECT severity, sl_threshold, sustain_minutes, response_target, resolution_target, business_time, status_cadence

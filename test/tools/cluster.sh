@@ -6,6 +6,8 @@
 # Inside CMD: PGHOST, PGPORT, PGUSER, PGPASSWORD point at the cluster;
 # EVMGMT_CLUSTER_LOG is the server log; "pg_ctlcluster 15 regress ..." stops,
 # starts and restarts it (integration tests use that for crash tests).
+# The test sinks listen on 127.0.0.1, which the default evmgmt.outbound_allow
+# refuses (loopback): the cluster allows exactly 127.0.0.1/32.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,4 +31,5 @@ exec pg_virtualenv -t -v 15 \
 	-o "dynamic_library_path=$destdir$libdir:$libdir" \
 	-o "max_worker_processes=32" \
 	-o "log_min_messages=warning" \
+	-o "evmgmt.outbound_allow=127.0.0.1/32" \
 	bash -c 'export EVMGMT_CLUSTER_LOG=$(ls "$PG_CLUSTER_CONF_ROOT"/../log/*.log 2>/dev/null | head -n 1); exec "$@"' cluster.sh "$@"
