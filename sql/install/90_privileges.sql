@@ -124,3 +124,27 @@ GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 	evmgmt.escalation_stop(bigint, evmgmt.pool, text), evmgmt.run_due_work(),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_template_fields(text, jsonb)
 	TO evmgmt_admin;
+
+-- Issue 14, redaction: provider responses (delivery_attempt.error,
+-- notification.last_error) and provider endpoints and account ids
+-- (channel_provider.endpoint, username, settings) are for admins only;
+-- readers and responders read every other column, and the *_redacted views.
+REVOKE SELECT ON evmgmt.delivery_attempt, evmgmt.channel_provider FROM evmgmt_reader;
+GRANT SELECT (attempt_id, notification_id, attempt_no, started_at, finished_at, status_code, outcome, latency)
+	ON evmgmt.delivery_attempt TO evmgmt_reader;
+GRANT SELECT (provider_id, channel, kind, from_address, active) ON evmgmt.channel_provider TO evmgmt_reader;
+REVOKE SELECT ON evmgmt.notification FROM evmgmt_responder;
+GRANT SELECT (notification_id, event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, subject, body,
+			  payload, idempotency_key, state, attempts, created_at, sent_at, last_status, claimed_at, lease_until, next_attempt_at)
+	ON evmgmt.notification TO evmgmt_responder;
+REVOKE ALL ON FUNCTION evmgmt.contact_channel_check() FROM PUBLIC;
+
+-- Issue 14, audit: the account audit is for admins.
+REVOKE ALL ON FUNCTION evmgmt.report_account_audit(interval, timestamptz), evmgmt.interval_quarantine_stamp() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.report_account_audit(interval, timestamptz) TO evmgmt_admin;
+
+-- Issue 14, ingest: whole lines through interval_inbox_raw, and the loader's
+-- own loads and quarantined rows.
+GRANT INSERT ON evmgmt.interval_inbox_raw TO evmgmt_ingest;
+GRANT SELECT ON evmgmt.my_ingest_load, evmgmt.my_interval_quarantine TO evmgmt_ingest;
+REVOKE ALL ON FUNCTION evmgmt.interval_inbox_raw_route() FROM PUBLIC;
