@@ -31,6 +31,9 @@
 /* evmgmt.restoring: set by a superuser while restoring a dump */
 bool		evmgmt_restoring = false;
 
+/* evmgmt.dump_secrets: off keeps provider_secret rows out of pg_dump */
+static bool evmgmt_dump_secrets = true;
+
 /* evmgmt.recurrence_window, in minutes */
 int			evmgmt_recurrence_window = 7 * 24 * 60;
 
@@ -79,6 +82,15 @@ EvmgmtDefineSettings(bool preload)
 							 &evmgmt_restoring,
 							 false,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("evmgmt.dump_secrets",
+							 gettext_noop("Whether pg_dump writes the rows of evmgmt.provider_secret."),
+							 gettext_noop("The dump registration of provider_secret keeps its rows only while this is on in the dumping session; turn it off (PGOPTIONS='-c evmgmt.dump_secrets=off') to keep credentials out of a dump."),
+							 &evmgmt_dump_secrets,
+							 true,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 

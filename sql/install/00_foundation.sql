@@ -5,6 +5,70 @@
 
 \echo Use "CREATE EXTENSION evmgmt" to load this file. \quit
 
+-- Schema guard (issue 14): the install and upgrade scripts bind operators and
+-- functions into constraints, defaults, indexes, views and BEGIN ATOMIC
+-- bodies while the search_path is the extension's schema (pg_catalog
+-- implicitly first).  That is safe only if nothing but the extension's own
+-- objects is in that schema, and nobody else can put anything there while
+-- the script runs.  A schema pre-created by a database owner (holding, say,
+-- an operator evmgmt.%(integer, smallint) that would outrank pg_catalog's
+-- integer % integer) is refused here, before any object is created.  Every
+-- comparison below names its pg_catalog operator, so this block itself
+-- cannot be trapped.
+DO $guard$
+DECLARE
+	nsp oid;
+	ext oid;
+	owner_name name;
+	owner_super boolean;
+	creators text;
+	foreign_objects text;
+BEGIN
+	SELECT n.oid, r.rolname, r.rolsuper INTO nsp, owner_name, owner_super
+	FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	WHERE n.nspname OPERATOR(pg_catalog.=) 'evmgmt'::name;
+	SELECT e.oid INTO ext FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'evmgmt'::name;
+	IF nsp IS NULL OR ext IS NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+			MESSAGE = 'evmgmt scripts must be run by CREATE EXTENSION or ALTER EXTENSION';
+	END IF;
+	IF NOT owner_super THEN
+		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+			MESSAGE = pg_catalog.format('schema "evmgmt" is owned by role "%s", which is not a superuser', owner_name),
+			DETAIL = 'evmgmt installs into a schema that CREATE EXTENSION creates; a schema another role created or owns can hold objects that the installation would bind into its constraints and functions, and run with the installer''s privileges.',
+			HINT = 'Check what the schema holds, drop it (or, for an update, make a superuser its owner and remove what is not part of the extension) and run the command again.';
+	END IF;
+	SELECT pg_catalog.string_agg(pg_catalog.quote_ident(g.rolname), ', ' ORDER BY g.rolname) INTO creators
+	FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+	LEFT JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) a.grantee
+	WHERE n.oid OPERATOR(pg_catalog.=) nsp AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+	  AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner AND NOT COALESCE(g.rolsuper, false);
+	IF creators IS NOT NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+			MESSAGE = 'roles other than superusers may create objects in schema "evmgmt"',
+			DETAIL = pg_catalog.format('CREATE on the schema is granted to %s.', creators),
+			HINT = 'REVOKE CREATE ON SCHEMA evmgmt from those roles (and PUBLIC) and run the command again.';
+	END IF;
+	SELECT pg_catalog.string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', '
+								 ORDER BY pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)) INTO foreign_objects
+	FROM pg_catalog.pg_depend d
+	WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+	  AND d.refobjid OPERATOR(pg_catalog.=) nsp
+	  AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+			   AND d.objid OPERATOR(pg_catalog.=) ext)
+	  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend m
+					  WHERE m.classid OPERATOR(pg_catalog.=) d.classid AND m.objid OPERATOR(pg_catalog.=) d.objid
+						AND m.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+						AND m.refobjid OPERATOR(pg_catalog.=) ext AND m.deptype OPERATOR(pg_catalog.=) 'e');
+	IF foreign_objects IS NOT NULL THEN
+		RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+			MESSAGE = 'schema "evmgmt" holds objects that are not part of the extension',
+			DETAIL = pg_catalog.format('Foreign objects: %s.', foreign_objects),
+			HINT = 'An operator or function there would be bound into the extension''s constraints and functions: check who created them, drop them and run the command again.';
+	END IF;
+END
+$guard$;
+
 -- Foundation: the roles, the schema and the types every concern uses.
 
 -- Roles are cluster-wide: create them only if missing, never drop them.
@@ -13,7 +77,7 @@ DECLARE
 	r text;
 BEGIN
 	FOREACH r IN ARRAY ARRAY['evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest'] LOOP
-		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
 			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
 		END IF;
 	END LOOP;

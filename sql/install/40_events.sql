@@ -195,6 +195,8 @@ BEGIN
 	LOOP
 		EXECUTE pg_catalog.format('CREATE TRIGGER refuse_direct_change BEFORE UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.refuse_direct_change()', t);
 		EXECUTE pg_catalog.format('CREATE TRIGGER refuse_direct_truncate BEFORE TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.refuse_direct_change()', t);
+		-- the guard holds with session_replication_role = replica too (docs/security.md)
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ALWAYS TRIGGER refuse_direct_change, ENABLE ALWAYS TRIGGER refuse_direct_truncate', t);
 	END LOOP;
 END
 $guard$;

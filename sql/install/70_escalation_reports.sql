@@ -32,7 +32,8 @@ SELECT r.run_id, r.escalation_id, e.event_id, e.pool, e.plan_id, e.start_reason,
 	   r.outcome, r.detail, r.notification_id,
 	   n.kind AS notification_kind, n.state AS delivery_state, n.attempts AS delivery_attempts, n.sent_at,
 	   n.last_status AS delivery_status,
-	   CASE WHEN pg_catalog.pg_has_role('evmgmt_responder', 'USAGE') THEN n.last_error
+	   CASE WHEN pg_catalog.pg_has_role('evmgmt_admin', 'USAGE') THEN n.last_error
+			WHEN pg_catalog.pg_has_role('evmgmt_responder', 'USAGE') THEN evmgmt.redact_text(n.last_error, false)
 			WHEN n.last_error IS NOT NULL THEN '(hidden)' END AS delivery_error,
 	   d.finished_at AS last_attempt_at, d.finished_at - d.started_at AS last_attempt_latency,
 	   k.acked_at AS recipient_acknowledged_at,
@@ -45,4 +46,4 @@ LEFT JOIN LATERAL (SELECT x.started_at, x.finished_at FROM evmgmt.delivery_attem
 				   WHERE x.notification_id = r.notification_id ORDER BY x.attempt_no DESC LIMIT 1) d ON true
 LEFT JOIN evmgmt.escalation_ack k ON k.escalation_id = r.escalation_id AND k.contact_id = r.contact_id
 LEFT JOIN evmgmt.contact ac ON ac.contact_id = e.acknowledged_by;
-COMMENT ON VIEW evmgmt.escalation_history IS 'Every step an escalation fired, per recipient: scheduled, due and fired time, late_by, channel, recipient (masked unless the reader is a responder), typed outcome, delivery result, acknowledgment';
+COMMENT ON VIEW evmgmt.escalation_history IS 'Every step an escalation fired, per recipient: scheduled, due and fired time, late_by, channel, recipient (masked unless the reader is a responder), typed outcome, delivery result (the error raw for admins, with credentials scrubbed for responders, hidden from readers), acknowledgment';

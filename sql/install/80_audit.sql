@@ -85,6 +85,32 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON evmgmt.audit_log
 	FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON evmgmt.audit_log
 	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_log_append_only();
+-- Guards and audit triggers fire with session_replication_role = replica too:
+-- setting it is no way around the audit trail (docs/security.md says what
+-- that means for logical replication).
+ALTER TABLE evmgmt.audit_log ENABLE ALWAYS TRIGGER audit_log_append_only, ENABLE ALWAYS TRIGGER audit_log_no_truncate;
+
+-- Quarantined rows carry who loaded them and when: set here, never taken from
+-- a loader that is not a superuser (a superuser's restore keeps the dumped
+-- values).
+CREATE FUNCTION evmgmt.interval_quarantine_stamp() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- a superuser (restoring a dump, say) keeps what it loads
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+				   WHERE r.rolname OPERATOR(pg_catalog.=) SESSION_USER AND r.rolsuper) THEN
+		NEW.received_by := SESSION_USER;
+		NEW.received_at := pg_catalog.clock_timestamp();
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_quarantine_stamp() IS 'Trigger: sets received_by to session_user and received_at to the clock on every quarantined row written by a role that is not a superuser';
+CREATE TRIGGER interval_quarantine_stamp BEFORE INSERT OR UPDATE ON evmgmt.interval_quarantine
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.interval_quarantine_stamp();
+ALTER TABLE evmgmt.interval_quarantine ENABLE ALWAYS TRIGGER interval_quarantine_stamp;
 
 DO $audit$
 DECLARE
@@ -102,6 +128,18 @@ BEGIN
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);
 	END LOOP;
+	-- operational state kept apart from its own history: every change audited
+	-- (status_schedule), and the removal of quarantined rows (their loading is
+	-- the quarantine row itself)
+	CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.status_schedule FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
+	CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.status_schedule FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();
+	CREATE TRIGGER audit AFTER UPDATE OR DELETE ON evmgmt.interval_quarantine FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
+	CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.interval_quarantine FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();
+	FOR t IN SELECT c.relname FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tg.tgrelid
+			 WHERE c.relnamespace OPERATOR(pg_catalog.=) 'evmgmt'::regnamespace AND tg.tgname OPERATOR(pg_catalog.=) 'audit'
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ALWAYS TRIGGER audit, ENABLE ALWAYS TRIGGER audit_truncate', t);
+	END LOOP;
 END
 $audit$;
 
@@ -109,8 +147,8 @@ DO $audit_check$
 DECLARE
 	not_audited text[] := ARRAY[
 		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
-		'interval_stat', 'interval_stat_default', 'interval_inbox', 'interval_quarantine', 'interval_series', 'detection_state', 'detection_log', 'feed_health', 'event_timeline',
-		'notification', 'delivery_attempt', 'escalation_step_run', 'status_schedule', 'target_timer', 'audit_log',
+		'interval_stat', 'interval_stat_default', 'interval_inbox', 'interval_inbox_raw', 'ingest_load', 'interval_series', 'detection_state', 'detection_log', 'feed_health', 'event_timeline',
+		'notification', 'delivery_attempt', 'escalation_step_run', 'target_timer', 'audit_log',
 		'work_failure'];
 	missing text;
 BEGIN

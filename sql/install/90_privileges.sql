@@ -159,3 +159,49 @@ GRANT DELETE ON evmgmt.work_failure TO evmgmt_admin;
 -- The allow-list check: admins, who configure endpoints.
 REVOKE ALL ON FUNCTION evmgmt.outbound_allowed(inet) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.outbound_allowed(inet) TO evmgmt_admin;
+
+-- Issue 14, redaction: provider responses (delivery_attempt.error,
+-- notification.last_error) and provider endpoints and account ids
+-- (channel_provider.endpoint, username, settings) are for admins only;
+-- readers and responders read every other column, and the *_redacted views.
+REVOKE SELECT ON evmgmt.delivery_attempt, evmgmt.channel_provider FROM evmgmt_reader;
+GRANT SELECT (attempt_id, notification_id, attempt_no, started_at, finished_at, status_code, outcome, latency)
+	ON evmgmt.delivery_attempt TO evmgmt_reader;
+GRANT SELECT (provider_id, channel, kind, from_address, active) ON evmgmt.channel_provider TO evmgmt_reader;
+REVOKE SELECT ON evmgmt.notification FROM evmgmt_responder;
+GRANT SELECT (notification_id, event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, subject, body,
+			  payload, idempotency_key, state, attempts, created_at, sent_at, last_status, claimed_at, lease_until, next_attempt_at)
+	ON evmgmt.notification TO evmgmt_responder;
+REVOKE ALL ON FUNCTION evmgmt.contact_channel_check() FROM PUBLIC;
+
+-- Issue 14, audit: the account audit is for admins.
+REVOKE ALL ON FUNCTION evmgmt.report_account_audit(interval, timestamptz), evmgmt.interval_quarantine_stamp() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.report_account_audit(interval, timestamptz) TO evmgmt_admin;
+
+-- Issue 14, ingest: whole lines through interval_inbox_raw, and the loader's
+-- own loads and quarantined rows.
+GRANT INSERT ON evmgmt.interval_inbox_raw TO evmgmt_ingest;
+GRANT SELECT ON evmgmt.my_ingest_load, evmgmt.my_interval_quarantine TO evmgmt_ingest;
+REVOKE ALL ON FUNCTION evmgmt.interval_inbox_raw_route() FROM PUBLIC;
+
+-- Interval partitions and detection (25_partitions.sql, 32_detection.sql,
+-- 47_detection_actions.sql, 48_feed_health.sql) are SECURITY DEFINER: they
+-- create and drop tables and open events.  Partition upkeep by hand is for
+-- admins (who may delete intervals anyway); the feed check with its clock
+-- argument and the detection internals are reached only through
+-- run_due_work and the interval_stat trigger, which run as the extension's
+-- owner.
+REVOKE ALL ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, boolean),
+	evmgmt.drop_interval_partitions(interval, timestamptz),
+	evmgmt.maintain_interval_partitions(timestamptz),
+	evmgmt.check_feed_health(timestamptz),
+	evmgmt.detect_loaded(evmgmt.interval_touch[]),
+	evmgmt.detect_point(text, text, evmgmt.pool, text, evmgmt.effective_detection_policy, integer[], double precision[],
+						evmgmt.detection_row, evmgmt.detection_row[], boolean),
+	evmgmt.detection_note(bigint, evmgmt.pool, text, text, jsonb),
+	evmgmt.feed_resumed(evmgmt.interval_touch[]) FROM PUBLIC;
+-- their triggers (a trigger function needs no EXECUTE privilege to fire)
+REVOKE ALL ON FUNCTION evmgmt.interval_stat_loaded(), evmgmt.interval_inbox_route(), evmgmt.interval_code_in_use() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, boolean),
+	evmgmt.drop_interval_partitions(interval, timestamptz),
+	evmgmt.maintain_interval_partitions(timestamptz) TO evmgmt_admin;
