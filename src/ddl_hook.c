@@ -30,12 +30,15 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/syscache.h"
 
 #include "workers.h"
 
@@ -79,6 +82,28 @@ MovesTablespace(AlterDatabaseStmt *stmt)
 }
 
 /*
+ * May the current user create databases (what RENAME and the like require
+ * besides ownership)?  The server's have_createdb_privilege() is exported
+ * only from PostgreSQL 15.19 on, so the same test is made here.
+ */
+static bool
+MayCreateDatabases(void)
+{
+	HeapTuple	tup;
+	bool		result = false;
+
+	if (superuser())
+		return true;
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_authid) GETSTRUCT(tup))->rolcreatedb;
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+
+/*
  * Close a database to workers before a statement that needs it empty, if
  * the statement will pass the checks the command itself makes first.
  * Returns the database closed, InvalidOid if none.
@@ -92,7 +117,7 @@ CloseDatabaseToWorkers(const char *dbname, bool needs_createdb)
 		return InvalidOid;
 	if (!pg_database_ownercheck(dboid, GetUserId()))
 		return InvalidOid;
-	if (needs_createdb && !have_createdb_privilege())
+	if (needs_createdb && !MayCreateDatabases())
 		return InvalidOid;
 	EvmgmtBlockDatabase(dboid, DROP_BLOCK_SECONDS);
 	return dboid;

@@ -297,6 +297,29 @@ PreparedStatement(const char *sql, int nargs, const Oid *argtypes)
 }
 
 /*
+ * Execute a prepared statement that may change event tables: the guard lets
+ * it through while evmgmt_lifecycle_write_depth is raised.  Apart from
+ * RunSQL, so that nothing of the caller lives across the setjmp.
+ */
+static int
+ExecuteWriting(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	volatile int rc = 0;
+
+	evmgmt_lifecycle_write_depth++;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		evmgmt_lifecycle_write_depth--;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+/*
  * Run one SQL statement through SPI with typed parameters ("a" may be
  * NULL for none).  With "write", the statement may change event tables:
  * the guard lets it through.
@@ -306,24 +329,13 @@ RunSQL(bool write, const char *sql, SqlArgs *a)
 {
 	static SqlArgs none;
 	SPIPlanPtr	plan;
-	int			rc = 0;
+	int			rc;
 
 	if (a == NULL)
 		a = &none;
 	plan = PreparedStatement(sql, a->n, a->types);
 	if (write)
-	{
-		evmgmt_lifecycle_write_depth++;
-		PG_TRY();
-		{
-			rc = SPI_execute_plan(plan, a->values, a->nulls, false, 0);
-		}
-		PG_FINALLY();
-		{
-			evmgmt_lifecycle_write_depth--;
-		}
-		PG_END_TRY();
-	}
+		rc = ExecuteWriting(plan, a->values, a->nulls);
 	else
 		rc = SPI_execute_plan(plan, a->values, a->nulls, false, 0);
 	if (rc < 0)

@@ -495,6 +495,8 @@ EvmgmtWorkerMain(Datum main_arg)
 			}
 			if (schema == SCHEMA_READY)
 			{
+				TimestampTz dispatch_at;
+
 				if (!reclaimed)
 				{
 					/* Nobody else dispatches here: whatever is still claimed was lost. */
@@ -502,7 +504,9 @@ EvmgmtWorkerMain(Datum main_arg)
 					reclaimed = true;
 				}
 				wake_at = Min(wake_at, due_work_at);
-				wake_at = Min(wake_at, EvmgmtDispatchStep(woken, true));
+				/* not inside Min(): the macro would run the step twice */
+				dispatch_at = EvmgmtDispatchStep(woken, true);
+				wake_at = Min(wake_at, dispatch_at);
 				if (evmgmt_delivery_retention_min >= 0)
 				{
 					if (GetCurrentTimestamp() >= next_purge)

@@ -15,10 +15,11 @@
 # stress-ng):
 #   - the regression phase runs with evmgmt.worker_enabled = off, so that no
 #     worker cycle races a test's own run_due_work() or outbox queries;
-#   - after every integration script the server must still answer and
-#     postgresql.auto.conf must be as before: a script that leaves the server
-#     down or a setting behind fails, and the runner repairs both, so one
-#     failure never cascades into the scripts after it;
+#   - after every integration script the server must still answer, and
+#     postgresql.auto.conf and the list of databases must be as before: a
+#     script that leaves the server down, a setting or a database (with its
+#     worker) behind fails, and the runner repairs all three, so one failure
+#     never cascades into the scripts after it;
 #   - each integration script's full TAP output and stderr go to
 #     tmp/it/NAME.out, printed here when the script fails.
 set -euo pipefail
@@ -127,9 +128,13 @@ repair_server() {
 	return 1
 }
 
+# the databases of the cluster
+databases() { psql -XqAt -d postgres -c "SELECT datname FROM pg_database ORDER BY datname"; }
+
 echo "== integration scripts"
 mkdir -p tmp/it
 settings_before=$(auto_settings)
+databases_before=$(databases)
 for f in test/integration/*.sh; do
 	[ -e "$f" ] || continue
 	name=$(basename "$f" .sh)
@@ -152,6 +157,13 @@ for f in test/integration/*.sh; do
 		comm -13 <(echo "$settings_before" | sed 's/ = .*//') <(echo "$settings_now" | sed 's/ = .*//') |
 			while read -r s; do psql -XqAt -d postgres -c "ALTER SYSTEM RESET $s" >/dev/null; done
 		psql -XqAt -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+	fi
+	left=$(comm -13 <(echo "$databases_before") <(databases))
+	if [ -n "$left" ]; then
+		# a database left behind keeps a worker running into the next scripts
+		why="$why; left databases behind: $(echo "$left" | tr '\n' ' ')(dropped)"
+		rc=1
+		echo "$left" | while read -r d; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
 	fi
 	if [ "$rc" -eq 0 ]; then
 		echo "$f .. ok ($((SECONDS - start)) s)"

@@ -50,7 +50,9 @@ it_cleanup() {
 	for p in "${IT_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for s in "${IT_SETTINGS[@]}"; do psql -XqAt -d postgres -c "ALTER SYSTEM RESET $s" >/dev/null 2>&1; done
 	psql -XqAt -d postgres -c "SELECT pg_reload_conf()" >/dev/null 2>&1
-	for d in "${IT_DBS[@]}"; do dropdb --if-exists "$d" >/dev/null 2>&1; done
+	# --force: a session of the script's own (a client killed mid-query whose
+	# backend still runs) must not keep its database alive for the next scripts
+	for d in "${IT_DBS[@]}"; do dropdb --if-exists --force "$d" >/dev/null 2>&1; done
 	rm -rf "$IT_DIR"
 }
 trap it_cleanup EXIT
