@@ -391,18 +391,18 @@ evmgmt_interval_inbox_problem(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(CheckProblem("interval_stat_abandoned_not_negative"));
 	if (!(IV(C_ANSWERED) >= 0))
 		PG_RETURN_DATUM(CheckProblem("interval_stat_answered_not_negative"));
-	if (!(IV(C_THRESHOLD) > 0))
+	if (!(IV(C_THRESHOLD) > 0 && IV(C_THRESHOLD) <= 86400))
 		PG_RETURN_DATUM(CheckProblem("interval_stat_threshold_positive"));
 	/* reals as float4, as the column stores them; NaN compares false */
-	if (HAS(C_AHT) && !((float4) RV(C_AHT) > 0 && (float4) RV(C_AHT) < get_float4_infinity()))
+	if (HAS(C_AHT) && !((float4) RV(C_AHT) > 0 && (float4) RV(C_AHT) <= 86400.0f))
 		PG_RETURN_DATUM(CheckProblem("interval_stat_aht_positive"));
-	if (HAS(C_STAFFED) && !((float4) RV(C_STAFFED) >= 0 && (float4) RV(C_STAFFED) < get_float4_infinity()))
+	if (HAS(C_STAFFED) && !((float4) RV(C_STAFFED) >= 0 && (float4) RV(C_STAFFED) <= 1000000.0f))
 		PG_RETURN_DATUM(CheckProblem("interval_stat_staffed_not_negative"));
-	if (HAS(C_SCHEDULED) && !((float4) RV(C_SCHEDULED) >= 0 && (float4) RV(C_SCHEDULED) < get_float4_infinity()))
+	if (HAS(C_SCHEDULED) && !((float4) RV(C_SCHEDULED) >= 0 && (float4) RV(C_SCHEDULED) <= 1000000.0f))
 		PG_RETURN_DATUM(CheckProblem("interval_stat_scheduled_not_negative"));
-	if (HAS(C_FC_OFFERED) && !((float4) RV(C_FC_OFFERED) >= 0 && (float4) RV(C_FC_OFFERED) < get_float4_infinity()))
+	if (HAS(C_FC_OFFERED) && !((float4) RV(C_FC_OFFERED) >= 0 && (float4) RV(C_FC_OFFERED) <= 100000000.0f))
 		PG_RETURN_DATUM(CheckProblem("interval_stat_forecast_offered_not_negative"));
-	if (HAS(C_FC_AHT) && !((float4) RV(C_FC_AHT) > 0 && (float4) RV(C_FC_AHT) < get_float4_infinity()))
+	if (HAS(C_FC_AHT) && !((float4) RV(C_FC_AHT) > 0 && (float4) RV(C_FC_AHT) <= 86400.0f))
 		PG_RETURN_DATUM(CheckProblem("interval_stat_forecast_aht_positive"));
 	if (HAS(C_TRANSFERRED) && IV(C_TRANSFERRED) < 0)
 		PG_RETURN_DATUM(CheckProblem("interval_stat_transferred_not_negative"));

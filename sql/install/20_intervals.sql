@@ -51,12 +51,12 @@ CREATE TABLE evmgmt.interval_stat (
 	handled			integer NOT NULL CONSTRAINT interval_stat_handled_not_negative CHECK (handled >= 0),
 	abandoned		integer NOT NULL DEFAULT 0 CONSTRAINT interval_stat_abandoned_not_negative CHECK (abandoned >= 0),
 	answered_in_threshold integer NOT NULL CONSTRAINT interval_stat_answered_not_negative CHECK (answered_in_threshold >= 0),
-	threshold_seconds integer NOT NULL CONSTRAINT interval_stat_threshold_positive CHECK (threshold_seconds > 0),
-	aht_seconds		real CONSTRAINT interval_stat_aht_positive CHECK (aht_seconds > 0 AND aht_seconds < 'Infinity'),
-	staffed			real CONSTRAINT interval_stat_staffed_not_negative CHECK (staffed >= 0 AND staffed < 'Infinity'),
-	scheduled		real CONSTRAINT interval_stat_scheduled_not_negative CHECK (scheduled >= 0 AND scheduled < 'Infinity'),
-	forecast_offered real CONSTRAINT interval_stat_forecast_offered_not_negative CHECK (forecast_offered >= 0 AND forecast_offered < 'Infinity'),
-	forecast_aht	real CONSTRAINT interval_stat_forecast_aht_positive CHECK (forecast_aht > 0 AND forecast_aht < 'Infinity'),
+	threshold_seconds integer NOT NULL CONSTRAINT interval_stat_threshold_positive CHECK (threshold_seconds > 0 AND threshold_seconds <= 86400),
+	aht_seconds		real CONSTRAINT interval_stat_aht_positive CHECK (aht_seconds > 0 AND aht_seconds <= 86400),
+	staffed			real CONSTRAINT interval_stat_staffed_not_negative CHECK (staffed >= 0 AND staffed <= 1000000),
+	scheduled		real CONSTRAINT interval_stat_scheduled_not_negative CHECK (scheduled >= 0 AND scheduled <= 1000000),
+	forecast_offered real CONSTRAINT interval_stat_forecast_offered_not_negative CHECK (forecast_offered >= 0 AND forecast_offered <= 100000000),
+	forecast_aht	real CONSTRAINT interval_stat_forecast_aht_positive CHECK (forecast_aht > 0 AND forecast_aht <= 86400),
 	-- process-health counts (optional): contacts transferred, escalated to a
 	-- supervisor or tier 2, and contacts from customers who had contacted before
 	transferred		integer CONSTRAINT interval_stat_transferred_not_negative CHECK (transferred >= 0),

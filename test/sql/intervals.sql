@@ -144,3 +144,28 @@ SELECT partition_name FROM evmgmt.interval_partitions WHERE month < '2026-05-01'
 SELECT count(*) AS rows_left FROM evmgmt.interval_stat;
 SELECT evmgmt.create_interval_partitions(-1);
 SELECT evmgmt.drop_interval_partitions('1 hour');
+
+-- figures no contact center has are refused, so that no series carries a
+-- poison value into classification and the Erlang math (docs/intervals
+-- bounds: staffed and scheduled up to 1,000,000 agents, AHT, forecast AHT and
+-- the threshold up to a day, forecast offered up to 100,000,000)
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, staffed)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-03 09:00+08', 15, 10, 8, 5, 20, 1000001);
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, aht_seconds)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-03 09:00+08', 15, 10, 8, 5, 20, 86401);
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-03 09:00+08', 15, 10, 8, 5, 86401);
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, forecast_offered)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-03 09:00+08', 15, 10, 8, 5, 20, 1e9);
+-- the largest accepted values go in
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-03 09:00+08', 15, 10, 8, 5, 86400, 86400, 1000000, 1000000, 100000000, 86400);
+-- the inbox quarantines them by the same rules, and the good row of the load lands
+COPY evmgmt.interval_inbox FROM stdin WITH (FORMAT csv);
+MNL1,billing,spec,2026-03-03 09:15+08,15,100,95,5,80,20,310,2000000,40,102,300,,,
+MNL1,billing,spec,2026-03-03 09:30+08,15,100,95,5,80,20,90000,38,40,102,300,,,
+MNL1,billing,spec,2026-03-03 09:45+08,15,100,95,5,80,20,310,38,40,102,300,,,
+\.
+SELECT row_data ->> 'interval_start' AS interval_start, reason FROM evmgmt.interval_quarantine
+WHERE row_data ->> 'interval_start' LIKE '2026-03-03%' ORDER BY 1;
+SELECT interval_start, staffed FROM evmgmt.interval_stat WHERE site_id = 'MNL1' AND interval_start >= '2026-03-03 09:15+08' ORDER BY 1;
