@@ -96,7 +96,7 @@ BEGIN
 		'cause_category', 'lever_class', 'lever', 'lever_applicability',
 		'event', 'pool_condition', 'response_action', 'post_resolution_analysis', 'action_item', 'objective_impact',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
-		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'escalation', 'escalation_ack', 'message_template']
+		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'escalation', 'escalation_ack', 'message_template', 'sending_origin']
 	LOOP
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);
@@ -109,7 +109,7 @@ DECLARE
 	not_audited text[] := ARRAY[
 		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
 		'interval_stat', 'interval_inbox', 'interval_quarantine', 'event_timeline',
-		'notification', 'delivery_attempt', 'escalation_step_run', 'status_schedule', 'target_timer', 'audit_log'];
+		'notification', 'delivery_attempt', 'escalation_step_run', 'status_schedule', 'target_timer', 'audit_log', 'installation'];
 	missing text;
 BEGIN
 	SELECT pg_catalog.string_agg(c.relname, ', ' ORDER BY c.relname) INTO missing

@@ -59,6 +59,11 @@ GRANT EXECUTE ON FUNCTION evmgmt.calibrate_from_defaults(text) TO evmgmt_admin;
 REVOKE ALL ON FUNCTION evmgmt.audit_row(), evmgmt.audit_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION evmgmt.refuse_direct_change() FROM PUBLIC;
 
+-- Restored copies: only an admin lets a held copy send.
+REVOKE ALL ON FUNCTION evmgmt.resume_sending(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION evmgmt.notification_render_at_commit() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.resume_sending(text) TO evmgmt_admin;
+
 -- Workers: the wake-up may be asked for by anybody who writes due work.
 REVOKE ALL ON FUNCTION evmgmt.wake_workers(), evmgmt.wake_workers_trigger() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.wake_workers() TO evmgmt_admin, evmgmt_responder, evmgmt_ingest;
