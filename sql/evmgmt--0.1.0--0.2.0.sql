@@ -2539,11 +2539,12 @@ BEGIN
 	END IF;
 
 	-- Failures of items that are no longer due (acknowledged, resolved,
-	-- rescheduled away) are forgotten.
+	-- rescheduled away) are forgotten, unless they were parked: those stay
+	-- until an admin deletes them.
 	v_failures := EXISTS (SELECT FROM evmgmt.work_failure);
 	IF v_failures THEN
 		DELETE FROM evmgmt.work_failure f
-		WHERE NOT CASE
+		WHERE NOT f.parked AND NOT CASE
 			WHEN f.item = 'status' THEN
 				EXISTS (SELECT FROM evmgmt.status_schedule s
 						WHERE s.event_id = f.event_id AND s.ended_at IS NULL AND s.next_status_at IS NOT NULL)

@@ -73,7 +73,8 @@ SELECT evmgmt.mask_error_text('Key (address)=(+49 151 1234 5601) already exists 
 UPDATE evmgmt.escalation SET state = 'cancelled', ended_at = '2026-03-02 09:00Z', next_due_at = NULL, next_step_no = NULL,
 	end_reason = 'fixed by hand' WHERE escalation_id = :bad_esc;
 SELECT evmgmt.run_due_work('2026-03-02 09:01Z') AS next_due;
--- its failure is forgotten once it is no longer due; the other two stay parked
+-- parked failures stay, as the trace of what failed, even once the item is no
+-- longer due (9201, fixed by hand); only an admin's DELETE removes them
 SELECT event_id, parked FROM evmgmt.work_failure ORDER BY event_id;
 DELETE FROM evmgmt.work_failure WHERE event_id = 9202;
 SELECT evmgmt.run_due_work('2026-03-02 09:02Z') AS next_due;
