@@ -3765,3 +3765,5 @@ ALTER TABLE evmgmt.sending_origin ENABLE ALWAYS TRIGGER audit, ENABLE ALWAYS TRI
 -- may ask too (readers see it through sending_status).
 REVOKE ALL ON FUNCTION evmgmt.sending_hold_reason() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.sending_hold_reason() TO evmgmt_worker, evmgmt_admin;
+-- the dispatcher claims and reclaims only this installation's notifications
+GRANT SELECT (install_id) ON evmgmt.installation TO evmgmt_worker;

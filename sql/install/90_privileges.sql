@@ -216,3 +216,5 @@ GRANT EXECUTE ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz
 -- may ask too (readers see it through sending_status).
 REVOKE ALL ON FUNCTION evmgmt.sending_hold_reason() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.sending_hold_reason() TO evmgmt_worker, evmgmt_admin;
+-- the dispatcher claims and reclaims only this installation's notifications
+GRANT SELECT (install_id) ON evmgmt.installation TO evmgmt_worker;

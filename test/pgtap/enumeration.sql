@@ -15,6 +15,7 @@ SELECT plan(5);
 
 CREATE TEMP TABLE decision (object text PRIMARY KEY, kind text NOT NULL, grants text NOT NULL, secdef boolean, config text);
 INSERT INTO decision VALUES
+	('column install_id of table evmgmt.installation', 'column', 'evmgmt_worker=r', NULL, NULL),
 	('column active of table evmgmt.channel_provider', 'column', 'evmgmt_reader=r', NULL, NULL),
 	('column attempt_id of table evmgmt.delivery_attempt', 'column', 'evmgmt_reader=r', NULL, NULL),
 	('column attempt_no of table evmgmt.delivery_attempt', 'column', 'evmgmt_reader=r evmgmt_worker=r', NULL, NULL),
