@@ -3767,3 +3767,337 @@ REVOKE ALL ON FUNCTION evmgmt.sending_hold_reason() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.sending_hold_reason() TO evmgmt_worker, evmgmt_admin;
 -- the dispatcher claims and reclaims only this installation's notifications
 GRANT SELECT (install_id) ON evmgmt.installation TO evmgmt_worker;
+-- ---------------------------------------------------------------------------
+-- Detection: a responder corrects the suggested type (reclassify_type), and
+-- detection keeps reusing the retyped event for series of the old type
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION evmgmt.reclassify_type(event_id bigint, event_type evmgmt.event_type, subtype text, reason text)
+RETURNS evmgmt.event_type
+AS 'MODULE_PATHNAME', 'evmgmt_reclassify_type'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.reclassify_type(bigint, evmgmt.event_type, text, text) IS 'Changes the type (and subtype, NULL for none) of an open event with a reason, such as the type detection suggested: an event-level reclassified row in the timeline with from_type/to_type, audited; detection keeps reusing the event for series of the old type';
+REVOKE ALL ON FUNCTION evmgmt.reclassify_type(bigint, evmgmt.event_type, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.reclassify_type(bigint, evmgmt.event_type, text, text) TO evmgmt_responder, evmgmt_admin;
+
+CREATE OR REPLACE FUNCTION evmgmt.detect_point(p_site text, p_queue text, p_pool evmgmt.pool, p_operation text, pol evmgmt.effective_detection_policy, sustains integer[], thresholds double precision[], pt evmgmt.detection_row, buf evmgmt.detection_row[], backfill boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+	v_rule constant text := 'sustained_service_level';
+	v_end timestamptz := pt.interval_start + pt.interval_minutes * interval '1 minute';
+	v_tier evmgmt.severity;
+	v_k integer;
+	v_run_start timestamptz;
+	v_healthy boolean;
+	d evmgmt.detection_state;
+	v_found boolean;
+	f record;
+	v_esc_base double precision;
+	v_tra_base double precision;
+	inf record;
+	v_figures jsonb;
+	v_intervals jsonb;
+	v_evidence jsonb;
+	v_event bigint;
+	v_inhibitor bigint;
+	v_decision text;
+	v_status text;
+	v_transitions timestamptz[];
+	v_closed timestamptz;
+	v_state evmgmt.event_state;
+	v_sev evmgmt.severity;
+	v_title text;
+	v_reason text;
+BEGIN
+	v_tier := evmgmt.classify_sustained_runs(pt.runs[1], pt.runs[2], pt.runs[3], sustains[1], sustains[2], sustains[3]);
+	v_healthy := pt.service_level IS NOT NULL
+				 AND COALESCE(pt.runs[1], 0) = 0 AND COALESCE(pt.runs[2], 0) = 0 AND COALESCE(pt.runs[3], 0) = 0;
+
+	SELECT * INTO d FROM evmgmt.detection_state s
+	WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool FOR UPDATE;
+	v_found := FOUND;
+	-- an event a responder resolved, closed or cancelled is no longer followed
+	IF v_found AND d.status <> 'recovered' THEN
+		SELECT pc.state, pc.severity INTO v_state, v_sev FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = d.event_id AND pc.pool = p_pool;
+		IF v_state IS NULL OR v_state IN ('resolved', 'cancelled')
+		   OR EXISTS (SELECT FROM evmgmt.event e WHERE e.event_id = d.event_id
+					  AND (e.closed_at IS NOT NULL OR e.cancelled_at IS NOT NULL)) THEN
+			d.status := 'recovered';
+		END IF;
+	END IF;
+
+	-- a point evaluated before (a re-delivery): only a breach worse than the
+	-- one recorded acts again; nothing else is replayed
+	IF v_found AND v_end <= d.evaluated_at
+	   AND (v_tier IS NULL OR (d.status <> 'recovered' AND d.severity <= v_tier)) THEN
+		RETURN;
+	END IF;
+
+	IF v_tier IS NULL THEN
+		IF NOT v_found OR backfill THEN
+			RETURN;
+		END IF;
+		IF d.status = 'recovered' THEN
+			UPDATE evmgmt.detection_state s SET status = 'recovered', evaluated_at = v_end, updated_at = pg_catalog.clock_timestamp()
+			WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool AND s.status <> 'recovered';
+			RETURN;
+		END IF;
+		v_status := d.status;
+		v_transitions := ARRAY(SELECT x FROM pg_catalog.unnest(d.transitions) x WHERE x > v_end - pol.flap_window ORDER BY x);
+		IF NOT v_healthy THEN
+			-- below a threshold again, not (yet) for long enough
+			UPDATE evmgmt.detection_state s SET evaluated_at = v_end, healthy_intervals = 0, updated_at = pg_catalog.clock_timestamp()
+			WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+			RETURN;
+		END IF;
+		IF d.status = 'breaching' THEN
+			v_transitions := v_transitions || v_end;
+			v_status := CASE WHEN pg_catalog.cardinality(v_transitions) >= pol.flap_transitions THEN 'flapping' ELSE 'recovering' END;
+			d.healthy_intervals := 1;
+		ELSIF d.status = 'flapping' THEN
+			d.healthy_intervals := d.healthy_intervals + 1;
+			-- held until healthy for a whole flap window
+			IF d.healthy_intervals * pt.interval_minutes * interval '1 minute' >= pol.flap_window THEN
+				v_status := 'recovering';
+			END IF;
+		ELSE
+			d.healthy_intervals := d.healthy_intervals + 1;
+		END IF;
+		v_evidence := pg_catalog.jsonb_build_object('figures', pg_catalog.jsonb_build_object(
+						  'service_level', pt.service_level, 'healthy_intervals', d.healthy_intervals));
+		IF v_status <> d.status THEN
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, evidence)
+			VALUES (p_site, p_queue, p_pool, pt.interval_start, 'recovery', v_status, d.event_id, d.severity, v_evidence);
+			PERFORM evmgmt.detection_note(d.event_id, p_pool, 'recovery',
+				CASE v_status WHEN 'flapping' THEN pg_catalog.format('%s flapping: held at %s', p_pool, d.severity)
+							  ELSE pg_catalog.format('%s recovering: service level %s%%', p_pool,
+													 pg_catalog.round((pt.service_level * 100)::numeric)) END,
+				pg_catalog.jsonb_build_object('status', v_status, 'data_time', pt.interval_start));
+		END IF;
+		-- opt-in auto-resolve (routine tiers, after a response was logged)
+		IF v_status = 'recovering' AND pol.auto_resolve_after IS NOT NULL
+		   AND d.healthy_intervals >= pol.auto_resolve_after AND v_sev = ANY (pol.auto_resolve_severities)
+		   AND v_state = 'responding' THEN
+			PERFORM evmgmt.resolve_pool(d.event_id, p_pool,
+				pg_catalog.format('rule:recovery: healthy for %s intervals', d.healthy_intervals));
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, evidence)
+			VALUES (p_site, p_queue, p_pool, pt.interval_start, 'recovery', 'auto_resolved', d.event_id, d.severity, v_evidence);
+			v_status := 'recovered';
+		END IF;
+		UPDATE evmgmt.detection_state s
+		SET status = v_status, evaluated_at = v_end, healthy_intervals = d.healthy_intervals,
+			transitions = v_transitions, updated_at = pg_catalog.clock_timestamp()
+		WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+		RETURN;
+	END IF;
+
+	------------------------------------------------------------------
+	-- a sustained breach at this interval: what it looks like
+	------------------------------------------------------------------
+	v_k := CASE v_tier WHEN 'sev1' THEN 1 WHEN 'sev2' THEN 2 ELSE 3 END;
+	v_run_start := v_end - pt.runs[v_k] * interval '1 minute';
+	SELECT pg_catalog.sum(x.offered)::float8 AS offered, pg_catalog.sum(x.handled)::float8 AS handled,
+		   pg_catalog.avg(x.staffed) FILTER (WHERE x.scheduled IS NOT NULL) AS staffed,
+		   pg_catalog.avg(x.scheduled) FILTER (WHERE x.staffed IS NOT NULL) AS scheduled,
+		   pg_catalog.sum(x.offered) FILTER (WHERE x.forecast_offered IS NOT NULL)::float8 AS offered_fc,
+		   pg_catalog.sum(x.forecast_offered)::float8 AS forecast_offered,
+		   pg_catalog.sum(x.aht * x.handled) FILTER (WHERE x.forecast_aht IS NOT NULL)
+			   / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.aht IS NOT NULL AND x.forecast_aht IS NOT NULL), 0) AS aht,
+		   pg_catalog.sum(x.forecast_aht * x.handled) FILTER (WHERE x.aht IS NOT NULL)
+			   / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.aht IS NOT NULL AND x.forecast_aht IS NOT NULL), 0) AS forecast_aht,
+		   pg_catalog.sum(x.escalated)::float8 / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.escalated IS NOT NULL), 0) AS escalated_share,
+		   pg_catalog.sum(x.transferred)::float8 / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.transferred IS NOT NULL), 0) AS transferred_share,
+		   pg_catalog.sum(x.answered)::float8 / NULLIF(pg_catalog.sum(x.offered), 0) AS service_level,
+		   pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+			   'interval_start', x.interval_start, 'minutes', x.interval_minutes, 'service_level', x.service_level,
+			   'offered', x.offered, 'handled', x.handled, 'forecast_offered', x.forecast_offered,
+			   'staffed', x.staffed, 'scheduled', x.scheduled, 'aht', x.aht, 'forecast_aht', x.forecast_aht,
+			   'escalated', x.escalated, 'transferred', x.transferred) ORDER BY x.interval_start) AS intervals
+	INTO f
+	FROM pg_catalog.unnest(buf) x
+	WHERE x.interval_start >= v_run_start AND x.interval_start <= pt.interval_start;
+	-- process shares against the same series and interval of day, 7 days back
+	IF f.escalated_share IS NOT NULL OR f.transferred_share IS NOT NULL THEN
+		SELECT pg_catalog.sum(h.escalated)::float8 / NULLIF(pg_catalog.sum(h.handled) FILTER (WHERE h.escalated IS NOT NULL), 0),
+			   pg_catalog.sum(h.transferred)::float8 / NULLIF(pg_catalog.sum(h.handled) FILTER (WHERE h.transferred IS NOT NULL), 0)
+		INTO v_esc_base, v_tra_base
+		FROM pg_catalog.unnest(buf) x
+		CROSS JOIN pg_catalog.generate_series(1, 7) k
+		JOIN evmgmt.interval_stat h
+		  ON h.interval_start = x.interval_start - k * interval '1 day'
+		 AND h.site_id = p_site AND h.queue_id = p_queue AND h.pool = p_pool
+		WHERE x.interval_start >= v_run_start AND x.interval_start <= pt.interval_start;
+	END IF;
+	SELECT * INTO inf FROM evmgmt.infer_event_type(f.offered, f.handled, f.staffed, f.scheduled,
+		f.forecast_offered, f.offered_fc, f.aht, f.forecast_aht,
+		f.escalated_share, v_esc_base, f.transferred_share, v_tra_base, pol) i;
+	v_figures := pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'tier', v_tier, 'service_level', f.service_level, 'latest_service_level', pt.service_level,
+		'run_started_at', v_run_start, 'run_minutes', pt.runs[v_k],
+		'minutes_below_sev1', pt.runs[1], 'minutes_below_sev2', pt.runs[2], 'minutes_below_sev3', pt.runs[3],
+		'thresholds', pg_catalog.to_jsonb(thresholds), 'sustain_minutes', pg_catalog.to_jsonb(sustains),
+		'offered', f.offered, 'handled', f.handled, 'forecast_offered', f.forecast_offered,
+		'staffed', f.staffed, 'scheduled', f.scheduled, 'aht', f.aht, 'forecast_aht', f.forecast_aht,
+		'escalated_share', f.escalated_share, 'escalated_share_7d_mean', v_esc_base,
+		'transferred_share', f.transferred_share, 'transferred_share_7d_mean', v_tra_base,
+		'inferred_type', inf.event_type, 'inferred_subtype', inf.subtype, 'inference', inf.matched,
+		'weak_inference', inf.weak));
+	v_evidence := pg_catalog.jsonb_build_object('figures', v_figures, 'intervals', f.intervals);
+
+	IF backfill THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'backfill', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'backfill' AND l.severity = v_tier);
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT FROM evmgmt.maintenance_window w
+			   WHERE w.site_id = p_site AND (w.queue_id IS NULL OR w.queue_id = p_queue)
+				 AND (w.pool IS NULL OR w.pool = p_pool)
+				 AND w.starts_at <= pt.interval_start AND w.ends_at > pt.interval_start) THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'maintenance', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'maintenance' AND l.severity = v_tier);
+		RETURN;
+	END IF;
+
+	------------------------------------------------------------------
+	-- which event the condition belongs to
+	------------------------------------------------------------------
+	IF v_found AND d.status <> 'recovered' THEN
+		v_event := d.event_id;
+	END IF;
+	-- an open sev1 outage at the site/queue absorbs the lower tiers it explains
+	SELECT e.event_id INTO v_inhibitor
+	FROM evmgmt.event e
+	JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
+	WHERE e.site_id = p_site AND (e.queue_id IS NULL OR e.queue_id = p_queue) AND e.event_type = 'system'
+	  AND e.closed_at IS NULL AND e.cancelled_at IS NULL
+	  AND pc.severity = 'sev1' AND pc.state NOT IN ('resolved', 'cancelled')
+	  AND e.event_id IS DISTINCT FROM v_event
+	ORDER BY e.event_id LIMIT 1;
+	IF v_inhibitor IS NOT NULL THEN
+		IF v_tier = 'sev1' AND inf.event_type = 'system' THEN
+			v_event := v_inhibitor;
+		ELSIF v_event IS NULL THEN
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, event_type, subtype, weak_inference, evidence)
+			SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'inhibited', v_inhibitor, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+			WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+							  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+								AND l.data_time = pt.interval_start AND l.decision = 'inhibited' AND l.severity = v_tier);
+			RETURN;
+		END IF;
+	END IF;
+	v_reason := pg_catalog.format('%s %s: service level below %s%% for %s min (tier %s)', v_rule, p_pool,
+								  pg_catalog.round((thresholds[v_k] * 100)::numeric), pt.runs[v_k], v_tier);
+	-- the same series breaching again within the recurrence window: its event
+	IF v_event IS NULL AND v_found AND d.event_id IS NOT NULL THEN
+		SELECT e.closed_at INTO v_closed FROM evmgmt.event e
+		WHERE e.event_id = d.event_id AND e.cancelled_at IS NULL;
+		IF v_closed IS NULL AND FOUND THEN
+			v_event := d.event_id;
+		ELSIF v_closed >= pg_catalog.now() - evmgmt.setting_interval('evmgmt.recurrence_window', interval '7 days') THEN
+			PERFORM evmgmt.reopen_event(d.event_id, 'rule:' || v_reason, ARRAY[p_pool]);
+			v_event := d.event_id;
+			v_decision := 'reopened';
+		END IF;
+	END IF;
+	-- one event per condition: the open event of the site, queue and type
+	-- (also one a responder retyped from that type: reclassify_type)
+	IF v_event IS NULL THEN
+		SELECT e.event_id INTO v_event FROM evmgmt.event e
+		WHERE e.site_id = p_site AND e.queue_id = p_queue
+		  AND (e.event_type = inf.event_type
+			   OR EXISTS (SELECT FROM evmgmt.event_timeline t
+						  WHERE t.event_id = e.event_id AND t.action = 'reclassified' AND t.pool IS NULL
+							AND t.details ->> 'from_type' = inf.event_type::text))
+		  AND e.closed_at IS NULL AND e.cancelled_at IS NULL
+		ORDER BY e.event_id DESC LIMIT 1;
+	END IF;
+	IF v_event IS NULL THEN
+		v_title := pg_catalog.format('%s at %s %s: service level %s%% for %s min',
+			COALESCE((SELECT st.name FROM evmgmt.event_subtype st WHERE st.subtype = inf.subtype), pg_catalog.initcap(inf.event_type::text)),
+			p_site, p_queue, pg_catalog.round((COALESCE(f.service_level, 0) * 100)::numeric), pt.runs[v_k]);
+		v_event := evmgmt.open_event(inf.event_type, p_site, ARRAY[p_pool], 'rule', v_title,
+									 LEAST(v_run_start, pg_catalog.now()), p_queue, inf.subtype,
+									 'Opened by rule ' || v_rule || ': ' || inf.matched
+									 || CASE WHEN inf.weak THEN ' (weak inference: check the type)' ELSE '' END);
+		PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+		v_decision := 'opened';
+	ELSE
+		SELECT pc.state, pc.severity INTO v_state, v_sev FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = v_event AND pc.pool = p_pool;
+		IF NOT FOUND THEN
+			PERFORM evmgmt.add_pool(v_event, p_pool, 'rule:' || v_reason);
+			PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+			v_decision := 'joined';
+		ELSIF v_state = 'detected' THEN
+			PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+			v_decision := COALESCE(v_decision, 'joined');
+		ELSIF v_state = 'cancelled' THEN
+			v_decision := NULL;		-- a responder called it a false positive
+		ELSE
+			IF v_state = 'resolved' THEN
+				PERFORM evmgmt.reopen_pool(v_event, p_pool, 'rule:' || v_reason);
+				v_decision := 'reopened';
+			END IF;
+			IF v_sev > v_tier THEN
+				PERFORM evmgmt.reclassify_pool(v_event, p_pool, v_tier, 'rule:' || v_reason);
+				v_decision := COALESCE(v_decision, 'raised');
+			END IF;
+		END IF;
+	END IF;
+
+	-- the series' own state; a breach after recovering is a transition
+	v_transitions := CASE WHEN v_found THEN ARRAY(SELECT x FROM pg_catalog.unnest(d.transitions) x
+												  WHERE x > v_end - pol.flap_window ORDER BY x)
+					 ELSE '{}' END;
+	v_status := 'breaching';
+	IF v_found AND d.status IN ('recovering', 'recovered') AND d.event_id = v_event THEN
+		v_transitions := v_transitions || v_end;
+		v_decision := COALESCE(v_decision, 'continued');
+	END IF;
+	IF v_found AND d.status = 'flapping' AND d.event_id = v_event THEN
+		v_status := 'flapping';
+	ELSIF pg_catalog.cardinality(v_transitions) >= pol.flap_transitions THEN
+		IF d.status IS DISTINCT FROM 'flapping' THEN
+			v_decision := COALESCE(v_decision, 'flapping');
+		END IF;
+		v_status := 'flapping';
+	END IF;
+	INSERT INTO evmgmt.detection_state AS s (site_id, queue_id, pool, status, severity, event_id, breach_started_at,
+											 evaluated_at, healthy_intervals, transitions)
+	VALUES (p_site, p_queue, p_pool, v_status, v_tier, v_event, v_run_start, v_end, 0, v_transitions)
+	ON CONFLICT (site_id, queue_id, pool) DO UPDATE
+	SET status = EXCLUDED.status,
+		severity = CASE WHEN s.event_id = EXCLUDED.event_id AND s.status <> 'recovered' THEN LEAST(s.severity, EXCLUDED.severity)
+						ELSE EXCLUDED.severity END,
+		event_id = EXCLUDED.event_id,
+		breach_started_at = CASE WHEN s.event_id = EXCLUDED.event_id AND s.status <> 'recovered' THEN s.breach_started_at
+								 ELSE EXCLUDED.breach_started_at END,
+		evaluated_at = EXCLUDED.evaluated_at, healthy_intervals = 0, transitions = EXCLUDED.transitions,
+		updated_at = pg_catalog.clock_timestamp();
+
+	IF v_decision IS NOT NULL THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, event_type, subtype, weak_inference, evidence)
+		VALUES (p_site, p_queue, p_pool, pt.interval_start, v_rule, v_decision, v_event, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence);
+		PERFORM evmgmt.detection_note(v_event, p_pool, v_rule, v_decision || ': ' || v_reason,
+			pg_catalog.jsonb_build_object('decision', v_decision, 'data_time', pt.interval_start, 'tier', v_tier,
+										  'suggested_type', inf.event_type, 'suggested_subtype', inf.subtype,
+										  'weak_inference', inf.weak));
+	END IF;
+END
+$function$
+;
+COMMENT ON FUNCTION evmgmt.detect_point(text,text,evmgmt.pool,text,evmgmt.effective_detection_policy,integer[],double precision[],evmgmt.detection_row,evmgmt.detection_row[],boolean) IS 'Detection for one series at one interval in data time: opens, joins, raises or reopens through the lifecycle functions, marks recovering or flapping, or records a suppressed breach (maintenance, inhibition, backfill) with its evidence';
+

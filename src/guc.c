@@ -37,6 +37,12 @@ static bool evmgmt_dump_secrets = true;
 /* evmgmt.recurrence_window, in minutes */
 int			evmgmt_recurrence_window = 7 * 24 * 60;
 
+/* evmgmt.interval_partitions_ahead: months of interval_stat partitions kept ahead */
+int			evmgmt_interval_partitions_ahead = 2;
+
+/* evmgmt.interval_retention: minutes of interval data kept (0: all) */
+int			evmgmt_interval_retention = 0;
+
 /* evmgmt.recipient_burst_window: seconds within which pages to one address are bundled */
 int			evmgmt_recipient_burst_window = 60;
 
@@ -95,6 +101,25 @@ EvmgmtDefineSettings(bool preload)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* interval data (sql/install/25_partitions.sql, read with current_setting) */
+	DefineCustomIntVariable("evmgmt.interval_partitions_ahead",
+							gettext_noop("How many months of interval_stat partitions the worker keeps ahead of the current month."),
+							gettext_noop("The worker creates the month partitions from the current month to this many months ahead (UTC); rows of a month without a partition wait in the default partition."),
+							&evmgmt_interval_partitions_ahead,
+							2, 0, 120,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.interval_retention",
+							gettext_noop("How long interval data is kept; 0 keeps everything."),
+							gettext_noop("The worker drops the month partitions of interval_stat that ended at least this long ago, with older default-partition rows and series with nothing newer. Below a day nothing is dropped (and a warning says so)."),
+							&evmgmt_interval_retention,
+							0, 0, INT_MAX / 2,
+							PGC_SUSET,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
 
 	/* lifecycle */
 	DefineCustomIntVariable("evmgmt.recurrence_window",

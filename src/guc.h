@@ -19,6 +19,10 @@
 /* module */
 extern bool evmgmt_restoring;
 
+/* interval data (read by SQL with current_setting) */
+extern int	evmgmt_interval_partitions_ahead;
+extern int	evmgmt_interval_retention;
+
 /* lifecycle (state_machine.c) */
 extern int	evmgmt_recurrence_window;
 

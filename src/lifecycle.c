@@ -61,6 +61,7 @@ PG_FUNCTION_INFO_V1(evmgmt_open_event);
 PG_FUNCTION_INFO_V1(evmgmt_add_pool);
 PG_FUNCTION_INFO_V1(evmgmt_classify_pool);
 PG_FUNCTION_INFO_V1(evmgmt_reclassify_pool);
+PG_FUNCTION_INFO_V1(evmgmt_reclassify_type);
 PG_FUNCTION_INFO_V1(evmgmt_diagnose_pool);
 PG_FUNCTION_INFO_V1(evmgmt_log_response);
 PG_FUNCTION_INFO_V1(evmgmt_resolve_pool);
@@ -1023,6 +1024,78 @@ evmgmt_reclassify_pool(PG_FUNCTION_ARGS)
 		NotifyEscalation(&ev, c, "upgraded", at);
 	SPI_finish();
 	return EvmgmtEnumDatumForReturn(fcinfo, StateName(to));
+}
+
+/*
+ * reclassify_type(event_id, event_type, subtype, reason): a responder
+ * corrects the type (and subtype) of an open event, most often the one that
+ * detection inferred and suggested.  Recorded in the timeline as an
+ * event-level "reclassified" row with the old and new type in its details
+ * (from_type, to_type, from_subtype, to_subtype)
+ * (detection reads it to keep reusing this event for series that still
+ * look like the old type), and in the audit trail by the event's trigger.
+ */
+Datum
+evmgmt_reclassify_type(PG_FUNCTION_ARGS)
+{
+	int64		event_id = RequireId(fcinfo, "event_id");
+	char	   *reason = TextArg(fcinfo, 3);
+	char	   *subtype = TextArg(fcinfo, 2);
+	const char *from_type;
+	const char *to_type;
+	char	   *from_subtype;
+	EventRow	ev;
+	SqlArgs		a = {0};
+	StringInfoData json;
+	TimestampTz at;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event_type must not be null"),
+				 errhint("Event types are system, capacity, demand and process.")));
+	RequireText(reason, "reason", "Every change of an event's type is recorded with its reason.");
+	SPI_connect();
+	LoadTypes();
+	LockEvent(event_id, &ev);
+	CheckEventOpen(&ev);
+
+	Bind(&a, INT8OID, Value(Int64GetDatum(event_id)));
+	Bind(&a, TEXTOID, FuncArg(fcinfo, 2));
+	Bind(&a, types.event_type, FuncArg(fcinfo, 1));
+	RunSQL(false,
+		   "SELECT e.subtype,"
+		   "       $2 IS NULL OR EXISTS (SELECT FROM evmgmt.event_subtype st WHERE st.subtype = $2 AND st.event_type = $3)"
+		   "  FROM evmgmt.event e WHERE e.event_id = $1", &a);
+	from_subtype = ColCString(0, 1);
+	from_type = EnumLabel(ev.event_type);
+	to_type = EnumLabel(DatumGetObjectId(PG_GETARG_DATUM(1)));
+	if (!DatumGetBool(ColValue(0, 2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subtype \"%s\" is not a subtype of %s", subtype, to_type),
+				 errhint("The subtypes of each type are in evmgmt.event_subtype; pass NULL for none.")));
+	if (strcmp(from_type, to_type) == 0 &&
+		((from_subtype == NULL && subtype == NULL) ||
+		 (from_subtype != NULL && subtype != NULL && strcmp(from_subtype, subtype) == 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event %s is already of type %s%s%s", ev.id, to_type,
+						subtype ? " and subtype " : "", subtype ? subtype : "")));
+
+	at = CallTime();
+	RunSQL(true, "UPDATE evmgmt.event SET event_type = $3, subtype = $2 WHERE event_id = $1", &a);
+
+	JsonBegin(&json);
+	JsonText(&json, "from_type", from_type);
+	JsonText(&json, "to_type", to_type);
+	JsonText(&json, "from_subtype", from_subtype);
+	JsonText(&json, "to_subtype", subtype);
+	AddTimeline(&ev, InvalidOid, at, "reclassified", NULL, NULL, InvalidOid, InvalidOid,
+				NoValue(), FuncArg(fcinfo, 3), JsonEnd(&json));
+	SPI_finish();
+	/* the new type, as given (to_type lived in the SPI context) */
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
 }
 
 /*

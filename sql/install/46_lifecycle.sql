@@ -87,6 +87,13 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION evmgmt.reclassify_pool(bigint, evmgmt.pool, evmgmt.severity, text) IS 'Changes the severity of one pool condition with a reason (audited for severity drift); due times recomputed; other pools untouched';
 
+CREATE FUNCTION evmgmt.reclassify_type(event_id bigint, event_type evmgmt.event_type, subtype text, reason text)
+RETURNS evmgmt.event_type
+AS 'MODULE_PATHNAME', 'evmgmt_reclassify_type'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.reclassify_type(bigint, evmgmt.event_type, text, text) IS 'Changes the type (and subtype, NULL for none) of an open event with a reason, such as the type detection suggested: an event-level reclassified row in the timeline with from_type/to_type, audited; detection keeps reusing the event for series of the old type';
+
 CREATE FUNCTION evmgmt.diagnose_pool(event_id bigint, pool evmgmt.pool, cause_category text, lever_class text,
 									 proximate_cause text DEFAULT NULL)
 RETURNS evmgmt.event_state

@@ -263,9 +263,14 @@ BEGIN
 		END IF;
 	END IF;
 	-- one event per condition: the open event of the site, queue and type
+	-- (also one a responder retyped from that type: reclassify_type)
 	IF v_event IS NULL THEN
 		SELECT e.event_id INTO v_event FROM evmgmt.event e
-		WHERE e.site_id = p_site AND e.queue_id = p_queue AND e.event_type = inf.event_type
+		WHERE e.site_id = p_site AND e.queue_id = p_queue
+		  AND (e.event_type = inf.event_type
+			   OR EXISTS (SELECT FROM evmgmt.event_timeline t
+						  WHERE t.event_id = e.event_id AND t.action = 'reclassified' AND t.pool IS NULL
+							AND t.details ->> 'from_type' = inf.event_type::text))
 		  AND e.closed_at IS NULL AND e.cancelled_at IS NULL
 		ORDER BY e.event_id DESC LIMIT 1;
 	END IF;

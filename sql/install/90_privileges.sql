@@ -79,6 +79,7 @@ BEGIN
 		'evmgmt.add_pool(bigint, evmgmt.pool, text)',
 		'evmgmt.classify_pool(bigint, evmgmt.pool, evmgmt.severity)',
 		'evmgmt.reclassify_pool(bigint, evmgmt.pool, evmgmt.severity, text)',
+		'evmgmt.reclassify_type(bigint, evmgmt.event_type, text, text)',
 		'evmgmt.diagnose_pool(bigint, evmgmt.pool, text, text, text)',
 		'evmgmt.log_response(bigint, evmgmt.pool, text, text)',
 		'evmgmt.resolve_pool(bigint, evmgmt.pool, text)',

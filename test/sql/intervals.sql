@@ -169,3 +169,13 @@ MNL1,billing,spec,2026-03-03 09:45+08,15,100,95,5,80,20,310,38,40,102,300,,,
 SELECT row_data ->> 'interval_start' AS interval_start, reason FROM evmgmt.interval_quarantine
 WHERE row_data ->> 'interval_start' LIKE '2026-03-03%' ORDER BY 1;
 SELECT interval_start, staffed FROM evmgmt.interval_stat WHERE site_id = 'MNL1' AND interval_start >= '2026-03-03 09:15+08' ORDER BY 1;
+
+-- the partition upkeep's settings are server settings, with a range and a unit
+SET evmgmt.interval_partitions_ahead = 121;
+SET evmgmt.interval_retention = '-1';
+SET evmgmt.interval_retention = '400d';
+SHOW evmgmt.interval_retention;
+SELECT evmgmt.setting_interval('evmgmt.interval_retention', NULL) AS retention;
+RESET evmgmt.interval_retention;
+SELECT evmgmt.setting_interval('evmgmt.interval_retention', NULL) AS retention_by_default,
+	   current_setting('evmgmt.interval_partitions_ahead') AS ahead_by_default;
