@@ -4101,3 +4101,32 @@ $function$
 ;
 COMMENT ON FUNCTION evmgmt.detect_point(text,text,evmgmt.pool,text,evmgmt.effective_detection_policy,integer[],double precision[],evmgmt.detection_row,evmgmt.detection_row[],boolean) IS 'Detection for one series at one interval in data time: opens, joins, raises or reopens through the lifecycle functions, marks recovering or flapping, or records a suppressed breach (maintenance, inhibition, backfill) with its evidence';
 
+-- Merged: the claim's verdict as the worker's role (delivery with least privilege)
+-- The dispatcher's claim asks, for each page of an escalation step, whether
+-- it may go (src/dispatch.c): "go" when the escalation is still running and
+-- not being acknowledged right now (a FOR SHARE lock, held until the claim
+-- commits, so an acknowledgment that commits later finds the page in
+-- flight), "wait" while an acknowledgment holds the row, "ended" when it
+-- ended.  SECURITY DEFINER: the worker's role may read escalations but may
+-- not lock them (row locks need UPDATE).
+CREATE FUNCTION evmgmt.claim_verdict(escalation_id bigint) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM FROM evmgmt.escalation e
+	WHERE e.escalation_id = claim_verdict.escalation_id AND e.state IN ('active', 'exhausted')
+	FOR SHARE OF e SKIP LOCKED;
+	IF FOUND THEN
+		RETURN 'go';
+	END IF;
+	PERFORM FROM evmgmt.escalation e
+	WHERE e.escalation_id = claim_verdict.escalation_id AND e.state IN ('active', 'exhausted');
+	RETURN CASE WHEN FOUND THEN 'wait' ELSE 'ended' END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.claim_verdict(bigint) IS 'For the dispatcher''s claim: go (the escalation runs; it is share-locked until the claim commits), wait (an acknowledgment holds it) or ended';
+
+-- the claim's per-page verdict (59_outbox.sql), for the dispatcher only
+REVOKE ALL ON FUNCTION evmgmt.claim_verdict(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.claim_verdict(bigint) TO evmgmt_worker;

@@ -369,3 +369,28 @@ CREATE FUNCTION evmgmt.webhook_signature(secret text, msg_id text, ts bigint, bo
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'evmgmt_webhook_signature';
 COMMENT ON FUNCTION evmgmt.webhook_signature(text, text, bigint, text) IS 'Standard Webhooks signature "v1,<base64 HMAC-SHA256>" of "msg_id.ts.body" (a whsec_ secret is base64-decoded first)';
+
+-- The dispatcher's claim asks, for each page of an escalation step, whether
+-- it may go (src/dispatch.c): "go" when the escalation is still running and
+-- not being acknowledged right now (a FOR SHARE lock, held until the claim
+-- commits, so an acknowledgment that commits later finds the page in
+-- flight), "wait" while an acknowledgment holds the row, "ended" when it
+-- ended.  SECURITY DEFINER: the worker's role may read escalations but may
+-- not lock them (row locks need UPDATE).
+CREATE FUNCTION evmgmt.claim_verdict(escalation_id bigint) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM FROM evmgmt.escalation e
+	WHERE e.escalation_id = claim_verdict.escalation_id AND e.state IN ('active', 'exhausted')
+	FOR SHARE OF e SKIP LOCKED;
+	IF FOUND THEN
+		RETURN 'go';
+	END IF;
+	PERFORM FROM evmgmt.escalation e
+	WHERE e.escalation_id = claim_verdict.escalation_id AND e.state IN ('active', 'exhausted');
+	RETURN CASE WHEN FOUND THEN 'wait' ELSE 'ended' END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.claim_verdict(bigint) IS 'For the dispatcher''s claim: go (the escalation runs; it is share-locked until the claim commits), wait (an acknowledgment holds it) or ended';

@@ -219,3 +219,7 @@ REVOKE ALL ON FUNCTION evmgmt.sending_hold_reason() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.sending_hold_reason() TO evmgmt_worker, evmgmt_admin;
 -- the dispatcher claims and reclaims only this installation's notifications
 GRANT SELECT (install_id) ON evmgmt.installation TO evmgmt_worker;
+
+-- the claim's per-page verdict (59_outbox.sql), for the dispatcher only
+REVOKE ALL ON FUNCTION evmgmt.claim_verdict(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.claim_verdict(bigint) TO evmgmt_worker;

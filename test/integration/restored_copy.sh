@@ -127,6 +127,8 @@ chmod 700 "$SB/data"
 OPTS="-p $SB_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$SB -c hot_standby=on"
 OPTS="$OPTS -c shared_preload_libraries=evmgmt -c max_worker_processes=32"
 OPTS="$OPTS -c extension_destdir=$(q postgres "SHOW extension_destdir") -c dynamic_library_path=$(q postgres "SHOW dynamic_library_path")"
+# the sink is on loopback, which only an explicit allow-list entry reaches (docs/security.md)
+OPTS="$OPTS -c evmgmt.outbound_allow=$(q postgres "SHOW evmgmt.outbound_allow")"
 runuser -u postgres -- $BIN/pg_ctl -D "$SB/data" -l "$SB/log" -o "$OPTS" -w -t 60 start >/dev/null ||
 	{ echo "Bail out! standby did not start"; cat "$SB/log"; exit 1; }
 sq() { psql -XqAt -h 127.0.0.1 -p "$SB_PORT" -d "$1" -c "$2"; }
