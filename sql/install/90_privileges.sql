@@ -26,7 +26,8 @@ DECLARE
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'message_template'];
 	-- what readers may not see at all (contact data has masked views)
-	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run'];
+	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run', 'action_key',
+						   'listener_refusal'];
 BEGIN
 	FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
@@ -124,3 +125,19 @@ GRANT EXECUTE ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text),
 	evmgmt.escalation_stop(bigint, evmgmt.pool, text), evmgmt.run_due_work(),
 	evmgmt.render_message(text, evmgmt.channel, text, jsonb), evmgmt.event_facts(bigint), evmgmt.fill_template_fields(text, jsonb)
 	TO evmgmt_admin;
+
+-- HTTP listener and action tokens (65_action_tokens.sql, 66_listener.sql):
+-- the keys are readable by evmgmt_admin only (SELECT above), rotated through
+-- rotate_action_key; refused requests are visible to admins (SELECT above);
+-- the token and listener functions are for the workers and the listener
+-- (superuser sessions), not for any role.
+REVOKE ALL ON FUNCTION evmgmt.rotate_action_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.rotate_action_key() TO evmgmt_admin;
+REVOKE ALL ON FUNCTION evmgmt.current_action_key(), evmgmt.action_token(bigint, bigint, evmgmt.channel, integer, timestamptz),
+	evmgmt.read_action_token(text, timestamptz), evmgmt.ack_code(bigint, bigint), evmgmt.action_fields(bigint, bigint, evmgmt.channel),
+	evmgmt.acknowledge_via(bigint, bigint, text, text, text), evmgmt.pass_escalation(bigint, bigint, text, text),
+	evmgmt.listener_acknowledge(bigint, bigint, text, text, text), evmgmt.listener_refuse(integer, text, text, text, text, bigint),
+	evmgmt.listener_ack_link(text, text, text, text), evmgmt.twilio_request_valid(evmgmt.channel, text, text[], text),
+	evmgmt.phone_reply_target(text, text, boolean), evmgmt.phone_reply(text, text, text, text),
+	evmgmt.listener_twilio(evmgmt.channel, text, text[], text[], text, text), evmgmt.listener_callback(text[], text, text, text),
+	evmgmt.listener_handle(text, text, text, text[], text[], text[], text, text) FROM PUBLIC;

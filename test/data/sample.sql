@@ -190,3 +190,16 @@ INSERT INTO evmgmt.delivery_attempt (notification_id, attempt_no, started_at, fi
 -- identity columns were given explicit values above: move the sequences past them
 SELECT t, setval(pg_get_serial_sequence('evmgmt.' || t, c), 100)
 FROM (VALUES ('event', 'event_id'), ('contact', 'contact_id'), ('escalation', 'escalation_id'), ('notification', 'notification_id')) AS v(t, c);
+
+-- The HTTP listener's tables (docs/listener.md, 0.2.0; the upgrade test
+-- loads this file into 0.1.0 too): a signing key for action tokens, and one
+-- request the listener refused.
+DO $listener$
+BEGIN
+	IF pg_catalog.to_regclass('evmgmt.listener_refusal') IS NOT NULL THEN
+		PERFORM evmgmt.rotate_action_key();
+		INSERT INTO evmgmt.listener_refusal (method, path, reason, source)
+		VALUES ('POST', '/twilio/sms', 'bad or missing X-Twilio-Signature', '127.0.0.1');
+	END IF;
+END
+$listener$;
