@@ -21,6 +21,7 @@
 #include "utils/guc.h"
 
 #include "evmgmt.h"
+#include "listener.h"
 #include "workers.h"
 
 PG_MODULE_MAGIC;
@@ -43,6 +44,7 @@ _PG_init(void)
 	{
 		EvmgmtShmemInit();
 		EvmgmtRegisterLauncher();
+		EvmgmtRegisterListener();
 	}
 
 	MarkGUCPrefixReserved("evmgmt");
