@@ -59,6 +59,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -69,8 +70,36 @@
 
 /* Settle finished attempts at least this often while sending. */
 #define SETTLE_EVERY_MS		200
-/* Look again this soon when a due notification could not be claimed. */
+/*
+ * Look again this soon when a due notification could not be claimed (locked
+ * by another session, or its escalation is being changed); the interval
+ * doubles up to LOCKED_RETRY_MAX_MS while that lasts, and a commit that
+ * changes the row wakes the worker anyway.
+ */
 #define LOCKED_RETRY_MS		100
+#define LOCKED_RETRY_MAX_MS	2000
+
+/*
+ * One endpoint: a provider (one base URL, one relay, one API).  Its queue of
+ * claimed jobs, what it has in flight, and its circuit breaker.  Kept in
+ * worker memory: only this worker sends to the database's endpoints, and a
+ * restarted worker simply starts with every breaker closed (at worst it
+ * spends evmgmt.max_per_endpoint requests to learn again that an endpoint is
+ * down).
+ */
+typedef struct Endpoint
+{
+	dlist_node	node;
+	char	   *provider_id;
+	dlist_head	queued;
+	int			nqueued;
+	int			inflight;
+	bool		backlog;		/* the last claim filled its allowance: more may be due */
+	int			failures;		/* consecutive failed attempts */
+	int			opens;			/* consecutive times the breaker opened */
+	TimestampTz open_until;		/* 0: closed; else no request before then, then one probe */
+	bool		probe_claimed;	/* the claim for this opening's probe was made */
+} Endpoint;
 
 /* Memory of one claim; freed when its last job is settled. */
 typedef struct ClaimBatch
@@ -85,7 +114,7 @@ static int	epfd = -1;
 static bool curl_timer_set = false;
 static TimestampTz curl_timer_at = 0;
 
-static dlist_head queued = DLIST_STATIC_INIT(queued);
+static dlist_head endpoints = DLIST_STATIC_INIT(endpoints);
 static dlist_head done = DLIST_STATIC_INIT(done);
 static int	nqueued = 0;
 static int	ninflight = 0;
@@ -95,16 +124,55 @@ static int	ndone = 0;
 static TimestampTz last_settle = 0;
 static bool claim_more = true;
 static TimestampTz outbox_due = 0;
+static int	locked_retry_ms = LOCKED_RETRY_MS;
 
 static SPIPlanPtr claim_plan = NULL;
 static SPIPlanPtr settle_plan = NULL;
 static SPIPlanPtr reclaim_plan = NULL;
+static SPIPlanPtr next_due_plan = NULL;
 
+/*
+ * The claim.  Fair across endpoints: per provider at most its allowance ($3,
+ * $4; $5 for providers not listed) of its earliest due rows, locked with SKIP
+ * LOCKED; then round-robin by due time (first the earliest of every
+ * endpoint, then the second, ...) up to $1.  Only rows written by this
+ * installation (origin): a restored backlog waits for resume_sending.
+ *
+ * Finality of an acknowledgment: a page of an escalation is claimed only if
+ * the escalation is still active (or exhausted) AND its row can be share-
+ * locked without waiting.  acknowledge(), resolve and cancel change the
+ * escalation row, which holds a lock that conflicts with FOR SHARE until
+ * their transaction ends: while it is open the page is skipped ('wait'),
+ * once it committed the row is seen ended (by the snapshot, or by the
+ * re-check of the newest row version that a lock on an updated row makes in
+ * READ COMMITTED) and the page is cancelled ('ended').  A page claimed
+ * before took its share lock first, so the acknowledgment waited for the
+ * claim to commit: it was in flight before the acknowledgment.
+ */
 static const char *const claim_sql =
-"WITH c AS ("
-"  SELECT notification_id FROM evmgmt.notification"
-"  WHERE state IN ('pending', 'retry') AND next_attempt_at <= pg_catalog.clock_timestamp()"
-"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+"WITH lim AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::integer[])) AS l(provider_id, n)),"
+" cand AS ("
+"  SELECT c.notification_id, c.provider_id, c.next_attempt_at, c.kind, c.escalation_id,"
+"   pg_catalog.row_number() OVER (PARTITION BY c.provider_id ORDER BY c.next_attempt_at, c.notification_id) AS rn"
+"  FROM evmgmt.channel_provider p LEFT JOIN lim ON lim.provider_id = p.provider_id"
+"  CROSS JOIN LATERAL ("
+"   SELECT n.notification_id, n.provider_id, n.next_attempt_at, n.kind, n.escalation_id"
+"   FROM evmgmt.notification n"
+"   WHERE n.provider_id = p.provider_id AND n.state IN ('pending', 'retry')"
+"    AND n.next_attempt_at <= pg_catalog.clock_timestamp()"
+"    AND n.origin = (SELECT i.install_id FROM evmgmt.installation i)"
+"   ORDER BY n.next_attempt_at, n.notification_id"
+"   LIMIT coalesce(lim.n, $5) FOR UPDATE OF n SKIP LOCKED) c"
+"  WHERE coalesce(lim.n, $5) > 0),"
+" v AS MATERIALIZED ("
+"  SELECT cand.*, CASE"
+"   WHEN cand.kind <> 'escalation_step' OR cand.escalation_id IS NULL THEN 'go'"
+"   ELSE evmgmt.claim_verdict(cand.escalation_id) END AS verdict"
+"  FROM cand),"
+" x AS ("
+"  UPDATE evmgmt.notification n SET state = 'cancelled', lease_until = NULL"
+"  FROM v WHERE n.notification_id = v.notification_id AND v.verdict = 'ended'),"
+" c AS (SELECT notification_id FROM v WHERE verdict = 'go' ORDER BY rn, next_attempt_at, notification_id LIMIT $1),"
 " u AS ("
 "  UPDATE evmgmt.notification n SET state = 'sending', attempts = n.attempts + 1,"
 "   claimed_at = pg_catalog.clock_timestamp(),"
@@ -122,28 +190,31 @@ static const char *const claim_sql =
 "    'subject', u.subject, 'body', u.body))::text,"
 "  coalesce(u.payload ->> 'severity', u.payload ->> 'tier')"
 " FROM u JOIN evmgmt.channel_provider p ON p.provider_id = u.provider_id"
-" LEFT JOIN evmgmt.provider_secret s ON s.provider_id = u.provider_id";
+" LEFT JOIN evmgmt.provider_secret s ON s.provider_id = u.provider_id"
+" ORDER BY u.next_attempt_at, u.notification_id";
 
 static const char *const settle_sql =
 "WITH r AS ("
 "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1::bigint[]), pg_catalog.unnest($2::integer[]),"
 "   pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::integer[]),"
 "   pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::float8[]),"
-"   pg_catalog.unnest($8::timestamptz[]), pg_catalog.unnest($9::timestamptz[]))"
-"   AS r(id, attempt_no, new_state, outcome, status, error, delay_s, started, finished)),"
+"   pg_catalog.unnest($8::timestamptz[]), pg_catalog.unnest($9::timestamptz[]),"
+"   pg_catalog.unnest($10::boolean[]))"
+"   AS r(id, attempt_no, new_state, outcome, status, error, delay_s, started, finished, attempted)),"
 " a AS ("
 "  INSERT INTO evmgmt.delivery_attempt"
 "   (notification_id, attempt_no, started_at, finished_at, status_code, outcome, error)"
 "  SELECT r.id, r.attempt_no, r.started, r.finished, r.status, r.outcome, r.error FROM r"
-"  WHERE EXISTS (SELECT FROM evmgmt.notification n WHERE n.notification_id = r.id)"
+"  WHERE r.attempted AND EXISTS (SELECT FROM evmgmt.notification n WHERE n.notification_id = r.id)"
 "  ON CONFLICT (notification_id, attempt_no) DO NOTHING)"
 " UPDATE evmgmt.notification n SET"
 "  state = r.new_state,"
 "  lease_until = NULL,"
+"  attempts = CASE WHEN r.attempted THEN n.attempts ELSE n.attempts - 1 END,"
 "  sent_at = CASE WHEN r.new_state = 'sent' THEN r.finished END,"
-"  last_status = r.status,"
-"  last_error = CASE WHEN r.new_state = 'sent' THEN NULL ELSE r.error END,"
-"  next_attempt_at = CASE WHEN r.new_state = 'retry'"
+"  last_status = CASE WHEN r.attempted THEN r.status ELSE n.last_status END,"
+"  last_error = CASE WHEN r.new_state = 'sent' THEN NULL WHEN r.attempted THEN r.error ELSE n.last_error END,"
+"  next_attempt_at = CASE WHEN r.new_state = 'retry' AND r.attempted"
 "   THEN r.finished + r.delay_s * interval '1 second' ELSE n.next_attempt_at END"
 " FROM r WHERE n.notification_id = r.id AND n.state = 'sending' AND n.attempts = r.attempt_no";
 
@@ -151,7 +222,7 @@ static const char *const reclaim_sql =
 "WITH r AS ("
 "  UPDATE evmgmt.notification n SET"
 "   state = CASE WHEN n.attempts >= $2 THEN 'dead' ELSE 'retry' END,"
-"   lease_until = NULL, next_attempt_at = pg_catalog.now(), last_status = NULL,"
+"   lease_until = NULL, last_status = NULL,"
 "   last_error = 'attempt ' || n.attempts || ' was interrupted: the worker stopped before its result was recorded'"
 "  WHERE n.state = 'sending' AND ($1 OR n.lease_until <= pg_catalog.now())"
 "  RETURNING n.notification_id, n.attempts, n.claimed_at, n.state, n.last_error)"
@@ -160,6 +231,8 @@ static const char *const reclaim_sql =
 " SELECT notification_id, attempts, LEAST(coalesce(claimed_at, pg_catalog.now()), pg_catalog.now()),"
 "  pg_catalog.now(), CASE WHEN state = 'dead' THEN 'dead' ELSE 'retry' END, last_error FROM r"
 " ON CONFLICT (notification_id, attempt_no) DO NOTHING";
+
+static Datum MakeArray(Datum *elems, bool *nulls, int n, Oid elemtype);
 
 /* Prepare and keep a plan. */
 static SPIPlanPtr
@@ -296,6 +369,14 @@ EvmgmtDispatchInit(void)
 				 errmsg("could not initialize libcurl")));
 	CreateMulti();
 
+	/*
+	 * The worker's statements are short and run thousands of times: JIT
+	 * compiling them costs far more than it saves (a profile of the 50,000
+	 * notification benchmark had 85 % of the worker's CPU in libLLVM, the
+	 * claim compiled again for every batch).
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		ereport(ERROR,
@@ -350,24 +431,97 @@ GetText(HeapTuple tup, TupleDesc desc, int col)
 	return v ? pstrdup(v) : NULL;
 }
 
-/* Claim up to limit due notifications into the queue; return how many. */
+/* The endpoint of a provider, created the first time it is seen. */
+static Endpoint *
+GetEndpoint(const char *provider_id)
+{
+	dlist_iter	iter;
+	Endpoint   *ep;
+	MemoryContext old;
+
+	dlist_foreach(iter, &endpoints)
+	{
+		ep = dlist_container(Endpoint, node, iter.cur);
+		if (strcmp(ep->provider_id, provider_id) == 0)
+			return ep;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ep = palloc0(sizeof(Endpoint));
+	ep->provider_id = pstrdup(provider_id);
+	dlist_init(&ep->queued);
+	dlist_push_tail(&endpoints, &ep->node);
+	MemoryContextSwitchTo(old);
+	return ep;
+}
+
+/* Claimed rows an endpoint may hold: twice its in-flight cap. */
+static int
+EndpointRoom(void)
+{
+	return 2 * evmgmt_max_per_endpoint;
+}
+
+/*
+ * How many more rows the next claim may take for an endpoint: room minus
+ * what it holds; nothing while its breaker is open, one (the probe) once
+ * the breaker's wait is over and nothing of it is in hand.
+ */
+static int
+EndpointAllowance(Endpoint *ep, TimestampTz now)
+{
+	if (ep->open_until != 0)
+	{
+		if (ep->open_until > now || ep->inflight > 0 || ep->nqueued > 0)
+			return 0;
+		return 1;
+	}
+	return Max(EndpointRoom() - ep->inflight - ep->nqueued, 0);
+}
+
+/* Claim up to limit due notifications into the endpoints' queues; return how many. */
 static int
 Claim(int limit)
 {
-	Datum		args[2];
+	Datum		args[5];
 	uint64		n;
 	ClaimBatch *batch;
 	MemoryContext old;
+	TimestampTz now = GetCurrentTimestamp();
+	int			nep = 0;
+	Datum	   *ids;
+	Datum	   *allow;
+	int			i = 0;
+	dlist_iter	iter;
 
 	EvmgmtBeginUnit("evmgmt: claiming due notifications");
 	if (claim_plan == NULL)
 	{
-		Oid			types[2] = {INT4OID, INT4OID};
+		Oid			types[5] = {INT4OID, INT4OID, TEXTARRAYOID, INT4ARRAYOID, INT4OID};
 
-		claim_plan = KeepPlan(claim_sql, 2, types);
+		claim_plan = KeepPlan(claim_sql, 5, types);
+	}
+	dlist_foreach(iter, &endpoints)
+		nep++;
+	ids = palloc(sizeof(Datum) * Max(nep, 1));
+	allow = palloc(sizeof(Datum) * Max(nep, 1));
+	dlist_foreach(iter, &endpoints)
+	{
+		Endpoint   *ep = dlist_container(Endpoint, node, iter.cur);
+		int			a = EndpointAllowance(ep, now);
+
+		ids[i] = CStringGetTextDatum(ep->provider_id);
+		allow[i] = Int32GetDatum(a);
+		if (ep->open_until != 0 && a > 0)
+			ep->probe_claimed = true;
+		/* a full endpoint may have more due: claim again when a slot frees */
+		ep->backlog = (a == 0 && ep->open_until == 0);
+		i++;
 	}
 	args[0] = Int32GetDatum(limit);
 	args[1] = Int32GetDatum(evmgmt_lease_time_s);
+	args[2] = MakeArray(ids, NULL, nep, TEXTOID);
+	args[3] = MakeArray(allow, NULL, nep, INT4OID);
+	args[4] = Int32GetDatum(EndpointRoom());
 	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "evmgmt: claiming notifications failed");
 	n = SPI_processed;
@@ -375,14 +529,15 @@ Claim(int limit)
 	{
 		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "evmgmt claim",
 												  ALLOCSET_DEFAULT_SIZES);
+		Endpoint   *last = NULL;
 
 		old = MemoryContextSwitchTo(cxt);
 		batch = palloc(sizeof(ClaimBatch));
 		batch->cxt = cxt;
 		batch->remaining = (int) n;
-		for (uint64 i = 0; i < n; i++)
+		for (uint64 j = 0; j < n; j++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
+			HeapTuple	tup = SPI_tuptable->vals[j];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			DeliveryJob *job = palloc0(sizeof(DeliveryJob));
 			char	   *active;
@@ -408,12 +563,26 @@ Claim(int limit)
 			job->json_body = GetText(tup, desc, 17);
 			job->severity = GetText(tup, desc, 18);
 			job->retry_after = -1;
-			dlist_push_tail(&queued, &job->node);
+			job->attempted = true;
+			if (last == NULL || strcmp(last->provider_id, job->provider_id) != 0)
+				last = GetEndpoint(job->provider_id);
+			job->ep = last;
+			dlist_push_tail(&last->queued, &job->node);
+			last->nqueued++;
 			nqueued++;
 		}
 		MemoryContextSwitchTo(old);
 	}
 	EvmgmtEndUnit();
+
+	/* an endpoint that got all it was allowed may have more due */
+	dlist_foreach(iter, &endpoints)
+	{
+		Endpoint   *ep = dlist_container(Endpoint, node, iter.cur);
+
+		if (ep->open_until == 0 && EndpointAllowance(ep, now) == 0)
+			ep->backlog = true;
+	}
 	return (int) n;
 }
 
@@ -437,6 +606,7 @@ static void
 Retryable(DeliveryJob *job, char *error)
 {
 	job->error = error;
+	job->endpoint_failed = true;
 	if (job->attempt_no >= evmgmt_max_attempts)
 	{
 		job->outcome = "dead";
@@ -604,6 +774,126 @@ StartJob(DeliveryJob *job)
 	if (curl_multi_add_handle(multi, job->easy) != CURLM_OK)
 		elog(ERROR, "evmgmt: curl_multi_add_handle failed");
 	ninflight++;
+	job->ep->inflight++;
+}
+
+/*
+ * Start queued jobs while slots are free: round-robin over the endpoints, at
+ * most evmgmt.max_per_endpoint in flight to one, none to an endpoint whose
+ * breaker is open, and only its probe once the breaker's wait is over.
+ */
+static void
+StartWhatFits(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		progress = true;
+
+	while (progress && ninflight < evmgmt_max_concurrency && nqueued > 0)
+	{
+		dlist_iter	iter;
+
+		progress = false;
+		dlist_foreach(iter, &endpoints)
+		{
+			Endpoint   *ep = dlist_container(Endpoint, node, iter.cur);
+			DeliveryJob *job;
+
+			if (ninflight >= evmgmt_max_concurrency)
+				break;
+			if (ep->nqueued == 0 || ep->inflight >= evmgmt_max_per_endpoint)
+				continue;
+			if (ep->open_until != 0 && (ep->open_until > now || ep->inflight > 0))
+				continue;
+			job = dlist_container(DeliveryJob, node, dlist_pop_head_node(&ep->queued));
+			ep->nqueued--;
+			nqueued--;
+			job->probe = (ep->open_until != 0);
+			StartJob(job);
+			progress = true;
+		}
+	}
+	/* the next call starts with the next endpoint */
+	if (!dlist_is_empty(&endpoints))
+	{
+		dlist_node *first = dlist_pop_head_node(&endpoints);
+
+		dlist_push_tail(&endpoints, first);
+	}
+}
+
+/* Hand an endpoint's queued jobs back unsent: they keep their due time. */
+static void
+ReleaseQueued(Endpoint *ep)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	while (!dlist_is_empty(&ep->queued))
+	{
+		DeliveryJob *job = dlist_container(DeliveryJob, node, dlist_pop_head_node(&ep->queued));
+
+		job->attempted = false;
+		job->outcome = "retry";
+		job->new_state = "retry";
+		job->error = NULL;
+		job->started = job->finished = now;
+		dlist_push_tail(&done, &job->node);
+		ndone++;
+		nqueued--;
+	}
+	ep->nqueued = 0;
+}
+
+/*
+ * The circuit breaker of the job's endpoint, after its attempt: an answer
+ * closes it; evmgmt.breaker_failures failures in a row (no answer, 5xx,
+ * 429, 408) open it for the backoff of its openings (evmgmt.backoff_base
+ * doubling, capped by evmgmt.backoff_cap), then one probe goes out: success
+ * closes it, failure opens it for twice as long.  Opening hands the queued
+ * jobs back unsent.
+ */
+static void
+BreakerRecord(DeliveryJob *job)
+{
+	Endpoint   *ep = job->ep;
+	double		delay_ms;
+
+	if (job->refused)
+		return;
+	if (!job->endpoint_failed)
+	{
+		if (ep->open_until != 0)
+		{
+			ereport(LOG,
+					(errmsg("evmgmt endpoint \"%s\" answers again: its circuit breaker is closed",
+							ep->provider_id)));
+			claim_more = true;
+		}
+		ep->failures = 0;
+		ep->opens = 0;
+		ep->open_until = 0;
+		return;
+	}
+	ep->failures++;
+	if (evmgmt_breaker_failures <= 0)
+		return;
+	if (ep->open_until != 0)
+	{
+		if (!job->probe)
+			return;				/* started before the breaker opened */
+		ep->opens++;
+	}
+	else if (ep->failures >= evmgmt_breaker_failures)
+		ep->opens = 1;
+	else
+		return;
+	delay_ms = Min((double) evmgmt_backoff_cap_ms,
+				   evmgmt_backoff_base_ms * pow(2.0, Min(ep->opens - 1, 40)));
+	ep->open_until = TimestampTzPlusMilliseconds(job->finished, (int64) delay_ms);
+	ep->probe_claimed = false;
+	ereport(LOG,
+			(errmsg("evmgmt endpoint \"%s\" failed %d times in a row: its circuit breaker is open for %.0f ms, then one probe",
+					ep->provider_id, ep->failures, delay_ms)));
+	ReleaseQueued(ep);
 }
 
 /* Collect finished transfers from libcurl. */
@@ -634,6 +924,11 @@ Harvest(void)
 		ReleaseRequest(job);
 		Classify(job);
 		ninflight--;
+		job->ep->inflight--;
+		/* its endpoint may have more due now that a slot is free */
+		if (job->ep->backlog)
+			claim_more = true;
+		BreakerRecord(job);
 		dlist_push_tail(&done, &job->node);
 		ndone++;
 	}
@@ -668,10 +963,11 @@ Settle(void)
 			   *errors,
 			   *delays,
 			   *starts,
-			   *ends;
+			   *ends,
+			   *attempted;
 	bool	   *status_null,
 			   *error_null;
-	Datum		args[9];
+	Datum		args[10];
 	dlist_iter	iter;
 	dlist_mutable_iter miter;
 
@@ -680,10 +976,11 @@ Settle(void)
 	EvmgmtBeginUnit("evmgmt: recording delivery results");
 	if (settle_plan == NULL)
 	{
-		Oid			types[9] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+		Oid			types[10] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+		BOOLARRAYOID};
 
-		settle_plan = KeepPlan(settle_sql, 9, types);
+		settle_plan = KeepPlan(settle_sql, 10, types);
 	}
 	ids = palloc(sizeof(Datum) * n);
 	attempts = palloc(sizeof(Datum) * n);
@@ -694,6 +991,7 @@ Settle(void)
 	delays = palloc(sizeof(Datum) * n);
 	starts = palloc(sizeof(Datum) * n);
 	ends = palloc(sizeof(Datum) * n);
+	attempted = palloc(sizeof(Datum) * n);
 	status_null = palloc(sizeof(bool) * n);
 	error_null = palloc(sizeof(bool) * n);
 
@@ -712,6 +1010,12 @@ Settle(void)
 		delays[i] = Float8GetDatum(job->delay_s);
 		starts[i] = TimestampTzGetDatum(job->started);
 		ends[i] = TimestampTzGetDatum(Max(job->finished, job->started));
+		attempted[i] = BoolGetDatum(job->attempted);
+		/* a retry is due then: come back for it, whatever else is in flight */
+		if (job->attempted && strcmp(job->new_state, "retry") == 0)
+			outbox_due = Min(outbox_due,
+							 TimestampTzPlusMilliseconds(Max(job->finished, job->started),
+														 (int64) (job->delay_s * 1000.0)));
 		i++;
 	}
 	args[0] = MakeArray(ids, NULL, n, INT8OID);
@@ -723,6 +1027,7 @@ Settle(void)
 	args[6] = MakeArray(delays, NULL, n, FLOAT8OID);
 	args[7] = MakeArray(starts, NULL, n, TIMESTAMPTZOID);
 	args[8] = MakeArray(ends, NULL, n, TIMESTAMPTZOID);
+	args[9] = MakeArray(attempted, NULL, n, BOOLOID);
 	if (SPI_execute_plan(settle_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "evmgmt: recording delivery results failed");
 	EvmgmtEndUnit();
@@ -778,17 +1083,54 @@ EvmgmtDispatchBusy(void)
 	return ninflight > 0 || nqueued > 0 || ndone > 0;
 }
 
-/* Earliest time the outbox needs us again: a retry or an expiring lease. */
+/*
+ * Earliest time the outbox needs us again, after a claim that got less than
+ * it asked for: the next due notification of an endpoint that can take it
+ * (not full, breaker not open) and, when nothing is in hand, the next lease
+ * to expire.  A row that is due already was not claimable (locked by
+ * another session, or its escalation is being changed): for those, look
+ * again after a short wait that doubles while it lasts, instead of at once.
+ */
 static TimestampTz
-NextNotificationDue(void)
+NextNotificationDue(TimestampTz now, bool idle)
 {
 	TimestampTz result = DT_NOEND;
+	Datum		args[2];
+	Datum	   *ids;
+	int			nep = 0;
+	dlist_iter	iter;
 
 	EvmgmtBeginUnit("evmgmt: looking for the next due notification");
-	if (SPI_execute("SELECT LEAST("
-					"(SELECT pg_catalog.min(next_attempt_at) FROM evmgmt.notification WHERE state IN ('pending', 'retry')),"
-					"(SELECT pg_catalog.min(lease_until) FROM evmgmt.notification WHERE state = 'sending'))",
-					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (next_due_plan == NULL)
+	{
+		Oid			types[2] = {TEXTARRAYOID, BOOLOID};
+
+		/* per provider one probe of its due index: never a scan of the backlog */
+		next_due_plan = KeepPlan("SELECT LEAST("
+								 "(SELECT pg_catalog.min(c.next_attempt_at) FROM evmgmt.channel_provider p"
+								 "  CROSS JOIN LATERAL (SELECT n.next_attempt_at FROM evmgmt.notification n"
+								 "   WHERE n.provider_id = p.provider_id AND n.state IN ('pending', 'retry')"
+								 "   AND n.origin = (SELECT i.install_id FROM evmgmt.installation i)"
+								 "   ORDER BY n.next_attempt_at LIMIT 1) c"
+								 "  WHERE p.provider_id <> ALL ($1)),"
+								 "(SELECT pg_catalog.min(lease_until) FROM evmgmt.notification"
+								 "  WHERE $2 AND state = 'sending'))", 2, types);
+	}
+	dlist_foreach(iter, &endpoints)
+		nep++;
+	ids = palloc(sizeof(Datum) * Max(nep, 1));
+	nep = 0;
+	dlist_foreach(iter, &endpoints)
+	{
+		Endpoint   *ep = dlist_container(Endpoint, node, iter.cur);
+
+		/* full, or open: a finished job or the breaker's wake-up brings us back */
+		if (EndpointAllowance(ep, now) == 0)
+			ids[nep++] = CStringGetTextDatum(ep->provider_id);
+	}
+	args[0] = MakeArray(ids, NULL, nep, TEXTOID);
+	args[1] = BoolGetDatum(idle);
+	if (SPI_execute_plan(next_due_plan, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -796,7 +1138,37 @@ NextNotificationDue(void)
 		if (!isnull)
 			result = DatumGetTimestampTz(d);
 	}
+	/* due and not claimable: locked, or is this a copy being restored? */
+	if (result <= now)
+		(void) EvmgmtCheckSendingHeld();
 	EvmgmtEndUnit();
+	if (result <= now)
+	{
+		/* due but not claimable yet */
+		result = TimestampTzPlusMilliseconds(now, locked_retry_ms);
+		locked_retry_ms = Min(locked_retry_ms * 2, LOCKED_RETRY_MAX_MS);
+	}
+	return result;
+}
+
+/* When the first open breaker's wait is over (its probe may go out). */
+static TimestampTz
+BreakerWake(TimestampTz now)
+{
+	TimestampTz result = DT_NOEND;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &endpoints)
+	{
+		Endpoint   *ep = dlist_container(Endpoint, node, iter.cur);
+
+		if (ep->open_until == 0 || ep->inflight > 0)
+			continue;
+		if (ep->open_until > now)
+			result = Min(result, ep->open_until);
+		else if (!ep->probe_claimed)
+			result = now;
+	}
 	return result;
 }
 
@@ -806,20 +1178,21 @@ NextNotificationDue(void)
  * woken: new notifications may have been committed; may_claim false (the
  * worker is disabled) lets what is in hand finish but claims nothing new.
  * Returns when the step wants to run again (besides whenever the
- * dispatcher's socket is ready).
+ * dispatcher's socket is ready): libcurl's timer, the next settle, the next
+ * due retry (whatever is in flight), an open breaker's probe time.
  */
 TimestampTz
 EvmgmtDispatchStep(bool woken, bool may_claim)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz wake_at;
+	TimestampTz wake_at = DT_NOEND;
 	int			running;
 
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) Max(evmgmt_max_concurrency, 8));
-	if (woken || outbox_due <= now)
+	if (woken)
+		locked_retry_ms = LOCKED_RETRY_MS;
+	if (woken || outbox_due <= now || BreakerWake(now) <= now)
 		claim_more = true;
-	if (!may_claim)
-		claim_more = false;
 
 	/* hand socket readiness and libcurl's timer to libcurl, collect results */
 	DrainEpoll();
@@ -829,6 +1202,8 @@ EvmgmtDispatchStep(bool woken, bool may_claim)
 		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	Harvest();
+	if (!may_claim)
+		claim_more = false;
 
 	/* settle when enough is done, or now and then, or when all is done */
 	now = GetCurrentTimestamp();
@@ -840,44 +1215,47 @@ EvmgmtDispatchStep(bool woken, bool may_claim)
 		last_settle = GetCurrentTimestamp();
 	}
 
-	/* claim: first take back expired leases, then top up the queue */
+	/* start what is queued, then top up: take back expired leases, claim */
+	StartWhatFits();
 	if (claim_more && nqueued < evmgmt_max_concurrency)
 	{
 		int			want = Max(evmgmt_batch_size, evmgmt_max_concurrency);
+		int			got;
+		bool		idle = (ninflight == 0 && nqueued == 0 && ndone == 0);
 
-		if (ninflight == 0 && nqueued == 0)
+		if (idle)
 			DispatchReclaim(false);
-		if (Claim(want) < want)
+		got = Claim(want);
+		if (got > 0)
+			locked_retry_ms = LOCKED_RETRY_MS;
+		if (got < want)
+		{
 			claim_more = false;
-	}
-
-	/* start what fits; libcurl's timer callback asks for the first kick */
-	while (ninflight < evmgmt_max_concurrency && nqueued > 0)
-	{
-		DeliveryJob *job = dlist_container(DeliveryJob, node, dlist_pop_head_node(&queued));
-
-		nqueued--;
-		StartJob(job);
+			outbox_due = NextNotificationDue(GetCurrentTimestamp(), idle && got == 0);
+		}
+		StartWhatFits();
 	}
 
 	/* when to come back */
 	now = GetCurrentTimestamp();
-	if (ninflight == 0 && nqueued == 0)
+	if (ndone > 0)
+		wake_at = (ninflight == 0 && nqueued == 0) ? now :
+			TimestampTzPlusMilliseconds(last_settle, SETTLE_EVERY_MS);
+	if (curl_timer_set)
+		wake_at = Min(wake_at, curl_timer_at);
+	else if (ninflight > 0)
+		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(now, 1000));
+	if (may_claim)
 	{
-		if (ndone > 0 || claim_more)
-			return now;			/* settle the jobs that failed before sending, claim again */
-		if (!may_claim)
-			return DT_NOEND;
-		outbox_due = NextNotificationDue();
-		if (outbox_due <= now)
-		{
-			/* due but not claimable yet (a row locked by someone else) */
-			outbox_due = TimestampTzPlusMilliseconds(now, LOCKED_RETRY_MS);
-		}
-		pgstat_report_activity(STATE_IDLE, NULL);
-		return outbox_due;
+		if (claim_more && nqueued < evmgmt_max_concurrency)
+			wake_at = now;
+		wake_at = Min(wake_at, outbox_due);
+		wake_at = Min(wake_at, BreakerWake(now));
 	}
 
+	if (ninflight == 0 && nqueued == 0)
+		pgstat_report_activity(STATE_IDLE, NULL);
+	else
 	{
 		char		activity[128];
 
@@ -885,10 +1263,5 @@ EvmgmtDispatchStep(bool woken, bool may_claim)
 				 ninflight, nqueued);
 		pgstat_report_activity(STATE_RUNNING, activity);
 	}
-	wake_at = curl_timer_set ? curl_timer_at : TimestampTzPlusMilliseconds(now, 1000);
-	if (ndone > 0)
-		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(last_settle, SETTLE_EVERY_MS));
-	if (claim_more && nqueued < evmgmt_max_concurrency)
-		wake_at = now;
 	return wake_at;
 }

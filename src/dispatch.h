@@ -24,12 +24,14 @@
 #define RESPONSE_MAX_BYTES		(1024 * 1024)
 
 struct ClaimBatch;
+struct Endpoint;
 
 /* A claimed notification, its request and its result. */
 typedef struct DeliveryJob
 {
 	dlist_node	node;
 	struct ClaimBatch *batch;	/* memory it lives in */
+	struct Endpoint *ep;		/* where it goes: its provider */
 
 	/* what was claimed */
 	int64		notification_id;
@@ -74,6 +76,9 @@ typedef struct DeliveryJob
 	const char *new_state;		/* sent, retry, dead */
 	char	   *error;
 	double		delay_s;		/* before the next attempt, when retrying */
+	bool		attempted;		/* false: handed back unsent (breaker opened) */
+	bool		probe;			/* the probe of an open circuit breaker */
+	bool		endpoint_failed;	/* no answer, or 5xx/429/408: counts for the breaker */
 } DeliveryJob;
 
 /* http.c: webhook, Twilio-compatible and ntfy-compatible requests */

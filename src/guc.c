@@ -73,6 +73,8 @@ int			evmgmt_backoff_base_ms = 1000;
 int			evmgmt_backoff_cap_ms = 3600000;
 int			evmgmt_lease_time_s = 300;
 char	   *evmgmt_outbound_allow = NULL;
+int			evmgmt_max_per_endpoint = 8;
+int			evmgmt_breaker_failures = 5;
 
 /*
  * Define every evmgmt.* setting; preload says whether the postmaster ones
@@ -202,6 +204,24 @@ EvmgmtDefineSettings(bool preload)
 							NULL,
 							&evmgmt_max_concurrency,
 							32, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.max_per_endpoint",
+							gettext_noop("Maximum number of deliveries a worker has in flight to one endpoint (provider) at once."),
+							gettext_noop("A slow or hanging endpoint holds at most this many of the evmgmt.max_concurrency slots."),
+							&evmgmt_max_per_endpoint,
+							8, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evmgmt.breaker_failures",
+							gettext_noop("Consecutive failed attempts after which an endpoint's circuit breaker opens."),
+							gettext_noop("An open endpoint gets no requests until one probe after a backoff succeeds; 0 disables the breaker."),
+							&evmgmt_breaker_failures,
+							5, 0, 1000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

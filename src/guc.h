@@ -48,6 +48,8 @@ extern int	evmgmt_backoff_base_ms;
 extern int	evmgmt_backoff_cap_ms;
 extern int	evmgmt_lease_time_s;
 extern char *evmgmt_outbound_allow;
+extern int	evmgmt_max_per_endpoint;
+extern int	evmgmt_breaker_failures;
 
 /* guc.c */
 extern void EvmgmtDefineSettings(bool preload);

@@ -60,6 +60,8 @@
 
 /* Delay before retrying escalation work that failed. */
 #define DUE_WORK_RETRY_MS	10000
+/* While sending is held (a restored copy), look again this often. */
+#define HOLD_CHECK_MS		60000
 /* Rows purged per transaction, transactions per pass, and the pause between purges. */
 #define PURGE_BATCH			1000
 #define PURGE_BATCHES_PER_PASS 10
@@ -339,7 +341,9 @@ StepDueWork(TimestampTz *due)
 
 	EvmgmtBeginUnit("evmgmt: running due escalation work");
 	state = CheckExtension();
-	if (state == SCHEMA_READY)
+	if (state == SCHEMA_READY && EvmgmtCheckSendingHeld())
+		*due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HOLD_CHECK_MS);
+	else if (state == SCHEMA_READY)
 		*due = CallRunDueWork();
 	else
 		*due = DT_NOEND;
@@ -493,7 +497,17 @@ EvmgmtWorkerMain(Datum main_arg)
 				/* it may have queued notifications (our own writes set no latch) */
 				woken = true;
 			}
-			if (schema == SCHEMA_READY)
+			if (schema == SCHEMA_READY && EvmgmtSendingHeld())
+			{
+				/* a restored copy or a clone: send nothing until resumed */
+				if (due_work_at > TimestampTzPlusMilliseconds(now, HOLD_CHECK_MS))
+					due_work_at = TimestampTzPlusMilliseconds(now, HOLD_CHECK_MS);
+				if (EvmgmtDispatchBusy())
+					wake_at = Min(wake_at, EvmgmtDispatchStep(false, false));
+				wake_at = Min(wake_at, due_work_at);
+				EvmgmtReportSendingHeld();
+			}
+			else if (schema == SCHEMA_READY)
 			{
 				TimestampTz dispatch_at;
 

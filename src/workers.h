@@ -118,4 +118,9 @@ extern void EvmgmtDispatchReclaimAll(void);
 extern TimestampTz EvmgmtDispatchStep(bool woken, bool may_claim);
 extern bool EvmgmtDispatchBusy(void);
 
+/* installation.c: hold all sending in a restored copy or a clone */
+extern bool EvmgmtCheckSendingHeld(void);
+extern bool EvmgmtSendingHeld(void);
+extern void EvmgmtReportSendingHeld(void);
+
 #endif							/* EVMGMT_WORKERS_H */

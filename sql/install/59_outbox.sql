@@ -26,20 +26,29 @@ CREATE TABLE evmgmt.notification (
 	last_status		integer,
 	last_error		text,
 	claimed_at		timestamptz,
+	origin			uuid DEFAULT evmgmt.installation_id(),
 	CONSTRAINT notification_sending_has_lease CHECK ((state = 'sending') = (lease_until IS NOT NULL)),
 	CONSTRAINT notification_sent_has_time CHECK ((state = 'sent') = (sent_at IS NOT NULL)),
 	CONSTRAINT notification_dead_has_error CHECK (state <> 'dead' OR last_error IS NOT NULL)
 );
 CREATE INDEX notification_due_idx ON evmgmt.notification (next_attempt_at) WHERE state IN ('pending', 'retry');
+-- unsent rows of another installation (a restored backlog): the hold check
+CREATE INDEX notification_origin_idx ON evmgmt.notification (origin) WHERE state IN ('pending', 'retry', 'sending');
+-- the dispatcher's fair claim: per endpoint (provider), its earliest due rows
+CREATE INDEX notification_provider_due_idx ON evmgmt.notification (provider_id, next_attempt_at, notification_id)
+	WHERE state IN ('pending', 'retry');
 CREATE INDEX notification_lease_idx ON evmgmt.notification (lease_until) WHERE state = 'sending';
 CREATE INDEX ON evmgmt.notification (escalation_id) WHERE escalation_id IS NOT NULL;
 CREATE INDEX ON evmgmt.notification (event_id);
 CREATE INDEX ON evmgmt.notification (created_at);
 CREATE INDEX notification_recipient_idx ON evmgmt.notification (channel, recipient, created_at);
+-- one resolve notice per person and event
+CREATE INDEX notification_contact_resolved_idx ON evmgmt.notification (contact_id) WHERE kind IN ('resolved', 'digest');
 COMMENT ON TABLE evmgmt.notification IS 'The transactional outbox: one row per message to one recipient; idempotency_key is sent as webhook-id so receivers can drop duplicates';
 COMMENT ON COLUMN evmgmt.notification.claimed_at IS 'When the dispatcher last claimed the notification (start of the latest attempt)';
 COMMENT ON COLUMN evmgmt.notification.lease_until IS 'While sending: the claim expires then, and a claim left by a crashed worker is retried';
 COMMENT ON COLUMN evmgmt.notification.next_attempt_at IS 'When the notification is due (first attempt, or the next retry after backoff or Retry-After)';
+COMMENT ON COLUMN evmgmt.notification.origin IS 'install_id of the installation that wrote it: the dispatcher sends only its own installation''s rows, so a restored copy''s backlog waits for evmgmt.resume_sending';
 COMMENT ON COLUMN evmgmt.notification.last_error IS 'Error of the latest failed attempt (kept when the notification is dead)';
 CREATE TRIGGER wake_workers AFTER INSERT OR UPDATE OF state, next_attempt_at ON evmgmt.notification
 	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.wake_workers_trigger();
@@ -62,11 +71,24 @@ COMMENT ON TABLE evmgmt.delivery_attempt IS 'Every delivery attempt of every not
 COMMENT ON COLUMN evmgmt.delivery_attempt.latency IS 'Time from the start of the attempt to its result';
 COMMENT ON COLUMN evmgmt.delivery_attempt.status_code IS 'HTTP status, or the last SMTP reply code; NULL when no answer came';
 
+-- Urgency rank of a message from its payload: 1 for sev1 ... 4 for sev4, 5
+-- for anything else (unclassified, no severity).
+CREATE FUNCTION evmgmt.tier_rank(payload jsonb) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE COALESCE(payload ->> 'severity', payload ->> 'tier')
+	WHEN 'sev1' THEN 1 WHEN 'sev2' THEN 2 WHEN 'sev3' THEN 3 WHEN 'sev4' THEN 4 ELSE 5 END;
+COMMENT ON FUNCTION evmgmt.tier_rank(jsonb) IS 'Urgency of a message from its payload severity (or tier): 1 = sev1 ... 4 = sev4, 5 = other';
+
 -- Write one notification to the outbox.  Person channels are rate limited per
 -- address: when something was already sent or queued to the same channel and
 -- address within evmgmt.recipient_burst_window, the message joins a digest
 -- that goes out when the window closes, so a storm of events becomes one
--- message per window and address.  Webhooks are never bundled.
+-- message per window and address.  Webhooks are never bundled.  Urgency wins
+-- over the rate limit: a sev1 is never bundled, nor is a message more urgent
+-- than what waits in the digest or what the address got within the window;
+-- such a message goes out at once and takes the waiting digest with it (the
+-- digest is due at once too).
 CREATE FUNCTION evmgmt.enqueue_notification(p_kind text, p_channel evmgmt.channel, p_provider_id text,
 											p_contact_id bigint, p_recipient text, p_event_id bigint,
 											p_escalation_id bigint, p_operation_id text, p_subject text,
@@ -82,6 +104,8 @@ DECLARE
 	v_id bigint;
 	v_payload jsonb;
 	v_last timestamptz;
+	v_rank integer := evmgmt.tier_rank(p_payload);
+	v_recent integer;
 	m record;
 BEGIN
 	bundled := false;
@@ -99,7 +123,11 @@ BEGIN
 		ORDER BY n.next_attempt_at
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED;
-		IF FOUND THEN
+		IF FOUND AND (v_rank = 1 OR v_rank < COALESCE((SELECT pg_catalog.min(evmgmt.tier_rank(i -> 'payload'))
+													  FROM pg_catalog.jsonb_array_elements(v_payload -> 'items') i), 5)) THEN
+			-- more urgent than what waits: it goes out now, and the digest with it
+			UPDATE evmgmt.notification SET next_attempt_at = p_now WHERE notification_id = v_id;
+		ELSIF FOUND THEN
 			v_payload := pg_catalog.jsonb_set(v_payload, '{items}', (v_payload -> 'items') || pg_catalog.jsonb_build_array(v_item));
 			SELECT * INTO m FROM evmgmt.render_digest(p_channel, v_payload -> 'items');
 			UPDATE evmgmt.notification SET payload = v_payload, subject = m.subject, body = m.body
@@ -107,12 +135,13 @@ BEGIN
 			notification_id := v_id;
 			bundled := true;
 			RETURN;
+		ELSE
+			SELECT pg_catalog.max(n.created_at), pg_catalog.min(evmgmt.tier_rank(n.payload)) INTO v_last, v_recent
+			FROM evmgmt.notification n
+			WHERE n.channel = p_channel AND n.recipient = p_recipient
+			  AND n.created_at > p_now - v_window AND n.created_at <= p_now AND n.state <> 'cancelled';
 		END IF;
-		SELECT pg_catalog.max(n.created_at) INTO v_last
-		FROM evmgmt.notification n
-		WHERE n.channel = p_channel AND n.recipient = p_recipient
-		  AND n.created_at > p_now - v_window AND n.created_at <= p_now AND n.state <> 'cancelled';
-		IF v_last IS NOT NULL THEN
+		IF v_last IS NOT NULL AND v_rank > 1 AND v_rank >= v_recent THEN
 			SELECT * INTO m FROM evmgmt.render_digest(p_channel, pg_catalog.jsonb_build_array(v_item));
 			INSERT INTO evmgmt.notification (event_id, escalation_id, kind, channel, provider_id, contact_id, recipient,
 											 subject, body, payload, created_at, next_attempt_at)
@@ -201,8 +230,67 @@ CREATE TRIGGER notification_drop_stale_retry BEFORE UPDATE OF state ON evmgmt.no
 	FOR EACH ROW WHEN (OLD.state = 'sending' AND NEW.state = 'retry')
 	EXECUTE FUNCTION evmgmt.notification_drop_stale_retry();
 
+-- Has this contact been sent (or queued) the resolution of this event, on
+-- its own or inside a digest, on any channel?
+CREATE FUNCTION evmgmt.resolve_notice_queued(p_event_id bigint, p_contact_id bigint) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (SELECT FROM evmgmt.notification n
+			   WHERE n.contact_id = p_contact_id AND n.kind IN ('resolved', 'digest') AND n.state <> 'cancelled'
+				 AND ((n.kind = 'resolved' AND n.event_id = p_event_id)
+					  OR (n.kind = 'digest' AND n.payload -> 'items' @> pg_catalog.jsonb_build_array(
+							pg_catalog.jsonb_build_object('kind', 'resolved', 'event_id', p_event_id)))));
+COMMENT ON FUNCTION evmgmt.resolve_notice_queued(bigint, bigint) IS 'Whether the contact already has the resolution of the event (sent or queued, alone or in a digest)';
+
+-- Messages say what is true when their transaction commits: a message about
+-- an event queued earlier in the transaction (an "opened" message before the
+-- other pools were classified) is rendered again at commit from the event's
+-- facts as they are then.  Only facts the message was rendered from are
+-- replaced; nothing changes when they are the same.  Rows loaded by a
+-- restore (evmgmt.restoring = on) are left as they were dumped.
+CREATE FUNCTION evmgmt.notification_render_at_commit() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n record;
+	f jsonb;
+	v jsonb;
+	m record;
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	SELECT x.* INTO n FROM evmgmt.notification x
+	WHERE x.notification_id = NEW.notification_id AND x.state = 'pending' AND x.attempts = 0;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	f := evmgmt.event_facts(n.event_id);
+	IF f IS NULL THEN
+		RETURN NULL;
+	END IF;
+	SELECT n.payload || COALESCE(pg_catalog.jsonb_object_agg(e.key, e.value), '{}') INTO v
+	FROM pg_catalog.jsonb_each(f) e WHERE n.payload ? e.key;
+	IF v = n.payload THEN
+		RETURN NULL;
+	END IF;
+	SELECT * INTO m FROM evmgmt.render_message(n.kind, n.channel, COALESCE(v ->> 'operation_id', f ->> 'operation_id'), v);
+	UPDATE evmgmt.notification SET payload = v, subject = m.subject, body = m.body
+	WHERE notification_id = n.notification_id;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.notification_render_at_commit() IS 'Trigger (deferred to commit): renders a queued event message again from the event''s facts at commit, so it says what is true then';
+CREATE CONSTRAINT TRIGGER notification_render_at_commit AFTER INSERT ON evmgmt.notification
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.event_id IS NOT NULL AND NEW.kind <> 'digest' AND NEW.kind <> 'test')
+	EXECUTE FUNCTION evmgmt.notification_render_at_commit();
+
 -- Reach one contact on one channel: check the contact, find the address and
--- the provider, render and enqueue.  The outcome says why nothing was queued.
+-- the provider, render and enqueue.  The outcome says why nothing was queued;
+-- already_notified: the contact has the event's resolution already (one
+-- resolve notice per person and event).
 CREATE FUNCTION evmgmt.notify_contact(p_kind text, p_contact_id bigint, p_channel evmgmt.channel, p_event_id bigint,
 									  p_escalation_id bigint, p_operation_id text, p_vars jsonb, p_now timestamptz,
 									  OUT outcome text, OUT notification_id bigint, OUT recipient text, OUT provider_id text)
@@ -218,6 +306,10 @@ BEGIN
 	SELECT c.active INTO v_active FROM evmgmt.contact c WHERE c.contact_id = p_contact_id;
 	IF NOT COALESCE(v_active, false) THEN
 		outcome := 'inactive_contact';
+		RETURN;
+	END IF;
+	IF p_kind = 'resolved' AND p_event_id IS NOT NULL AND evmgmt.resolve_notice_queued(p_event_id, p_contact_id) THEN
+		outcome := 'already_notified';
 		RETURN;
 	END IF;
 	SELECT cc.address INTO recipient FROM evmgmt.contact_channel cc
@@ -242,7 +334,7 @@ BEGIN
 	outcome := CASE WHEN q.bundled THEN 'bundled' ELSE 'queued' END;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.notify_contact(text, bigint, evmgmt.channel, bigint, bigint, text, jsonb, timestamptz) IS 'Queues one message to one contact on one channel, or says why it could not (inactive_contact, no_channel, no_provider)';
+COMMENT ON FUNCTION evmgmt.notify_contact(text, bigint, evmgmt.channel, bigint, bigint, text, jsonb, timestamptz) IS 'Queues one message to one contact on one channel, or says why it could not (inactive_contact, no_channel, no_provider, already_notified: the contact has the event''s resolution already)';
 
 -- Send to a webhook endpoint (never bundled).
 CREATE FUNCTION evmgmt.notify_endpoint(p_kind text, p_provider_id text, p_event_id bigint, p_escalation_id bigint,
@@ -277,3 +369,28 @@ CREATE FUNCTION evmgmt.webhook_signature(secret text, msg_id text, ts bigint, bo
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'evmgmt_webhook_signature';
 COMMENT ON FUNCTION evmgmt.webhook_signature(text, text, bigint, text) IS 'Standard Webhooks signature "v1,<base64 HMAC-SHA256>" of "msg_id.ts.body" (a whsec_ secret is base64-decoded first)';
+
+-- The dispatcher's claim asks, for each page of an escalation step, whether
+-- it may go (src/dispatch.c): "go" when the escalation is still running and
+-- not being acknowledged right now (a FOR SHARE lock, held until the claim
+-- commits, so an acknowledgment that commits later finds the page in
+-- flight), "wait" while an acknowledgment holds the row, "ended" when it
+-- ended.  SECURITY DEFINER: the worker's role may read escalations but may
+-- not lock them (row locks need UPDATE).
+CREATE FUNCTION evmgmt.claim_verdict(escalation_id bigint) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM FROM evmgmt.escalation e
+	WHERE e.escalation_id = claim_verdict.escalation_id AND e.state IN ('active', 'exhausted')
+	FOR SHARE OF e SKIP LOCKED;
+	IF FOUND THEN
+		RETURN 'go';
+	END IF;
+	PERFORM FROM evmgmt.escalation e
+	WHERE e.escalation_id = claim_verdict.escalation_id AND e.state IN ('active', 'exhausted');
+	RETURN CASE WHEN FOUND THEN 'wait' ELSE 'ended' END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.claim_verdict(bigint) IS 'For the dispatcher''s claim: go (the escalation runs; it is share-locked until the claim commits), wait (an acknowledgment holds it) or ended';

@@ -461,6 +461,7 @@ DECLARE
 	v_ids bigint[] := '{}';
 	v_stopped integer := 0;
 	v_op text;
+	v_note text;
 	v_facts jsonb;
 	v_vars jsonb;
 	x record;
@@ -500,11 +501,28 @@ BEGIN
 	SET met_at = CASE WHEN t.breached_at IS NULL THEN p_now END, next_at = NULL
 	WHERE t.event_id = p_event AND (v_all OR t.pool = p_pool) AND t.met_at IS NULL AND t.next_at IS NOT NULL;
 
+	-- messages carry the note given with the resolution, not the word "resolved"
+	v_note := p_why;
+	IF v_state = 'resolved' THEN
+		v_note := COALESCE((SELECT pg_catalog.string_agg(DISTINCT pc.resolution_note, '; ')
+						   FROM evmgmt.pool_condition pc
+						   WHERE pc.event_id = p_event AND (p_pool IS NULL OR pc.pool = p_pool)
+							 AND pc.resolution_note IS NOT NULL AND pc.resolution_note <> ''), p_why);
+	END IF;
+
 	-- everyone who was paged hears that it is over
 	IF pg_catalog.cardinality(v_ids) > 0 THEN
 		v_facts := evmgmt.event_facts(p_event);
-		v_vars := v_facts || pg_catalog.jsonb_build_object('outcome', v_state, 'why', p_why, 'pool', p_pool);
-		FOR r IN SELECT * FROM evmgmt.paged_contacts(v_ids) LOOP
+		v_vars := v_facts || pg_catalog.jsonb_build_object('outcome', v_state, 'why', v_note, 'pool', p_pool);
+		-- one notice per person and event: who is still paged for a live pool
+		-- of the event hears it when that one ends too
+		FOR r IN SELECT * FROM evmgmt.paged_contacts(v_ids) p
+				 WHERE NOT EXISTS (SELECT FROM evmgmt.paged_contacts(ARRAY(
+									   SELECT e.escalation_id FROM evmgmt.escalation e
+									   WHERE e.event_id = p_event AND e.resolve_notified_at IS NULL
+										 AND e.escalation_id <> ALL (v_ids))) o
+								   WHERE o.contact_id = p.contact_id)
+		LOOP
 			PERFORM evmgmt.notify_contact('resolved', r.contact_id, r.channel, p_event, r.escalation_id, v_op, v_vars, p_now);
 		END LOOP;
 		FOR r IN SELECT DISTINCT ON (s.provider_id) s.provider_id, s.escalation_id

@@ -70,7 +70,7 @@ BEGIN
 							  WHERE n.event_id = p_event_id AND n.kind = p_kind AND n.contact_id = r.contact_id
 								AND n.channel = r.channel AND n.created_at = p_now AND n.state <> 'cancelled');
 		SELECT * INTO q FROM evmgmt.notify_contact(p_kind, r.contact_id, r.channel, p_event_id, NULL, v_op, p_vars, p_now);
-		IF q.outcome NOT IN ('queued', 'bundled') THEN
+		IF q.outcome NOT IN ('queued', 'bundled', 'already_notified') THEN
 			v_gaps := v_gaps || pg_catalog.jsonb_build_object('contact_id', r.contact_id, 'channel', r.channel, 'outcome', q.outcome);
 		END IF;
 	END LOOP;
@@ -147,9 +147,16 @@ DECLARE
 	s evmgmt.status_schedule;
 	v_sev evmgmt.severity;
 	v_auds text[];
+	v_note text := p_why;
 BEGIN
 	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event_id;
 	SELECT * INTO s FROM evmgmt.status_schedule x WHERE x.event_id = p_event_id FOR UPDATE;
+	-- the message carries the resolution notes given, not the word "resolved"
+	IF p_state = 'resolved' THEN
+		v_note := COALESCE((SELECT pg_catalog.string_agg(DISTINCT pc.resolution_note, '; ')
+						   FROM evmgmt.pool_condition pc
+						   WHERE pc.event_id = p_event_id AND pc.resolution_note IS NOT NULL AND pc.resolution_note <> ''), p_why);
+	END IF;
 	IF FOUND AND s.ended_at IS NOT NULL THEN
 		RETURN;
 	END IF;
@@ -171,7 +178,7 @@ BEGIN
 	IF pg_catalog.cardinality(v_auds) > 0 THEN
 		UPDATE evmgmt.status_schedule
 		SET gaps = evmgmt.notify_audiences(p_event_id, v_auds, 'resolved',
-										   evmgmt.event_facts(p_event_id) || pg_catalog.jsonb_build_object('outcome', p_state, 'why', p_why),
+										   evmgmt.event_facts(p_event_id) || pg_catalog.jsonb_build_object('outcome', p_state, 'why', v_note),
 										   p_now)
 		WHERE event_id = p_event_id;
 	END IF;

@@ -123,7 +123,7 @@ BEGIN
 		'event', 'pool_condition', 'response_action', 'post_resolution_analysis', 'action_item', 'objective_impact',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'escalation', 'escalation_ack', 'message_template',
-		'detection_policy', 'maintenance_window']
+		'detection_policy', 'maintenance_window', 'sending_origin']
 	LOOP
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);
@@ -149,7 +149,7 @@ DECLARE
 		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
 		'interval_stat', 'interval_stat_default', 'interval_inbox', 'interval_inbox_raw', 'ingest_load', 'interval_series', 'detection_state', 'detection_log', 'feed_health', 'event_timeline',
 		'notification', 'delivery_attempt', 'escalation_step_run', 'target_timer', 'audit_log',
-		'work_failure'];
+		'work_failure', 'installation'];
 	missing text;
 BEGIN
 	SELECT pg_catalog.string_agg(c.relname, ', ' ORDER BY c.relname) INTO missing

@@ -60,6 +60,11 @@ GRANT EXECUTE ON FUNCTION evmgmt.calibrate_from_defaults(text) TO evmgmt_admin;
 REVOKE ALL ON FUNCTION evmgmt.audit_row(), evmgmt.audit_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION evmgmt.refuse_direct_change() FROM PUBLIC;
 
+-- Restored copies: only an admin lets a held copy send.
+REVOKE ALL ON FUNCTION evmgmt.resume_sending(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION evmgmt.notification_render_at_commit() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.resume_sending(text) TO evmgmt_admin;
+
 -- Workers: the wake-up may be asked for by anybody who writes due work.
 REVOKE ALL ON FUNCTION evmgmt.wake_workers(), evmgmt.wake_workers_trigger() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.wake_workers() TO evmgmt_admin, evmgmt_responder, evmgmt_ingest;
@@ -206,3 +211,15 @@ REVOKE ALL ON FUNCTION evmgmt.interval_stat_loaded(), evmgmt.interval_inbox_rout
 GRANT EXECUTE ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, boolean),
 	evmgmt.drop_interval_partitions(interval, timestamptz),
 	evmgmt.maintain_interval_partitions(timestamptz) TO evmgmt_admin;
+
+-- A restored copy holds its sending (06_installation.sql,
+-- 69_sending_status.sql): the worker asks why before it dispatches; admins
+-- may ask too (readers see it through sending_status).
+REVOKE ALL ON FUNCTION evmgmt.sending_hold_reason() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.sending_hold_reason() TO evmgmt_worker, evmgmt_admin;
+-- the dispatcher claims and reclaims only this installation's notifications
+GRANT SELECT (install_id) ON evmgmt.installation TO evmgmt_worker;
+
+-- the claim's per-page verdict (59_outbox.sql), for the dispatcher only
+REVOKE ALL ON FUNCTION evmgmt.claim_verdict(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.claim_verdict(bigint) TO evmgmt_worker;

@@ -47,6 +47,8 @@ setting() {
 }
 setting evmgmt.max_concurrency $CONCURRENCY
 setting evmgmt.batch_size $BATCH
+# one sink: the per-endpoint cap must allow the whole concurrency
+setting evmgmt.max_per_endpoint $CONCURRENCY
 setting evmgmt.worker_enabled off
 setting evmgmt.delivery_retention -1
 psql -XqAt -d postgres -c "SELECT pg_reload_conf()" >/dev/null

@@ -117,8 +117,9 @@ SELECT is((SELECT count(*)::int FROM pg_auth_members m JOIN pg_roles r ON r.oid 
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
 				WHERE p.pronamespace = 'evmgmt'::regnamespace AND has_function_privilege('evmgmt_worker', p.oid, 'EXECUTE')
 				  AND NOT has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1),
-		  ARRAY['evmgmt.purge_delivery_history(boolean,integer,integer)', 'evmgmt.run_due_work()'],
-		  'evmgmt_worker executes exactly the two worker entry points beyond what everybody may');
+		  ARRAY['evmgmt.claim_verdict(bigint)', 'evmgmt.purge_delivery_history(boolean,integer,integer)', 'evmgmt.run_due_work()',
+				'evmgmt.sending_hold_reason()'],
+		  'evmgmt_worker executes exactly the four worker entry points beyond what everybody may (due work, purge, the sending hold, the claim verdict)');
 SELECT is(ARRAY(SELECT format('%s:%s', c.relname, string_agg(pr, ',' ORDER BY pr)) FROM pg_class c,
 				unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) pr
 				WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')

@@ -8,7 +8,7 @@ taken from the first path segment when it names one, else --mode:
   ok     200 at once              500    500 at once
   hang   never answers            slow   200 after --slow seconds
   429    429 with Retry-After: --retry-after
-  400    400 at once
+  400    400 at once              slow503  503 after --slow seconds
 
 Standard Webhooks signatures are verified with this file's own code
 (Python's hmac), independently of the extension: "sig_valid" is true,
@@ -27,7 +27,7 @@ import socketserver
 import threading
 import time
 
-MODES = {"ok", "500", "hang", "slow", "429", "400"}
+MODES = {"ok", "500", "hang", "slow", "429", "400", "slow503"}
 
 
 def signing_key(secret):
@@ -84,9 +84,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "hang":
             time.sleep(3600)
             return
-        if mode == "slow":
+        if mode in ("slow", "slow503"):
             time.sleep(self.server.opts.slow)
-        status = {"ok": 200, "slow": 200, "500": 500, "429": 429, "400": 400}[mode]
+        status = {"ok": 200, "slow": 200, "500": 500, "429": 429, "400": 400, "slow503": 503}[mode]
         if self.path.endswith(".json") and status == 200:
             status = 201
         reply = b'{"ok": true}' if status < 300 else b'{"error": "sink mode ' + mode.encode() + b'"}'
