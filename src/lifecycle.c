@@ -1065,7 +1065,8 @@ evmgmt_reclassify_type(PG_FUNCTION_ARGS)
 	Bind(&a, types.event_type, FuncArg(fcinfo, 1));
 	RunSQL(false,
 		   "SELECT e.subtype,"
-		   "       $2 IS NULL OR EXISTS (SELECT FROM evmgmt.event_subtype st WHERE st.subtype = $2 AND st.event_type = $3)"
+		   "       $2 IS NULL OR EXISTS (SELECT FROM evmgmt.event_subtype st WHERE st.subtype = $2 AND st.event_type = $3),"
+		   "       e.event_type = $3 AND e.subtype IS NOT DISTINCT FROM $2"
 		   "  FROM evmgmt.event e WHERE e.event_id = $1", &a);
 	from_subtype = ColCString(0, 1);
 	from_type = EnumLabel(ev.event_type);
@@ -1075,9 +1076,7 @@ evmgmt_reclassify_type(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("subtype \"%s\" is not a subtype of %s", subtype, to_type),
 				 errhint("The subtypes of each type are in evmgmt.event_subtype; pass NULL for none.")));
-	if (strcmp(from_type, to_type) == 0 &&
-		((from_subtype == NULL && subtype == NULL) ||
-		 (from_subtype != NULL && subtype != NULL && strcmp(from_subtype, subtype) == 0)))
+	if (DatumGetBool(ColValue(0, 3)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event %s is already of type %s%s%s", ev.id, to_type,
