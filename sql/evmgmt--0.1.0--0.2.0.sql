@@ -551,6 +551,15 @@ AS 'MODULE_PATHNAME', 'evmgmt_try_timestamptz'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.try_timestamptz(text) IS 'The timestamp the text holds as timestamptz_in reads it (session DateStyle and TimeZone), NULL when it does not parse or is out of range; never raises';
 
+-- The expression of CHECK interval_stat_series_noted: notes the row for the
+-- statement trigger (C, src/load_capture.c); always true.
+CREATE FUNCTION evmgmt.interval_stat_noted(site_id text, queue_id text, pool evmgmt.pool, interval_start timestamptz,
+										   answered_in_threshold integer, offered integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_interval_stat_noted'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION evmgmt.interval_stat_noted(text, text, evmgmt.pool, timestamptz, integer, integer) IS 'Always true: notes an interval_stat row being stored (series, start, service level) in the capture frame of its statement, if one is open';
+
 CREATE TABLE evmgmt.interval_stat (
 	site_id			text COLLATE "C" NOT NULL,
 	queue_id		text COLLATE "C" NOT NULL,
@@ -588,7 +597,10 @@ CREATE TABLE evmgmt.interval_stat (
 	CONSTRAINT interval_stat_start_aligned CHECK (evmgmt.interval_start_aligned(interval_start, interval_minutes)),
 	-- every value that enters is bounded: a start in 4714 BC from one row must
 	-- not make partitions or classification reach across the calendar
-	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00')
+	CONSTRAINT interval_stat_start_plausible CHECK (interval_start >= '2000-01-01 00:00+00' AND interval_start < '2200-01-01 00:00+00'),
+	-- not a rule: notes the row for the statement trigger (always true)
+	CONSTRAINT interval_stat_series_noted CHECK (evmgmt.interval_stat_noted(site_id, queue_id, pool, interval_start,
+																			answered_in_threshold, offered))
 	-- The key, (interval_start, site_id, queue_id, pool), is declared on each
 	-- partition (interval_stat_default_pkey below, the month partitions'
 	-- by create_interval_partitions), not on this table: a key of an
@@ -647,25 +659,44 @@ CREATE TYPE evmgmt.interval_touch AS (
 );
 COMMENT ON TYPE evmgmt.interval_touch IS 'One series touched by a load: its first and last interval start in the load, the number of rows, the lowest service level among them and the series'' last interval start before the load (NULL for a new series)';
 
+-- What the statement trigger knows of the rows of its statement, noted row
+-- by row by the CHECK constraint interval_stat_series_noted into a frame
+-- that a BEFORE STATEMENT trigger opens (C, src/load_capture.c).  No
+-- transition table: PostgreSQL 15 gives up multi-row inserts into a
+-- partitioned table that has one.
+CREATE FUNCTION evmgmt.interval_stat_load_begin() RETURNS trigger
+AS 'MODULE_PATHNAME', 'evmgmt_interval_stat_load_begin'
+LANGUAGE C;
+COMMENT ON FUNCTION evmgmt.interval_stat_load_begin() IS 'BEFORE INSERT statement trigger of interval_stat: opens the frame in which the statement''s rows are noted';
+CREATE FUNCTION evmgmt.interval_stat_touched() RETURNS evmgmt.interval_touch[]
+AS 'MODULE_PATHNAME', 'evmgmt_interval_stat_touched'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION evmgmt.interval_stat_touched() IS 'The series the rows of the statement being loaded into interval_stat touched (NULL when none); for its statement trigger';
+CREATE FUNCTION evmgmt.interval_stat_redelivered()
+RETURNS TABLE (site_id text, queue_id text, pool evmgmt.pool, interval_start timestamptz)
+AS 'MODULE_PATHNAME', 'evmgmt_interval_stat_redelivered'
+LANGUAGE C STABLE ROWS 100;
+COMMENT ON FUNCTION evmgmt.interval_stat_redelivered() IS 'The keys of the statement''s rows at or before their series'' high-water mark (intervals that may have been delivered before); for the statement trigger of interval_stat';
+CREATE FUNCTION evmgmt.interval_stat_load_end() RETURNS void
+AS 'MODULE_PATHNAME', 'evmgmt_interval_stat_load_end'
+LANGUAGE C;
+COMMENT ON FUNCTION evmgmt.interval_stat_load_end() IS 'Closes the frame of the statement being loaded into interval_stat; for its statement trigger';
+CREATE FUNCTION evmgmt.stored_by_this_transaction(row_xmin xid) RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_stored_by_this_transaction'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION evmgmt.stored_by_this_transaction(xid) IS 'Whether a row with this xmin was stored by the current transaction (or one of its open subtransactions)';
+
 CREATE FUNCTION evmgmt.interval_stat_loaded() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-	v_touch evmgmt.interval_touch[];
+	v_touch evmgmt.interval_touch[] := evmgmt.interval_stat_touched();
 	v_bad text;
 BEGIN
-	SELECT pg_catalog.array_agg(ROW(g.site_id, g.queue_id, g.pool, g.first_start, g.last_start, g.n_rows,
-									g.min_sl, s.last_interval_start)::evmgmt.interval_touch)
-	INTO v_touch
-	FROM (SELECT n.site_id, n.queue_id, n.pool, pg_catalog.min(n.interval_start) AS first_start,
-				 pg_catalog.max(n.interval_start) AS last_start, pg_catalog.count(*) AS n_rows,
-				 pg_catalog.min(evmgmt.interval_service_level(n.answered_in_threshold, n.offered)) AS min_sl
-		  FROM new_rows n
-		  GROUP BY n.site_id, n.queue_id, n.pool) g
-	LEFT JOIN evmgmt.interval_series s ON s.site_id = g.site_id AND s.queue_id = g.queue_id AND s.pool = g.pool;
 	IF v_touch IS NULL THEN
+		PERFORM evmgmt.interval_stat_load_end();
 		RETURN NULL;
 	END IF;
 
@@ -691,20 +722,20 @@ BEGIN
 	END IF;
 
 	-- Re-delivery: only rows at or before a series' high-water mark can meet
-	-- an earlier row (the deferred key lets both stand until here).  Of the
-	-- copies of such a key one is kept: a copy equal to a row of this
-	-- statement, the one stored last when there are several.
+	-- an earlier row (the deferred key lets both stand until here); the
+	-- frame noted exactly those keys.  Of the copies of such a key one is
+	-- kept: the one this transaction stored last.
 	IF EXISTS (SELECT FROM pg_catalog.unnest(v_touch) t WHERE t.first_start <= t.prev_last_start) THEN
 		WITH cand AS (
-			SELECT DISTINCT n.interval_start, n.site_id, n.queue_id, n.pool
-			FROM new_rows n
-			JOIN evmgmt.interval_series s ON s.site_id = n.site_id AND s.queue_id = n.queue_id AND s.pool = n.pool
-			WHERE n.interval_start <= s.last_interval_start
+			SELECT DISTINCT r.interval_start, r.site_id, r.queue_id, r.pool
+			FROM evmgmt.interval_stat_redelivered() r
 		), copies AS (
 			SELECT x.tableoid AS rel, x.ctid AS tid,
 				   pg_catalog.row_number() OVER (
 					   PARTITION BY x.interval_start, x.site_id, x.queue_id, x.pool
-					   ORDER BY EXISTS (SELECT FROM new_rows n WHERE ROW(n.*) IS NOT DISTINCT FROM ROW(x.*)) DESC,
+					   ORDER BY evmgmt.stored_by_this_transaction(x.xmin) DESC,
+								CASE WHEN evmgmt.stored_by_this_transaction(x.xmin)
+									 THEN x.cmin::text::bigint END DESC NULLS LAST,
 								x.tableoid DESC, x.ctid DESC) AS rank
 			FROM evmgmt.interval_stat x
 			JOIN cand c ON x.interval_start = c.interval_start AND x.site_id = c.site_id
@@ -713,6 +744,7 @@ BEGIN
 		DELETE FROM evmgmt.interval_stat x USING copies c
 		WHERE c.rank > 1 AND x.tableoid = c.rel AND x.ctid = c.tid;
 	END IF;
+	PERFORM evmgmt.interval_stat_load_end();
 
 	INSERT INTO evmgmt.interval_series AS s (site_id, queue_id, pool, first_interval_start, last_interval_start, last_loaded_at)
 	SELECT t.site_id, t.queue_id, t.pool, t.first_start, t.last_start, pg_catalog.clock_timestamp()
@@ -733,8 +765,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION evmgmt.interval_stat_loaded() IS 'Statement trigger of interval_stat: checks site and queue codes set-based (foreign-key wording and names), replaces re-delivered intervals, keeps interval_series and runs detection on the series the statement touched';
+CREATE TRIGGER interval_stat_load_begin BEFORE INSERT ON evmgmt.interval_stat
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_stat_load_begin();
 CREATE TRIGGER interval_stat_loaded AFTER INSERT ON evmgmt.interval_stat
-	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_stat_loaded();
 
 -- What a foreign key would refuse on the referenced side: a site or queue
@@ -788,66 +821,28 @@ AS 'MODULE_PATHNAME', 'evmgmt_interval_inbox_problem'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION evmgmt.interval_inbox_problem(text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, text, boolean, boolean) IS 'Why an inbox row cannot be stored in interval_stat: {sqlstate, constraint, message[, detail]} as inserting it would raise (input syntax, NOT NULL, CHECK constraints, codes, in that order), NULL when it can; never raises';
 
--- Route one statement's inbox rows: bad rows to quarantine, good rows to
--- interval_stat, each with one INSERT; then empty the inbox of them.
+-- Route one statement's inbox rows (C, src/detect.c): each row parsed once;
+-- bad rows to quarantine with their reason, good rows to interval_stat, each
+-- set with one INSERT; then empty the inbox of them.
 CREATE OR REPLACE FUNCTION evmgmt.interval_inbox_route() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'evmgmt_interval_inbox_route'
+LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET jit = off
-AS $$
-BEGIN
-	-- the bad rows, each with its reason
-	INSERT INTO evmgmt.interval_quarantine (row_data, sqlstate, reason, detail, constraint_name)
-	SELECT pg_catalog.to_jsonb(b.n), b.problem[1], b.problem[3], b.problem[4], b.problem[2]
-	FROM (SELECT n,
-				 evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
-											   n.offered, n.handled, n.abandoned, n.answered_in_threshold,
-											   n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
-											   n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
-											   n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) AS problem
-		  FROM new_rows n
-		  LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
-		  LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C") b
-	WHERE b.problem IS NOT NULL;
-
-	-- the good rows, in one INSERT (the casts cannot fail on them)
-	INSERT INTO evmgmt.interval_stat
-		(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned,
-		 answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht,
-		 transferred, escalated, repeat_contacts)
-	SELECT n.site_id, n.queue_id, n.pool::evmgmt.pool, n.interval_start::timestamptz, n.interval_minutes::smallint,
-		   n.offered::integer, n.handled::integer, COALESCE(n.abandoned, '0')::integer, n.answered_in_threshold::integer,
-		   n.threshold_seconds::integer, n.aht_seconds::real, n.staffed::real, n.scheduled::real,
-		   n.forecast_offered::real, n.forecast_aht::real, n.transferred::integer, n.escalated::integer,
-		   n.repeat_contacts::integer
-	FROM new_rows n
-	LEFT JOIN evmgmt.site s ON s.site_id = n.site_id COLLATE "C"
-	LEFT JOIN evmgmt.queue q ON q.queue_id = n.queue_id COLLATE "C"
-	WHERE evmgmt.interval_inbox_problem(n.site_id, n.queue_id, n.pool, n.interval_start, n.interval_minutes,
-										n.offered, n.handled, n.abandoned, n.answered_in_threshold,
-										n.threshold_seconds, n.aht_seconds, n.staffed, n.scheduled,
-										n.forecast_offered, n.forecast_aht, n.transferred, n.escalated,
-										n.repeat_contacts, s.site_id IS NOT NULL, q.queue_id IS NOT NULL) IS NULL;
-
-	-- the rows of this statement (and of nobody else: others' are not visible)
-	DELETE FROM evmgmt.interval_inbox;
-	RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION evmgmt.interval_inbox_route() IS 'Statement trigger of interval_inbox: classifies the batch set-based, quarantines each bad row with its most specific reason and loads the good rows into interval_stat with one INSERT (no subtransaction per row)';
+SET jit = off;
+COMMENT ON FUNCTION evmgmt.interval_inbox_route() IS 'Statement trigger of interval_inbox: parses each row of the batch once, quarantines each bad row with its most specific reason and loads the good rows into interval_stat with one INSERT (no subtransaction per row)';
 CREATE TRIGGER interval_inbox_route AFTER INSERT ON evmgmt.interval_inbox
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_inbox_route();
 -- the rows of 0.1.0, without detection on them (they are history), and the
 -- series they make
-ALTER TABLE evmgmt.interval_stat DISABLE TRIGGER interval_stat_loaded;
+ALTER TABLE evmgmt.interval_stat DISABLE TRIGGER interval_stat_load_begin, DISABLE TRIGGER interval_stat_loaded;
 INSERT INTO evmgmt.interval_stat
 	(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned, answered_in_threshold,
 	 threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht)
 SELECT site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned, answered_in_threshold,
 	   threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht
 FROM evmgmt.interval_stat_0_1_0;
-ALTER TABLE evmgmt.interval_stat ENABLE TRIGGER interval_stat_loaded;
+ALTER TABLE evmgmt.interval_stat ENABLE TRIGGER interval_stat_load_begin, ENABLE TRIGGER interval_stat_loaded;
 INSERT INTO evmgmt.interval_series (site_id, queue_id, pool, first_interval_start, last_interval_start, last_loaded_at)
 SELECT site_id, queue_id, pool, pg_catalog.min(interval_start), pg_catalog.max(interval_start), pg_catalog.now()
 FROM evmgmt.interval_stat_0_1_0
@@ -1674,7 +1669,8 @@ BEGIN
 		CREATE TEMPORARY TABLE evmgmt_detect_cand (
 			n integer, site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, operation_id text,
 			first_start timestamptz, last_start timestamptz, prev_last_start timestamptz,
-			eval_from timestamptz, backfill boolean, read_from timestamptz, rows evmgmt.detection_row[]
+			eval_from timestamptz, backfill boolean, read_from timestamptz, rows evmgmt.detection_row[],
+			followed boolean, first_tiered timestamptz
 		) ON COMMIT DELETE ROWS;
 	END IF;
 	DELETE FROM pg_temp.evmgmt_detect_cand;
@@ -1682,11 +1678,13 @@ BEGIN
 	-- The points to evaluate are the intervals new to the series (all of
 	-- the load when it only re-delivered), the live ones only; when nothing
 	-- of it is live, its latest interval once, as backfill.
-	INSERT INTO pg_temp.evmgmt_detect_cand
+	INSERT INTO pg_temp.evmgmt_detect_cand (n, site_id, queue_id, pool, operation_id, first_start, last_start,
+											prev_last_start, eval_from, backfill, read_from, followed)
 	SELECT pg_catalog.row_number() OVER (), t.site_id, t.queue_id, t.pool, si.operation_id, t.first_start,
 		   t.last_start, t.prev_last_start, e.eval_from, e.backfill,
 		   CASE WHEN e.backfill THEN t.last_start ELSE GREATEST(e.eval_from, v_now - pol.backfill_after - interval '1 hour') END
-			   - pol.lookback
+			   - pol.lookback,
+		   d.site_id IS NOT NULL AND d.status <> 'recovered'
 	FROM pg_catalog.unnest(touched) t
 	JOIN evmgmt.site si ON si.site_id = t.site_id
 	JOIN evmgmt.severity_thresholds th ON th.operation_id = si.operation_id
@@ -1743,13 +1741,20 @@ BEGIN
 	WHERE agg.n = cd.n;
 	PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
 
-	-- backfill exactly: no new interval of the series is live
+	-- backfill exactly: no new interval of the series is live; and the first
+	-- new point below a tier's threshold for long enough (a series detection
+	-- did not follow before the load has nothing to do before it: such a
+	-- point opens nothing and records nothing, see detect_point)
 	UPDATE pg_temp.evmgmt_detect_cand cd
 	SET backfill = NOT EXISTS (SELECT FROM pg_catalog.unnest(cd.rows) x
 							   WHERE x.interval_start >= cd.eval_from
-								 AND x.interval_start + x.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after)
-	FROM evmgmt.effective_detection_policy pol
-	WHERE pol.operation_id = cd.operation_id;
+								 AND x.interval_start + x.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after),
+		first_tiered = (SELECT pg_catalog.min(x.interval_start) FROM pg_catalog.unnest(cd.rows) x
+						WHERE x.interval_start >= cd.eval_from
+						  AND evmgmt.classify_sustained_runs(x.runs[1], x.runs[2], x.runs[3], th.sev1_sustain,
+															 th.sev2_sustain, th.sev3_sustain) IS NOT NULL)
+	FROM evmgmt.effective_detection_policy pol, evmgmt.severity_thresholds th
+	WHERE pol.operation_id = cd.operation_id AND th.operation_id = cd.operation_id;
 
 	-- every point in data order across series (at one time the worst
 	-- service level first, so an outage is open before what it explains)
@@ -1763,6 +1768,7 @@ BEGIN
 		JOIN evmgmt.effective_detection_policy pol ON pol.operation_id = cd.operation_id
 		CROSS JOIN LATERAL pg_catalog.unnest(cd.rows) pt
 		WHERE pt.interval_start >= cd.eval_from
+		  AND (cd.followed OR pt.interval_start >= cd.first_tiered)
 		  AND CASE WHEN cd.backfill THEN pt.interval_start = (SELECT pg_catalog.max(y.interval_start) FROM pg_catalog.unnest(cd.rows) y)
 				   ELSE pt.interval_start + pt.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after END
 		ORDER BY pt.interval_start, pt.service_level NULLS LAST, cd.site_id, cd.queue_id, cd.pool
@@ -3123,6 +3129,12 @@ REVOKE ALL ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, b
 	evmgmt.feed_resumed(evmgmt.interval_touch[]) FROM PUBLIC;
 -- their triggers (a trigger function needs no EXECUTE privilege to fire)
 REVOKE ALL ON FUNCTION evmgmt.interval_stat_loaded(), evmgmt.interval_inbox_route(), evmgmt.interval_code_in_use() FROM PUBLIC;
+-- the capture frame of a load into interval_stat is its statement trigger's
+-- business; the CHECK's own function stays executable by every inserter (a
+-- CHECK runs with the inserting role's privileges, and only ever notes)
+REVOKE ALL ON FUNCTION evmgmt.interval_stat_load_begin(), evmgmt.interval_stat_touched(),
+	evmgmt.interval_stat_redelivered(), evmgmt.interval_stat_load_end(),
+	evmgmt.stored_by_this_transaction(xid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, boolean),
 	evmgmt.drop_interval_partitions(interval, timestamptz),
 	evmgmt.maintain_interval_partitions(timestamptz) TO evmgmt_admin;

@@ -29,12 +29,21 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/float.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "evmgmt.h"
@@ -314,23 +323,37 @@ NotNullProblem(int col)
 				   NULL);
 }
 
-Datum
-evmgmt_interval_inbox_problem(PG_FUNCTION_ARGS)
+/*
+ * One inbox row: the text of each column (NULL when absent) and, once
+ * InboxRowProblem() has accepted it, the values it parsed.
+ */
+typedef struct InboxRow
 {
 	char	   *v[INBOX_COLUMNS];
 	bool		has[INBOX_COLUMNS];
 	int64		iv[INBOX_COLUMNS];
 	double		rv[INBOX_COLUMNS];
-	TimestampTz start = 0;
-	bool		site_known = !PG_ARGISNULL(INBOX_COLUMNS) && PG_GETARG_BOOL(INBOX_COLUMNS);
-	bool		queue_known = !PG_ARGISNULL(INBOX_COLUMNS + 1) && PG_GETARG_BOOL(INBOX_COLUMNS + 1);
+	TimestampTz start;
+} InboxRow;
+
+/*
+ * Why the row cannot be stored, as a problem Datum, or 0 when it can.  The
+ * callback says whether a site or queue code is known; it is asked only
+ * when everything else about the row holds, so the codes cost nothing for
+ * the rows refused for their values.
+ */
+typedef bool (*CodeKnownFn) (const char *code, bool is_site, void *arg);
+
+static Datum
+InboxRowProblem(InboxRow *r, CodeKnownFn known, void *arg)
+{
+	char	  **v = r->v;
+	bool	   *has = r->has;
+	int64	   *iv = r->iv;
+	double	   *rv = r->rv;
 	int			i;
 
-	for (i = 0; i < INBOX_COLUMNS; i++)
-	{
-		has[i] = !PG_ARGISNULL(i);
-		v[i] = has[i] ? text_to_cstring(PG_GETARG_TEXT_PP(i)) : NULL;
-	}
+	r->start = 0;
 	/* abandoned defaults to 0 */
 	if (!has[C_ABANDONED])
 	{
@@ -341,9 +364,9 @@ evmgmt_interval_inbox_problem(PG_FUNCTION_ARGS)
 	/* input syntax and range, in column order */
 	if (has[C_POOL] && strcmp(v[C_POOL], "aa") != 0 && strcmp(v[C_POOL], "collab") != 0 &&
 		strcmp(v[C_POOL], "spec") != 0)
-		PG_RETURN_DATUM(Problem("22P02", NULL, psprintf("invalid input value for enum evmgmt.pool: \"%s\"", v[C_POOL]), NULL));
-	if (has[C_START] && !ParseTimestamptz(v[C_START], &start))
-		PG_RETURN_DATUM(Problem("22007", NULL,
+		return (Problem("22P02", NULL, psprintf("invalid input value for enum evmgmt.pool: \"%s\"", v[C_POOL]), NULL));
+	if (has[C_START] && !ParseTimestamptz(v[C_START], &r->start))
+		return (Problem("22007", NULL,
 								psprintf("invalid input syntax for type timestamp with time zone: \"%s\"", v[C_START]), NULL));
 	for (i = C_MINUTES; i < INBOX_COLUMNS; i++)
 	{
@@ -354,10 +377,10 @@ evmgmt_interval_inbox_problem(PG_FUNCTION_ARGS)
 		if (is_real)
 		{
 			if (!ParseReal(v[i], &rv[i]))
-				PG_RETURN_DATUM(Problem("22P02", NULL, psprintf("invalid input syntax for type real: \"%s\"", v[i]), NULL));
+				return (Problem("22P02", NULL, psprintf("invalid input syntax for type real: \"%s\"", v[i]), NULL));
 			if (!isnan(rv[i]) && !isinf(rv[i]) &&
 				(isinf((float4) rv[i]) || (rv[i] != 0 && (float4) rv[i] == 0)))
-				PG_RETURN_DATUM(Problem("22003", NULL, psprintf("\"%s\" is out of range for type real", v[i]), NULL));
+				return (Problem("22003", NULL, psprintf("\"%s\" is out of range for type real", v[i]), NULL));
 		}
 		else
 		{
@@ -366,80 +389,407 @@ evmgmt_interval_inbox_problem(PG_FUNCTION_ARGS)
 			int64		hi = (i == C_MINUTES) ? PG_INT16_MAX : PG_INT32_MAX;
 
 			if (!ParseInteger(v[i], v[i] + strlen(v[i]), &iv[i]))
-				PG_RETURN_DATUM(Problem("22P02", NULL, psprintf("invalid input syntax for type %s: \"%s\"", type, v[i]), NULL));
+				return (Problem("22P02", NULL, psprintf("invalid input syntax for type %s: \"%s\"", type, v[i]), NULL));
 			if (iv[i] < lo || iv[i] > hi)
-				PG_RETURN_DATUM(Problem("22003", NULL, psprintf("value \"%s\" is out of range for type %s", v[i], type), NULL));
+				return (Problem("22003", NULL, psprintf("value \"%s\" is out of range for type %s", v[i], type), NULL));
 		}
 	}
 
 	/* NOT NULL, in column order */
 	for (i = C_SITE; i <= C_THRESHOLD; i++)
 		if (!has[i])
-			PG_RETURN_DATUM(NotNullProblem(i));
+			return (NotNullProblem(i));
 
 #define IV(c) iv[c]
 #define RV(c) rv[c]
 #define HAS(c) has[c]
 	/* each column on its own */
 	if (!(IV(C_MINUTES) > 0 && 60 % IV(C_MINUTES) == 0))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_length_divides_hour"));
+		return (CheckProblem("interval_stat_length_divides_hour"));
 	if (!(IV(C_OFFERED) >= 0))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_offered_not_negative"));
+		return (CheckProblem("interval_stat_offered_not_negative"));
 	if (!(IV(C_HANDLED) >= 0))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_handled_not_negative"));
+		return (CheckProblem("interval_stat_handled_not_negative"));
 	if (!(IV(C_ABANDONED) >= 0))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_abandoned_not_negative"));
+		return (CheckProblem("interval_stat_abandoned_not_negative"));
 	if (!(IV(C_ANSWERED) >= 0))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_answered_not_negative"));
+		return (CheckProblem("interval_stat_answered_not_negative"));
 	if (!(IV(C_THRESHOLD) > 0 && IV(C_THRESHOLD) <= 86400))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_threshold_positive"));
+		return (CheckProblem("interval_stat_threshold_positive"));
 	/* reals as float4, as the column stores them; NaN compares false */
 	if (HAS(C_AHT) && !((float4) RV(C_AHT) > 0 && (float4) RV(C_AHT) <= 86400.0f))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_aht_positive"));
+		return (CheckProblem("interval_stat_aht_positive"));
 	if (HAS(C_STAFFED) && !((float4) RV(C_STAFFED) >= 0 && (float4) RV(C_STAFFED) <= 1000000.0f))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_staffed_not_negative"));
+		return (CheckProblem("interval_stat_staffed_not_negative"));
 	if (HAS(C_SCHEDULED) && !((float4) RV(C_SCHEDULED) >= 0 && (float4) RV(C_SCHEDULED) <= 1000000.0f))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_scheduled_not_negative"));
+		return (CheckProblem("interval_stat_scheduled_not_negative"));
 	if (HAS(C_FC_OFFERED) && !((float4) RV(C_FC_OFFERED) >= 0 && (float4) RV(C_FC_OFFERED) <= 100000000.0f))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_forecast_offered_not_negative"));
+		return (CheckProblem("interval_stat_forecast_offered_not_negative"));
 	if (HAS(C_FC_AHT) && !((float4) RV(C_FC_AHT) > 0 && (float4) RV(C_FC_AHT) <= 86400.0f))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_forecast_aht_positive"));
+		return (CheckProblem("interval_stat_forecast_aht_positive"));
 	if (HAS(C_TRANSFERRED) && IV(C_TRANSFERRED) < 0)
-		PG_RETURN_DATUM(CheckProblem("interval_stat_transferred_not_negative"));
+		return (CheckProblem("interval_stat_transferred_not_negative"));
 	if (HAS(C_ESCALATED) && IV(C_ESCALATED) < 0)
-		PG_RETURN_DATUM(CheckProblem("interval_stat_escalated_not_negative"));
+		return (CheckProblem("interval_stat_escalated_not_negative"));
 	if (HAS(C_REPEAT) && IV(C_REPEAT) < 0)
-		PG_RETURN_DATUM(CheckProblem("interval_stat_repeat_contacts_not_negative"));
+		return (CheckProblem("interval_stat_repeat_contacts_not_negative"));
 	/* the relations (every count is not negative by now) */
 	if (IV(C_HANDLED) > IV(C_OFFERED))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_handled_not_more_than_offered"));
+		return (CheckProblem("interval_stat_handled_not_more_than_offered"));
 	if (IV(C_ABANDONED) > IV(C_OFFERED) - IV(C_HANDLED))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_abandoned_not_more_than_offered"));
+		return (CheckProblem("interval_stat_abandoned_not_more_than_offered"));
 	if (IV(C_ANSWERED) > IV(C_HANDLED))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_answered_not_more_than_handled"));
+		return (CheckProblem("interval_stat_answered_not_more_than_handled"));
 	if (HAS(C_TRANSFERRED) && IV(C_TRANSFERRED) > IV(C_HANDLED))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_transferred_not_more_than_handled"));
+		return (CheckProblem("interval_stat_transferred_not_more_than_handled"));
 	if (HAS(C_ESCALATED) && IV(C_ESCALATED) > IV(C_HANDLED))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_escalated_not_more_than_handled"));
+		return (CheckProblem("interval_stat_escalated_not_more_than_handled"));
 	if (HAS(C_REPEAT) && IV(C_REPEAT) > IV(C_OFFERED))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_repeat_contacts_not_more_than_offered"));
-	if (start % ((int64) Gcd((int) IV(C_MINUTES), 15) * USECS_PER_MINUTE) != 0)
-		PG_RETURN_DATUM(CheckProblem("interval_stat_start_aligned"));
+		return (CheckProblem("interval_stat_repeat_contacts_not_more_than_offered"));
+	if (r->start % ((int64) Gcd((int) IV(C_MINUTES), 15) * USECS_PER_MINUTE) != 0)
+		return (CheckProblem("interval_stat_start_aligned"));
 	/* 2000-01-01 and 2200-01-01 UTC in microseconds since 2000-01-01 */
-	if (start < 0 || start >= INT64CONST(6311433600000000))
-		PG_RETURN_DATUM(CheckProblem("interval_stat_start_plausible"));
+	if (r->start < 0 || r->start >= INT64CONST(6311433600000000))
+		return (CheckProblem("interval_stat_start_plausible"));
 #undef IV
 #undef RV
 #undef HAS
 
 	/* the codes */
-	if (!site_known)
-		PG_RETURN_DATUM(Problem("23503", "interval_stat_site_id_fkey",
+	if (!known(v[C_SITE], true, arg))
+		return (Problem("23503", "interval_stat_site_id_fkey",
 								"insert or update on table \"interval_stat\" violates foreign key constraint \"interval_stat_site_id_fkey\"",
 								psprintf("Key (site_id)=(%s) is not present in table \"site\".", v[C_SITE])));
-	if (!queue_known)
-		PG_RETURN_DATUM(Problem("23503", "interval_stat_queue_id_fkey",
+	if (!known(v[C_QUEUE], false, arg))
+		return (Problem("23503", "interval_stat_queue_id_fkey",
 								"insert or update on table \"interval_stat\" violates foreign key constraint \"interval_stat_queue_id_fkey\"",
 								psprintf("Key (queue_id)=(%s) is not present in table \"queue\".", v[C_QUEUE])));
-	PG_RETURN_NULL();
+	return (Datum) 0;
+}
+
+/* The answers of interval_inbox_problem()'s two boolean arguments. */
+static bool
+KnownFromArguments(const char *code, bool is_site, void *arg)
+{
+	bool	   *known = arg;
+
+	return known[is_site ? 0 : 1];
+}
+
+Datum
+evmgmt_interval_inbox_problem(PG_FUNCTION_ARGS)
+{
+	InboxRow	r;
+	bool		known[2];
+	Datum		problem;
+	int			i;
+
+	known[0] = !PG_ARGISNULL(INBOX_COLUMNS) && PG_GETARG_BOOL(INBOX_COLUMNS);
+	known[1] = !PG_ARGISNULL(INBOX_COLUMNS + 1) && PG_GETARG_BOOL(INBOX_COLUMNS + 1);
+	for (i = 0; i < INBOX_COLUMNS; i++)
+	{
+		r.has[i] = !PG_ARGISNULL(i);
+		r.v[i] = r.has[i] ? text_to_cstring(PG_GETARG_TEXT_PP(i)) : NULL;
+	}
+	problem = InboxRowProblem(&r, KnownFromArguments, known);
+	if (problem == (Datum) 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(problem);
+}
+
+/*
+ * interval_inbox_route(): the AFTER INSERT ... FOR EACH STATEMENT trigger of
+ * interval_inbox.  Each row of the statement's transition table is read
+ * once: parsed by the same InboxRowProblem() as interval_inbox_problem(), a
+ * good row becomes typed values for interval_stat, a bad row keeps its text
+ * with its reason.  The two sets are handed to SQL as ephemeral named
+ * relations and stored with one INSERT each (no subtransaction, no second
+ * parse, no cast per row); then the inbox is emptied of the statement's
+ * rows.  Site and queue codes are looked up once per distinct code.
+ */
+PG_FUNCTION_INFO_V1(evmgmt_interval_inbox_route);
+
+/* Site and queue codes are at most 63 characters (10_organisation.sql). */
+#define CODE_KEY_LEN 64
+
+typedef struct CodeEntry
+{
+	char		code[CODE_KEY_LEN];
+	bool		known;
+} CodeEntry;
+
+typedef struct CodeLookup
+{
+	HTAB	   *codes[2];		/* sites, queues */
+	SPIPlanPtr	plans[2];
+} CodeLookup;
+
+static bool
+KnownFromTables(const char *code, bool is_site, void *arg)
+{
+	CodeLookup *l = arg;
+	int			which = is_site ? 0 : 1;
+	CodeEntry  *e;
+	bool		found;
+
+	if (strlen(code) >= CODE_KEY_LEN)
+		return false;			/* no code is that long */
+	e = hash_search(l->codes[which], code, HASH_ENTER, &found);
+	if (!found)
+	{
+		Datum		arg_datum = CStringGetTextDatum(code);
+		int			rc = SPI_execute_plan(l->plans[which], &arg_datum, NULL, true, 1);
+
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		e->known = (SPI_processed > 0);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	return e->known;
+}
+
+static HTAB *
+CodeTable(const char *name)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = CODE_KEY_LEN;
+	ctl.entrysize = sizeof(CodeEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/* The columns of interval_stat that an inbox row fills, in inbox order. */
+static const Oid good_types[INBOX_COLUMNS] = {
+	TEXTOID, TEXTOID, InvalidOid /* pool */ , TIMESTAMPTZOID, INT2OID, INT4OID, INT4OID, INT4OID, INT4OID,
+	INT4OID, FLOAT4OID, FLOAT4OID, FLOAT4OID, FLOAT4OID, FLOAT4OID, INT4OID, INT4OID, INT4OID
+};
+
+#define BAD_EXTRA 4
+static const char *const bad_extra_names[BAD_EXTRA] = {
+	"problem_sqlstate", "problem_constraint", "problem_message", "problem_detail"
+};
+
+static void
+RegisterTuplestore(const char *name, TupleDesc desc, Tuplestorestate *store, int64 ntuples)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+	int			rc;
+
+	enr->md.name = pstrdup(name);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = (double) ntuples;
+	enr->reldata = store;
+	rc = SPI_register_relation(enr);
+	if (rc != SPI_OK_REL_REGISTER)
+		elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(rc));
+}
+
+static void
+RunSQL(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+}
+
+Datum
+evmgmt_interval_inbox_route(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	inbox_desc;
+	int			attnum[INBOX_COLUMNS];
+	TupleDesc	good_desc;
+	TupleDesc	bad_desc;
+	Tuplestorestate *good;
+	Tuplestorestate *bad;
+	int64		n_good = 0;
+	int64		n_bad = 0;
+	TupleTableSlot *slot;
+	MemoryContext row_cxt;
+	CodeLookup	lookup;
+	Oid			pool_type;
+	Oid			pool_oids[3];
+	static const char *const pool_labels[3] = {"aa", "collab", "spec"};
+	Oid			text_arg = TEXTOID;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		trigdata->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("interval_inbox_route() must be fired after insert for each statement with a new table")));
+
+	/* the inbox's columns by name, whatever their position */
+	inbox_desc = RelationGetDescr(trigdata->tg_relation);
+	for (i = 0; i < INBOX_COLUMNS; i++)
+	{
+		int			a;
+
+		attnum[i] = -1;
+		for (a = 0; a < inbox_desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(inbox_desc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), inbox_column_names[i]) == 0)
+				attnum[i] = a;
+		}
+		if (attnum[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"interval_inbox\" does not exist", inbox_column_names[i])));
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	pool_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("pool"),
+								ObjectIdGetDatum(get_namespace_oid("evmgmt", false)));
+	if (!OidIsValid(pool_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type \"evmgmt.pool\" does not exist")));
+	for (i = 0; i < 3; i++)
+		pool_oids[i] = DatumGetObjectId(DirectFunctionCall2(enum_in, CStringGetDatum(pool_labels[i]),
+															ObjectIdGetDatum(pool_type)));
+
+	good_desc = CreateTemplateTupleDesc(INBOX_COLUMNS);
+	bad_desc = CreateTemplateTupleDesc(INBOX_COLUMNS + BAD_EXTRA);
+	for (i = 0; i < INBOX_COLUMNS; i++)
+	{
+		TupleDescInitEntry(good_desc, i + 1, inbox_column_names[i], i == C_POOL ? pool_type : good_types[i], -1, 0);
+		TupleDescInitEntry(bad_desc, i + 1, inbox_column_names[i], TEXTOID, -1, 0);
+	}
+	for (i = 0; i < BAD_EXTRA; i++)
+		TupleDescInitEntry(bad_desc, INBOX_COLUMNS + i + 1, bad_extra_names[i], TEXTOID, -1, 0);
+	good = tuplestore_begin_heap(false, false, work_mem);
+	bad = tuplestore_begin_heap(false, false, work_mem);
+
+	lookup.codes[0] = CodeTable("evmgmt inbox sites");
+	lookup.codes[1] = CodeTable("evmgmt inbox queues");
+	lookup.plans[0] = SPI_prepare("SELECT FROM evmgmt.site s WHERE s.site_id = $1", 1, &text_arg);
+	lookup.plans[1] = SPI_prepare("SELECT FROM evmgmt.queue q WHERE q.queue_id = $1", 1, &text_arg);
+	if (lookup.plans[0] == NULL || lookup.plans[1] == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+
+	slot = MakeSingleTupleTableSlot(inbox_desc, &TTSOpsMinimalTuple);
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "evmgmt inbox row", ALLOCSET_DEFAULT_SIZES);
+	while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
+	{
+		MemoryContext outer = MemoryContextSwitchTo(row_cxt);
+		InboxRow	r;
+		Datum		problem;
+
+		slot_getallattrs(slot);
+		for (i = 0; i < INBOX_COLUMNS; i++)
+		{
+			r.has[i] = !slot->tts_isnull[attnum[i]];
+			r.v[i] = r.has[i] ? TextDatumGetCString(slot->tts_values[attnum[i]]) : NULL;
+		}
+		problem = InboxRowProblem(&r, KnownFromTables, &lookup);
+		if (problem == (Datum) 0)
+		{
+			Datum		values[INBOX_COLUMNS];
+			bool		nulls[INBOX_COLUMNS];
+
+			for (i = 0; i < INBOX_COLUMNS; i++)
+			{
+				nulls[i] = !r.has[i];
+				if (nulls[i])
+				{
+					values[i] = (Datum) 0;
+					continue;
+				}
+				switch (i)
+				{
+					case C_SITE:
+					case C_QUEUE:
+						values[i] = slot->tts_values[attnum[i]];
+						break;
+					case C_POOL:
+						values[i] = ObjectIdGetDatum(strcmp(r.v[i], "aa") == 0 ? pool_oids[0] :
+													 strcmp(r.v[i], "collab") == 0 ? pool_oids[1] : pool_oids[2]);
+						break;
+					case C_START:
+						values[i] = TimestampTzGetDatum(r.start);
+						break;
+					case C_MINUTES:
+						values[i] = Int16GetDatum((int16) r.iv[i]);
+						break;
+					case C_AHT:
+					case C_STAFFED:
+					case C_SCHEDULED:
+					case C_FC_OFFERED:
+					case C_FC_AHT:
+						values[i] = Float4GetDatum((float4) r.rv[i]);
+						break;
+					default:
+						values[i] = Int32GetDatum((int32) r.iv[i]);
+						break;
+				}
+			}
+			tuplestore_putvalues(good, good_desc, values, nulls);
+			n_good++;
+		}
+		else
+		{
+			Datum		values[INBOX_COLUMNS + BAD_EXTRA];
+			bool		nulls[INBOX_COLUMNS + BAD_EXTRA];
+			Datum	   *elems;
+			bool	   *elem_nulls;
+			int			n_elems;
+
+			for (i = 0; i < INBOX_COLUMNS; i++)
+			{
+				nulls[i] = slot->tts_isnull[attnum[i]];
+				values[i] = nulls[i] ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[attnum[i]]));
+			}
+			deconstruct_array(DatumGetArrayTypeP(problem), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &elem_nulls, &n_elems);
+			for (i = 0; i < BAD_EXTRA; i++)
+			{
+				nulls[INBOX_COLUMNS + i] = (i >= n_elems || elem_nulls[i]);
+				values[INBOX_COLUMNS + i] = nulls[INBOX_COLUMNS + i] ? (Datum) 0 : elems[i];
+			}
+			tuplestore_putvalues(bad, bad_desc, values, nulls);
+			n_bad++;
+		}
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(row_cxt);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (n_bad > 0)
+	{
+		RegisterTuplestore("evmgmt_inbox_bad", bad_desc, bad, n_bad);
+		RunSQL("INSERT INTO evmgmt.interval_quarantine (row_data, sqlstate, reason, detail, constraint_name) "
+			   "SELECT pg_catalog.to_jsonb(ROW(b.site_id, b.queue_id, b.pool, b.interval_start, b.interval_minutes, "
+			   "b.offered, b.handled, b.abandoned, b.answered_in_threshold, b.threshold_seconds, b.aht_seconds, "
+			   "b.staffed, b.scheduled, b.forecast_offered, b.forecast_aht, b.transferred, b.escalated, "
+			   "b.repeat_contacts)::evmgmt.interval_inbox), "
+			   "b.problem_sqlstate, b.problem_message, b.problem_detail, b.problem_constraint "
+			   "FROM evmgmt_inbox_bad b");
+	}
+	if (n_good > 0)
+	{
+		RegisterTuplestore("evmgmt_inbox_good", good_desc, good, n_good);
+		RunSQL("INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, "
+			   "offered, handled, abandoned, answered_in_threshold, threshold_seconds, aht_seconds, staffed, "
+			   "scheduled, forecast_offered, forecast_aht, transferred, escalated, repeat_contacts) "
+			   "SELECT g.site_id, g.queue_id, g.pool, g.interval_start, g.interval_minutes, g.offered, g.handled, "
+			   "g.abandoned, g.answered_in_threshold, g.threshold_seconds, g.aht_seconds, g.staffed, g.scheduled, "
+			   "g.forecast_offered, g.forecast_aht, g.transferred, g.escalated, g.repeat_contacts "
+			   "FROM evmgmt_inbox_good g");
+	}
+	/* the rows of this statement (and of nobody else: others' are not visible) */
+	RunSQL("DELETE FROM evmgmt.interval_inbox");
+	tuplestore_end(good);
+	tuplestore_end(bad);
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }

@@ -374,7 +374,8 @@ BEGIN
 		CREATE TEMPORARY TABLE evmgmt_detect_cand (
 			n integer, site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, operation_id text,
 			first_start timestamptz, last_start timestamptz, prev_last_start timestamptz,
-			eval_from timestamptz, backfill boolean, read_from timestamptz, rows evmgmt.detection_row[]
+			eval_from timestamptz, backfill boolean, read_from timestamptz, rows evmgmt.detection_row[],
+			followed boolean, first_tiered timestamptz
 		) ON COMMIT DELETE ROWS;
 	END IF;
 	DELETE FROM pg_temp.evmgmt_detect_cand;
@@ -382,11 +383,13 @@ BEGIN
 	-- The points to evaluate are the intervals new to the series (all of
 	-- the load when it only re-delivered), the live ones only; when nothing
 	-- of it is live, its latest interval once, as backfill.
-	INSERT INTO pg_temp.evmgmt_detect_cand
+	INSERT INTO pg_temp.evmgmt_detect_cand (n, site_id, queue_id, pool, operation_id, first_start, last_start,
+											prev_last_start, eval_from, backfill, read_from, followed)
 	SELECT pg_catalog.row_number() OVER (), t.site_id, t.queue_id, t.pool, si.operation_id, t.first_start,
 		   t.last_start, t.prev_last_start, e.eval_from, e.backfill,
 		   CASE WHEN e.backfill THEN t.last_start ELSE GREATEST(e.eval_from, v_now - pol.backfill_after - interval '1 hour') END
-			   - pol.lookback
+			   - pol.lookback,
+		   d.site_id IS NOT NULL AND d.status <> 'recovered'
 	FROM pg_catalog.unnest(touched) t
 	JOIN evmgmt.site si ON si.site_id = t.site_id
 	JOIN evmgmt.severity_thresholds th ON th.operation_id = si.operation_id
@@ -443,13 +446,20 @@ BEGIN
 	WHERE agg.n = cd.n;
 	PERFORM pg_catalog.set_config('enable_nestloop', v_nestloop, true);
 
-	-- backfill exactly: no new interval of the series is live
+	-- backfill exactly: no new interval of the series is live; and the first
+	-- new point below a tier's threshold for long enough (a series detection
+	-- did not follow before the load has nothing to do before it: such a
+	-- point opens nothing and records nothing, see detect_point)
 	UPDATE pg_temp.evmgmt_detect_cand cd
 	SET backfill = NOT EXISTS (SELECT FROM pg_catalog.unnest(cd.rows) x
 							   WHERE x.interval_start >= cd.eval_from
-								 AND x.interval_start + x.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after)
-	FROM evmgmt.effective_detection_policy pol
-	WHERE pol.operation_id = cd.operation_id;
+								 AND x.interval_start + x.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after),
+		first_tiered = (SELECT pg_catalog.min(x.interval_start) FROM pg_catalog.unnest(cd.rows) x
+						WHERE x.interval_start >= cd.eval_from
+						  AND evmgmt.classify_sustained_runs(x.runs[1], x.runs[2], x.runs[3], th.sev1_sustain,
+															 th.sev2_sustain, th.sev3_sustain) IS NOT NULL)
+	FROM evmgmt.effective_detection_policy pol, evmgmt.severity_thresholds th
+	WHERE pol.operation_id = cd.operation_id AND th.operation_id = cd.operation_id;
 
 	-- every point in data order across series (at one time the worst
 	-- service level first, so an outage is open before what it explains)
@@ -463,6 +473,7 @@ BEGIN
 		JOIN evmgmt.effective_detection_policy pol ON pol.operation_id = cd.operation_id
 		CROSS JOIN LATERAL pg_catalog.unnest(cd.rows) pt
 		WHERE pt.interval_start >= cd.eval_from
+		  AND (cd.followed OR pt.interval_start >= cd.first_tiered)
 		  AND CASE WHEN cd.backfill THEN pt.interval_start = (SELECT pg_catalog.max(y.interval_start) FROM pg_catalog.unnest(cd.rows) y)
 				   ELSE pt.interval_start + pt.interval_minutes * interval '1 minute' >= v_now - pol.backfill_after END
 		ORDER BY pt.interval_start, pt.service_level NULLS LAST, cd.site_id, cd.queue_id, cd.pool

@@ -208,6 +208,12 @@ REVOKE ALL ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, b
 	evmgmt.feed_resumed(evmgmt.interval_touch[]) FROM PUBLIC;
 -- their triggers (a trigger function needs no EXECUTE privilege to fire)
 REVOKE ALL ON FUNCTION evmgmt.interval_stat_loaded(), evmgmt.interval_inbox_route(), evmgmt.interval_code_in_use() FROM PUBLIC;
+-- the capture frame of a load into interval_stat is its statement trigger's
+-- business; the CHECK's own function stays executable by every inserter (a
+-- CHECK runs with the inserting role's privileges, and only ever notes)
+REVOKE ALL ON FUNCTION evmgmt.interval_stat_load_begin(), evmgmt.interval_stat_touched(),
+	evmgmt.interval_stat_redelivered(), evmgmt.interval_stat_load_end(),
+	evmgmt.stored_by_this_transaction(xid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, boolean),
 	evmgmt.drop_interval_partitions(interval, timestamptz),
 	evmgmt.maintain_interval_partitions(timestamptz) TO evmgmt_admin;

@@ -119,6 +119,14 @@ INSERT INTO decision VALUES
 	('function evmgmt.interval_service_level(integer,integer)', 'function', 'PUBLIC=X', false, NULL),
 	('function evmgmt.interval_start_aligned(timestamp with time zone,smallint)', 'function', 'PUBLIC=X', false, NULL),
 	('function evmgmt.interval_stat_loaded()', 'function', '', true, 'search_path=pg_catalog, pg_temp jit=off'),
+	-- the capture frame of a load: its statement triggers' business; the CHECK's
+	-- function is run by every inserter and only notes (src/load_capture.c)
+	('function evmgmt.interval_stat_load_begin()', 'function', '', false, NULL),
+	('function evmgmt.interval_stat_load_end()', 'function', '', false, NULL),
+	('function evmgmt.interval_stat_noted(text,text,evmgmt.pool,timestamp with time zone,integer,integer)', 'function', 'PUBLIC=X', false, NULL),
+	('function evmgmt.interval_stat_redelivered()', 'function', '', false, NULL),
+	('function evmgmt.interval_stat_touched()', 'function', '', false, NULL),
+	('function evmgmt.stored_by_this_transaction(xid)', 'function', '', false, NULL),
 	('function evmgmt.is_time_zone(text)', 'function', 'PUBLIC=X', false, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.lock_event(bigint,boolean)', 'function', '', false, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.log_response(bigint,evmgmt.pool,text,text)', 'function', 'evmgmt_admin=X evmgmt_responder=X', true, 'search_path=pg_catalog, pg_temp'),

@@ -170,6 +170,50 @@ SELECT row_data ->> 'interval_start' AS interval_start, reason FROM evmgmt.inter
 WHERE row_data ->> 'interval_start' LIKE '2026-03-03%' ORDER BY 1;
 SELECT interval_start, staffed FROM evmgmt.interval_stat WHERE site_id = 'MNL1' AND interval_start >= '2026-03-03 09:15+08' ORDER BY 1;
 
+-- what a load touched is noted per statement (src/load_capture.c): a load
+-- that fails inside a savepoint leaves nothing behind for the next one, whose
+-- series alone are kept; a re-delivery twice in one transaction keeps the last
+BEGIN;
+SAVEPOINT s;
+COPY evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds) FROM stdin WITH (FORMAT csv);
+MNL1,billing,collab,2026-03-04 09:00+08,15,100,95,80,20
+MNL1,billing,collab,2026-03-04 09:15+08,15,100,101,80,20
+\.
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-03 09:45+08', 15, 50, 40, 30, 20);
+INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds)
+VALUES ('MNL1', 'billing', 'spec', '2026-03-03 09:45+08', 15, 60, 50, 30, 20);
+COMMIT;
+SELECT pool, first_interval_start, last_interval_start FROM evmgmt.interval_series WHERE site_id = 'MNL1' ORDER BY pool;
+SELECT offered, count(*) OVER () AS copies FROM evmgmt.interval_stat WHERE site_id = 'MNL1' AND pool = 'spec' AND interval_start = '2026-03-03 09:45+08';
+-- an UPDATE is not a load: nothing is noted, the row changes
+UPDATE evmgmt.interval_stat SET offered = 70 WHERE site_id = 'MNL1' AND pool = 'spec' AND interval_start = '2026-03-03 09:45+08';
+SELECT offered FROM evmgmt.interval_stat WHERE site_id = 'MNL1' AND pool = 'spec' AND interval_start = '2026-03-03 09:45+08';
+-- the CHECK's function is always true, whatever it is given, and notes
+-- nothing outside a load; the frame's readers are the trigger's alone
+SELECT evmgmt.interval_stat_noted('X', 'Y', 'aa', now(), -5, NULL) AS noted,
+	   evmgmt.interval_stat_noted(NULL, NULL, NULL, NULL, NULL, NULL) AS noted_nulls;
+SET ROLE evmgmt_ingest;
+SELECT evmgmt.interval_stat_touched();
+RESET ROLE;
+-- the inbox parses each row once: a code longer than any code can be is
+-- unknown, an empty line of values is refused by its first NOT NULL, the
+-- text of a bad row is kept as it came, good rows of the batch land
+SELECT COALESCE(max(quarantine_id), 0) AS q0 FROM evmgmt.interval_quarantine \gset
+COPY evmgmt.interval_inbox FROM stdin WITH (FORMAT csv);
+MNL1,billing,aa,2026-03-04 10:00+08,15,100,95,,80,20,,,,,,,,
+MNL1,billing,aa,2026-03-04 10:15+08,15, 100 ,95,5,80,20,300.5,3.5e1,36,101,295,1,2,3
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA,billing,aa,2026-03-04 10:30+08,15,100,95,5,80,20,,,,,,,,
+,,,,,,,,,,,,,,,,,
+MNL1,billing,aa,2026-03-04 10:45+08,15,100,95,5,80,20,,,,,,,,x
+\.
+SELECT sqlstate, constraint_name, reason, detail, row_data ->> 'repeat_contacts' AS repeat_contacts
+FROM evmgmt.interval_quarantine WHERE quarantine_id > :q0 ORDER BY quarantine_id;
+SELECT interval_start, offered, abandoned, aht_seconds, staffed, transferred, escalated, repeat_contacts
+FROM evmgmt.interval_stat WHERE site_id = 'MNL1' AND pool = 'aa' AND interval_start >= '2026-03-04 00:00+08' ORDER BY 1;
+SELECT count(*) AS left_in_inbox FROM evmgmt.interval_inbox;
+
 -- the partition upkeep's settings are server settings, with a range and a unit
 SET evmgmt.interval_partitions_ahead = 121;
 SET evmgmt.interval_retention = '-1';
