@@ -28,6 +28,10 @@ extern bool evmgmt_loaded_via_preload;
 
 extern void EvmgmtEnsurePreloaded(void);
 
+/* load_capture.c: what a load into interval_stat touched */
+extern void EvmgmtLoadCaptureNote(struct varlena *site, struct varlena *queue, Oid pool, int64 start,
+								  bool has_sl_counts, int32 answered, int32 offered);
+
 /* sql_values.c: values returned to SQL, shared by several concerns */
 extern Datum EvmgmtEnumDatumForReturn(FunctionCallInfo fcinfo, const char *label);
 

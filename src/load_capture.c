@@ -14,13 +14,14 @@
  * the transition tuplestore and aggregated again by SQL.
  *
  * Instead, a BEFORE STATEMENT trigger opens a capture frame, and the CHECK
- * constraint interval_stat_series_noted, which PostgreSQL evaluates for every
- * row just before storing it, notes the row in the frame: one hash lookup
+ * constraint interval_stat_rules, which PostgreSQL evaluates for every row
+ * just before storing it, notes the row in the frame once it has passed the
+ * row's rules (src/detect.c): one hash lookup
  * per row, one index probe of interval_series per new series (its
  * high-water mark), and the start of each row at or below that mark (a
  * re-delivered interval).  The AFTER STATEMENT trigger reads the frame with
  * interval_stat_touched() and interval_stat_redelivered() and closes it with
- * interval_stat_load_end().  The constraint is always true; it only notes.
+ * interval_stat_load_end().
  *
  * Frames nest (an inbox batch inserts into interval_stat from its own
  * trigger) and belong to the (sub)transaction that opened them: an abort
@@ -58,7 +59,6 @@
 #include "evmgmt.h"
 
 PG_FUNCTION_INFO_V1(evmgmt_interval_stat_load_begin);
-PG_FUNCTION_INFO_V1(evmgmt_interval_stat_noted);
 PG_FUNCTION_INFO_V1(evmgmt_interval_stat_touched);
 PG_FUNCTION_INFO_V1(evmgmt_interval_stat_redelivered);
 PG_FUNCTION_INFO_V1(evmgmt_interval_stat_load_end);
@@ -289,35 +289,27 @@ ProbeHighWaterMark(CaptureFrame *f, SeriesEntry *e)
 }
 
 /*
- * interval_stat_noted(site_id, queue_id, pool, interval_start,
- *					   answered_in_threshold, offered) -> true
- *
- * The expression of CHECK interval_stat_series_noted: notes the row in the
- * open capture frame.  Always true, whatever it is given (the other CHECK
- * constraints judge the row; one of them may refuse it after this).
+ * Note one interval_stat row in the innermost open frame (nothing when no
+ * frame is open): called by the CHECK constraint interval_stat_rules once
+ * the row has passed its rules (src/detect.c).
  */
-Datum
-evmgmt_interval_stat_noted(PG_FUNCTION_ARGS)
+void
+EvmgmtLoadCaptureNote(text *site, text *queue, Oid pool, TimestampTz start, bool has_sl_counts,
+					  int32 answered, int32 offered)
 {
 	CaptureFrame *f = capture_top;
 	SeriesKey	k;
 	SeriesEntry *e;
-	text	   *site;
-	text	   *queue;
-	TimestampTz start;
 	bool		found;
 
-	if (f == NULL || PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		PG_RETURN_BOOL(true);
+	if (f == NULL)
+		return;
 
-	site = PG_GETARG_TEXT_PP(0);
-	queue = PG_GETARG_TEXT_PP(1);
 	k.site = VARDATA_ANY(site);
 	k.site_len = VARSIZE_ANY_EXHDR(site);
 	k.queue = VARDATA_ANY(queue);
 	k.queue_len = VARSIZE_ANY_EXHDR(queue);
-	k.pool = PG_GETARG_OID(2);
-	start = PG_GETARG_TIMESTAMPTZ(3);
+	k.pool = pool;
 
 	if (f->last != NULL && SeriesMatch(&f->last->key, &k, sizeof(SeriesKey)) == 0)
 		e = f->last;
@@ -343,12 +335,9 @@ evmgmt_interval_stat_noted(PG_FUNCTION_ARGS)
 		e->first_start = start;
 	if (start > e->last_start)
 		e->last_start = start;
-	if (!PG_ARGISNULL(4) && !PG_ARGISNULL(5))
+	if (has_sl_counts)
 	{
-		int32		answered = PG_GETARG_INT32(4);
-		int32		offered = PG_GETARG_INT32(5);
-
-		/* as interval_service_level(); a row it would refuse is refused by another CHECK */
+		/* as interval_service_level() */
 		if (offered > 0 && answered >= 0 && answered <= offered)
 		{
 			double		sl = (double) answered / (double) offered;
@@ -371,7 +360,6 @@ evmgmt_interval_stat_noted(PG_FUNCTION_ARGS)
 		}
 		e->redelivered[e->n_redelivered++] = start;
 	}
-	PG_RETURN_BOOL(true);
 }
 
 /*

@@ -120,11 +120,11 @@ INSERT INTO decision VALUES
 	('function evmgmt.interval_start_aligned(timestamp with time zone,smallint)', 'function', 'PUBLIC=X', false, NULL),
 	('function evmgmt.interval_stat_loaded()', 'function', '', true, 'search_path=pg_catalog, pg_temp jit=off'),
 	-- the capture frame of a load: its statement triggers' business; the CHECK's
-	-- function is run by every inserter and only notes (src/load_capture.c)
+	-- function (the row's rules, then a note) is run by every inserter
 	('function evmgmt.interval_stat_load_begin()', 'function', '', false, NULL),
 	('function evmgmt.interval_stat_load_end()', 'function', '', false, NULL),
-	('function evmgmt.interval_stat_noted(text,text,evmgmt.pool,timestamp with time zone,integer,integer)', 'function', 'PUBLIC=X', false, NULL),
 	('function evmgmt.interval_stat_redelivered()', 'function', '', false, NULL),
+	('function evmgmt.interval_stat_rules(text,text,evmgmt.pool,timestamp with time zone,smallint,integer,integer,integer,integer,integer,real,real,real,real,real,integer,integer,integer)', 'function', 'PUBLIC=X', false, NULL),
 	('function evmgmt.interval_stat_touched()', 'function', '', false, NULL),
 	('function evmgmt.stored_by_this_transaction(xid)', 'function', '', false, NULL),
 	('function evmgmt.is_time_zone(text)', 'function', 'PUBLIC=X', false, 'search_path=pg_catalog, pg_temp'),

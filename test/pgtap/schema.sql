@@ -44,7 +44,11 @@ SELECT fk_ok('evmgmt', 'delivery_attempt', 'notification_id', 'evmgmt', 'notific
 SELECT col_not_null('evmgmt', 'interval_stat', c, 'interval_stat.' || c || ' is NOT NULL')
 FROM unnest(ARRAY['site_id', 'queue_id', 'pool', 'interval_start', 'interval_minutes', 'offered', 'handled',
 				  'abandoned', 'answered_in_threshold', 'threshold_seconds']) AS c;
-SELECT col_has_check('evmgmt', 'interval_stat', 'offered', 'interval_stat.offered has a CHECK');
+-- every rule of a row is checked by one CHECK constraint, each rule by its name of 0.1.0
+SELECT is((SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+		   WHERE c.conrelid = 'evmgmt.interval_stat'::regclass AND c.conname = 'interval_stat_rules' AND c.contype = 'c'),
+		  'CHECK (evmgmt.interval_stat_rules(site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, abandoned, answered_in_threshold, threshold_seconds, aht_seconds, staffed, scheduled, forecast_offered, forecast_aht, transferred, escalated, repeat_contacts))',
+		  'interval_stat checks every rule of a row in CHECK interval_stat_rules');
 SELECT col_is_unique('evmgmt', 'notification', ARRAY['idempotency_key']::name[], 'idempotency keys are unique');
 SELECT has_index('evmgmt', 'notification', 'notification_due_idx', 'index notification_due_idx exists');
 SELECT has_index('evmgmt', 'escalation', 'escalation_due_idx', 'index escalation_due_idx exists');

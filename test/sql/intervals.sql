@@ -190,10 +190,28 @@ SELECT offered, count(*) OVER () AS copies FROM evmgmt.interval_stat WHERE site_
 -- an UPDATE is not a load: nothing is noted, the row changes
 UPDATE evmgmt.interval_stat SET offered = 70 WHERE site_id = 'MNL1' AND pool = 'spec' AND interval_start = '2026-03-03 09:45+08';
 SELECT offered FROM evmgmt.interval_stat WHERE site_id = 'MNL1' AND pool = 'spec' AND interval_start = '2026-03-03 09:45+08';
--- the CHECK's function is always true, whatever it is given, and notes
--- nothing outside a load; the frame's readers are the trigger's alone
-SELECT evmgmt.interval_stat_noted('X', 'Y', 'aa', now(), -5, NULL) AS noted,
-	   evmgmt.interval_stat_noted(NULL, NULL, NULL, NULL, NULL, NULL) AS noted_nulls;
+-- the rules of a row are one CHECK whose error names the rule broken, in the
+-- error's fields too; a row breaking several gets the first by name (as
+-- PostgreSQL orders CHECK constraints), in both paths; outside a load the
+-- function notes nothing; the frame's readers are the trigger's alone
+DO $$
+DECLARE v_c text; v_t text; v_s text; v_state text;
+BEGIN
+	INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled, answered_in_threshold, threshold_seconds, aht_seconds)
+	VALUES ('MNL1', 'billing', 'spec', '2026-03-05 09:00+08', 15, -1, 0, 0, 20, 0);
+EXCEPTION WHEN check_violation THEN
+	GET STACKED DIAGNOSTICS v_c = CONSTRAINT_NAME, v_t = TABLE_NAME, v_s = SCHEMA_NAME, v_state = RETURNED_SQLSTATE;
+	RAISE WARNING 'sqlstate %, constraint %, table %.%', v_state, v_c, v_s, v_t;
+END
+$$;
+SELECT (evmgmt.interval_inbox_problem('MNL1', 'billing', 'spec', '2026-03-05 09:00+08', '15', '-1', '0', NULL, '0', '20', '0',
+									  NULL, NULL, NULL, NULL, NULL, NULL, NULL, true, true))[2] AS inbox_constraint;
+SELECT evmgmt.interval_stat_rules('X', 'Y', 'aa', '2026-03-05 09:00+08', 15::smallint, 10, 8, 0, 5, 20,
+								  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS holds,
+	   evmgmt.interval_stat_rules(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+								  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS holds_on_nulls;
+SELECT evmgmt.interval_stat_rules('X', 'Y', 'aa', '2026-03-05 09:00+08', 15::smallint, 10, 8, 0, 5, 20,
+								  'Infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS infinite_aht;
 SET ROLE evmgmt_ingest;
 SELECT evmgmt.interval_stat_touched();
 RESET ROLE;
