@@ -9,6 +9,7 @@
 #     started to the last one settled (delivery_attempt times), and from
 #     switching the worker on until every notification is 'sent';
 #   - the worker's resident memory after 1,000 and after N notifications.
+# EVMGMT_BENCH_PERF=FILE records the worker's profile during the main run.
 # Goal: >= 2,000 notifications/s sustained.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -89,7 +90,16 @@ RSS1=$(rss); ANON1=$(anon)
 echo "worker memory after 1,000: VmRSS $RSS1 kB, RssAnon $ANON1 kB"
 
 echo "== dispatch: $N notifications, concurrency $CONCURRENCY, batch $BATCH"
+# EVMGMT_BENCH_PERF=FILE: record the worker's profile (perf, call graphs)
+# during the main run into FILE, for "perf report -i FILE"
+PERF_PID=""
+if [ -n "${EVMGMT_BENCH_PERF:-}" ]; then
+	perf record -F 1999 -g -p "$WPID" -o "$EVMGMT_BENCH_PERF" >/dev/null 2>&1 &
+	PERF_PID=$!
+	sleep 0.5
+fi
 run main "$N"
+[ -n "$PERF_PID" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; }
 RSS2=$(rss); ANON2=$(anon)
 WALL=$(echo "$END - $START" | bc -l)
 read -r SENT DEAD SPAN <<<"$(q "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'dead'),
