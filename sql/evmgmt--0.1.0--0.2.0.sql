@@ -777,7 +777,10 @@ BEGIN
 	-- not for rows a restore brings back; the worker is woken at commit
 	-- (feed health depends on what arrived).
 	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		-- for the operation, whatever sites the loading role is bound to
+		PERFORM evmgmt.site_scope_exempt(true);
 		PERFORM evmgmt.detect_loaded(v_touch);
+		PERFORM evmgmt.site_scope_exempt(false);
 		PERFORM evmgmt.wake_workers();
 	END IF;
 	RETURN NULL;
@@ -4161,3 +4164,398 @@ COMMENT ON FUNCTION evmgmt.claim_verdict(bigint) IS 'For the dispatcher''s claim
 -- the claim's per-page verdict (59_outbox.sql), for the dispatcher only
 REVOKE ALL ON FUNCTION evmgmt.claim_verdict(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.claim_verdict(bigint) TO evmgmt_worker;
+
+-- Row-level security by site (issue 14): bindings (10_organisation.sql), the
+-- scope and its policies and view filters (86_site_scope.sql), the checks of
+-- the acknowledgment and the status update, their privileges (90_privileges.sql)
+-- Which roles see and change which sites (row-level security by site,
+-- 86_site_scope.sql).  A role with no binding in an operation sees all of that
+-- operation; a role bound to some of its sites sees only those.  Bindings
+-- apply to the roles a login is a member of.  Admins set them.
+CREATE TABLE evmgmt.site_binding (
+	role_name		name NOT NULL,
+	site_id			text COLLATE "C" NOT NULL REFERENCES evmgmt.site ON UPDATE CASCADE ON DELETE CASCADE,
+	bound_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	bound_by		name NOT NULL DEFAULT SESSION_USER,
+	PRIMARY KEY (role_name, site_id)
+);
+CREATE INDEX ON evmgmt.site_binding (site_id);
+COMMENT ON TABLE evmgmt.site_binding IS 'Row-level security by site: a role bound to some sites of an operation sees and changes only the events, intervals, escalations and reports of those sites (other operations are unaffected)';
+
+-- A binding names a role that exists (a typo would restrict nobody).
+CREATE FUNCTION evmgmt.site_binding_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.to_regrole(pg_catalog.quote_ident(NEW.role_name)) IS NULL THEN
+		RAISE EXCEPTION 'role "%" does not exist', NEW.role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Bind an existing role (CREATE ROLE first); a binding of an unknown role would restrict nobody.';
+	END IF;
+	IF NEW.role_name = 'evmgmt_worker' OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.role_name) THEN
+		RAISE EXCEPTION 'role "%" cannot be bound to sites', NEW.role_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Superusers and the worker role always see every site.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.site_binding_check() IS 'Trigger: a site binding names an existing role that is neither a superuser nor the worker';
+CREATE TRIGGER site_binding_check BEFORE INSERT OR UPDATE ON evmgmt.site_binding
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.site_binding_check();
+
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.site_binding FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row();
+CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.site_binding FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate();
+ALTER TABLE evmgmt.site_binding ENABLE ALWAYS TRIGGER audit, ENABLE ALWAYS TRIGGER audit_truncate;
+SELECT pg_catalog.pg_extension_config_dump('evmgmt.site_binding', '');
+GRANT SELECT ON evmgmt.site_binding TO evmgmt_reader, evmgmt_admin;
+GRANT INSERT, UPDATE, DELETE ON evmgmt.site_binding TO evmgmt_admin;
+
+CREATE OR REPLACE FUNCTION evmgmt.acknowledge(escalation_id bigint, contact_id bigint DEFAULT NULL, note text DEFAULT NULL)
+	RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_id bigint := $1;
+	p_note text := $3;
+	v_contact bigint := evmgmt.acting_contact($2);
+	v_now timestamptz := pg_catalog.clock_timestamp();
+	e evmgmt.escalation;
+	v_missing integer := 0;
+	v_by text;
+BEGIN
+	-- waits for a step firing or a resolve that holds the event; whoever
+	-- comes second sees the first one's result
+	PERFORM evmgmt.lock_event((SELECT x.event_id FROM evmgmt.escalation x WHERE x.escalation_id = p_id), true);
+	SELECT * INTO e FROM evmgmt.escalation x WHERE x.escalation_id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'escalation % does not exist', p_id USING ERRCODE = 'no_data_found';
+	END IF;
+	-- row-level security by site (86_site_scope.sql)
+	PERFORM evmgmt.require_site_in_scope((SELECT ev.site_id FROM evmgmt.event ev WHERE ev.event_id = e.event_id),
+										 pg_catalog.format('escalation %s', p_id));
+	-- an exhausted escalation paged everyone it could and still waits for
+	-- somebody to take it
+	IF e.state NOT IN ('active', 'exhausted') THEN
+		SELECT c.name INTO v_by FROM evmgmt.contact c WHERE c.contact_id = e.acknowledged_by;
+		RAISE EXCEPTION 'escalation % is no longer active', p_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = CASE WHEN e.state = 'acknowledged'
+							   THEN pg_catalog.format('It was acknowledged by %s at %s.', v_by, e.acknowledged_at)
+							   ELSE pg_catalog.format('It ended (%s) at %s.', e.state, e.ended_at) END;
+	END IF;
+	IF EXISTS (SELECT FROM evmgmt.escalation_ack a WHERE a.escalation_id = p_id AND a.contact_id = v_contact) THEN
+		RAISE EXCEPTION 'contact % already acknowledged escalation %', v_contact, p_id
+			USING ERRCODE = 'unique_violation',
+				  DETAIL = 'The plan requires every paged responder to acknowledge; the others have not yet.';
+	END IF;
+	INSERT INTO evmgmt.escalation_ack (escalation_id, contact_id, acked_at, note) VALUES (p_id, v_contact, v_now, p_note);
+
+	IF (e.plan_snapshot ->> 'require_all_ack')::boolean THEN
+		SELECT pg_catalog.count(DISTINCT r.contact_id) INTO v_missing
+		FROM evmgmt.escalation_step_run r
+		WHERE r.escalation_id = p_id AND r.contact_id IS NOT NULL AND r.outcome IN ('queued', 'bundled')
+		  AND NOT EXISTS (SELECT FROM evmgmt.escalation_ack a WHERE a.escalation_id = p_id AND a.contact_id = r.contact_id);
+	END IF;
+
+	INSERT INTO evmgmt.event_timeline (event_id, pool, at, action, reason, details)
+	VALUES (e.event_id, e.pool, v_now, 'acknowledged', p_note,
+			pg_catalog.jsonb_build_object('escalation_id', p_id, 'contact_id', v_contact,
+										  'contact', (SELECT c.name FROM evmgmt.contact c WHERE c.contact_id = v_contact),
+										  'stopped', v_missing = 0, 'awaiting', v_missing));
+
+	IF v_missing > 0 THEN
+		-- this responder is done; the others keep being paged
+		PERFORM evmgmt.cancel_unsent(p_id, v_contact);
+		RETURN e.state;
+	END IF;
+	UPDATE evmgmt.escalation
+	SET state = 'acknowledged', acknowledged_at = v_now, acknowledged_by = v_contact, ack_note = p_note,
+		ended_at = v_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'acknowledged'
+	WHERE escalation_id = p_id;
+	PERFORM evmgmt.cancel_unsent(p_id);
+	-- an acknowledgment is a response
+	UPDATE evmgmt.target_timer t
+	SET met_at = v_now, next_at = NULL
+	WHERE t.event_id = e.event_id AND t.pool = e.pool AND t.target = 'response'
+	  AND t.met_at IS NULL AND t.breached_at IS NULL;
+	RETURN 'acknowledged';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION evmgmt.post_status_update(event_id bigint, status text,
+										  now timestamptz) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	p_text text := pg_catalog.btrim($2);
+	p_now timestamptz := $3;
+	v_op text;
+	v_entry bigint;
+	s evmgmt.status_schedule;
+	x record;
+BEGIN
+	IF p_text IS NULL OR p_text = '' THEN
+		RAISE EXCEPTION 'a status update needs a text' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT evmgmt.lock_event(p_event, true) THEN
+		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
+	END IF;
+	-- row-level security by site (86_site_scope.sql)
+	PERFORM evmgmt.require_site_in_scope((SELECT e.site_id FROM evmgmt.event e WHERE e.event_id = p_event),
+										 pg_catalog.format('event %s', p_event));
+	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
+	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled'))
+	   OR EXISTS (SELECT FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NOT NULL) THEN
+		RAISE EXCEPTION 'event % has no live pool condition', p_event
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Status updates are for events that are still unresolved.';
+	END IF;
+	INSERT INTO evmgmt.event_timeline (event_id, at, action, reason)
+	VALUES (p_event, p_now, 'status_update', p_text)
+	RETURNING entry_id INTO v_entry;
+
+	SELECT * INTO s FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NULL FOR UPDATE;
+	IF FOUND THEN
+		UPDATE evmgmt.status_schedule
+		SET last_owner_update_at = p_now, last_status_at = p_now, next_status_at = p_now + s.cadence,
+			gaps = evmgmt.notify_audiences(p_event, evmgmt.footprint_audiences(v_op, s.severity, 'status'), 'status_update',
+										   evmgmt.event_facts(p_event) || pg_catalog.jsonb_build_object('status', p_text, 'automatic', false),
+										   p_now)
+		WHERE event_id = p_event;
+	END IF;
+
+	FOR x IN SELECT e.escalation_id FROM evmgmt.escalation e
+			 WHERE e.event_id = p_event AND e.start_reason = 'status_overdue' AND e.state IN ('active', 'exhausted')
+			 FOR UPDATE
+	LOOP
+		UPDATE evmgmt.escalation
+		SET state = 'satisfied', ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'status update posted'
+		WHERE escalation_id = x.escalation_id;
+		PERFORM evmgmt.cancel_unsent(x.escalation_id);
+	END LOOP;
+	RETURN v_entry;
+END
+$$;
+
+-- Row-level security by site (optional per operation).
+--
+-- An admin binds roles to sites (evmgmt.site_binding, 10_organisation.sql).
+-- A role bound to some sites of an operation sees and changes only those
+-- sites' events (with their pool conditions, timeline, responses, analyses,
+-- action items, impacts, clocks, escalations, acknowledgments, pages and
+-- delivery attempts), their intervals and detection records, and what the
+-- views and reports show of them; of an operation it has no binding in, it
+-- sees everything.  Bindings apply to the roles a login is a member of.
+-- Superusers, the table owner and evmgmt_worker are never restricted.
+--
+-- The policies ask site_scope() once per statement (an InitPlan): NULL for a
+-- role that nothing restricts (then every policy is true at once), else the
+-- sites it may see.  Tables that hang off an event (or an escalation, or a
+-- page) are visible when their parent row is: the policy looks the parent up
+-- through a SECURITY DEFINER helper (event_in_scope and the like).  The views are owned by the installer,
+-- which row security does not restrict, so each view that shows site data
+-- filters by site_scope() itself; the lifecycle functions (SECURITY DEFINER)
+-- check the event's site against it (src/lifecycle.c, 62_acknowledgment.sql).
+--
+-- interval_stat: PostgreSQL refuses COPY FROM into a table with row-level
+-- security for the roles it applies to; src/site_scope.c runs the ETL role's
+-- COPY FROM STDIN into interval_stat as the table's owner, and inserts are not
+-- restricted by site (INSERT policy true), so loading works as before.
+
+-- The role the session acts as (login or SET ROLE), also inside SECURITY
+-- DEFINER functions (C, src/site_scope.c).
+CREATE FUNCTION evmgmt.acting_role() RETURNS oid
+AS 'MODULE_PATHNAME', 'evmgmt_acting_role'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION evmgmt.acting_role() IS 'OID of the role the session acts as (login or SET ROLE), unchanged inside SECURITY DEFINER functions';
+
+-- Detection acts for the operation, not for the login whose load it evaluates
+-- (C, src/site_scope.c; the exemption is entered only by interval_stat's own
+-- trigger and ends with the transaction at the latest).
+CREATE FUNCTION evmgmt.site_scope_exempt(exempt boolean) RETURNS void
+AS 'MODULE_PATHNAME', 'evmgmt_site_scope_exempt'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION evmgmt.site_scope_exempt(boolean) IS 'Enters (true) or leaves (false) the exemption from site bindings under which detection runs; for the interval_stat trigger only';
+CREATE FUNCTION evmgmt.site_scope_exempted() RETURNS boolean
+AS 'MODULE_PATHNAME', 'evmgmt_site_scope_exempted'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION evmgmt.site_scope_exempted() IS 'Whether detection is running (site bindings restrict nobody meanwhile)';
+
+-- NULL when nothing restricts the acting role, else the sites it may see:
+-- in every operation where one of its roles is bound, the bound sites; all
+-- sites of the other operations.
+CREATE FUNCTION evmgmt.site_scope() RETURNS text[]
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH me AS (
+		SELECT r.oid, r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = evmgmt.acting_role()
+	), bound AS (
+		SELECT b.site_id, s.operation_id
+		FROM evmgmt.site_binding b
+		JOIN evmgmt.site s ON s.site_id = b.site_id
+		JOIN pg_catalog.pg_roles r ON r.rolname = b.role_name
+		CROSS JOIN me
+		WHERE NOT me.rolsuper AND me.oid <> 'evmgmt_worker'::regrole AND NOT evmgmt.site_scope_exempted()
+		  AND pg_catalog.pg_has_role(me.oid, r.oid, 'MEMBER')
+	)
+	SELECT CASE WHEN NOT EXISTS (SELECT FROM bound) THEN NULL
+				ELSE ARRAY(SELECT s.site_id::text FROM evmgmt.site s
+						   WHERE s.site_id IN (SELECT bound.site_id FROM bound)
+							  OR s.operation_id NOT IN (SELECT bound.operation_id FROM bound)
+						   ORDER BY 1) END
+$$;
+COMMENT ON FUNCTION evmgmt.site_scope() IS 'The sites the acting role may see and change (row-level security by site), NULL when no site binding restricts it';
+
+CREATE FUNCTION evmgmt.site_in_scope(site_id text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT (SELECT evmgmt.site_scope()) IS NULL OR $1 = ANY ((SELECT evmgmt.site_scope())::text[])
+$$;
+COMMENT ON FUNCTION evmgmt.site_in_scope(text) IS 'Whether the acting role may see and change data of this site (row-level security by site)';
+
+-- For the lifecycle functions: refuse an event outside the acting role's sites.
+CREATE FUNCTION evmgmt.require_site_in_scope(site_id text, what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT evmgmt.site_in_scope(site_id) THEN
+		RAISE EXCEPTION 'permission denied for %', what
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Its site is not one of the sites the role is bound to (evmgmt.site_binding).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.require_site_in_scope(text, text) IS 'Raises 42501 when the acting role may not change data of this site';
+
+-- Whether a parent row is in scope, for the policies of the tables that hang
+-- off it: SECURITY DEFINER, so that the policy of a table a role may read
+-- does not need the role to read the parent (readers may not read pages).
+CREATE FUNCTION evmgmt.event_in_scope(event_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT FROM evmgmt.event e
+				   WHERE e.event_id = $1 AND e.site_id = ANY ((SELECT evmgmt.site_scope())::text[]))
+$$;
+COMMENT ON FUNCTION evmgmt.event_in_scope(bigint) IS 'Whether the event is at one of the acting role''s sites (for row-level security policies)';
+CREATE FUNCTION evmgmt.escalation_in_scope(escalation_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT FROM evmgmt.escalation x JOIN evmgmt.event e ON e.event_id = x.event_id
+				   WHERE x.escalation_id = $1 AND e.site_id = ANY ((SELECT evmgmt.site_scope())::text[]))
+$$;
+COMMENT ON FUNCTION evmgmt.escalation_in_scope(bigint) IS 'Whether the escalation''s event is at one of the acting role''s sites (for row-level security policies)';
+CREATE FUNCTION evmgmt.notification_in_scope(notification_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT FROM evmgmt.notification n JOIN evmgmt.event e ON e.event_id = n.event_id
+				   WHERE n.notification_id = $1 AND e.site_id = ANY ((SELECT evmgmt.site_scope())::text[]))
+$$;
+COMMENT ON FUNCTION evmgmt.notification_in_scope(bigint) IS 'Whether the page''s event is at one of the acting role''s sites (for row-level security policies)';
+
+-- The policies.  One per table, for every command; a table gets row security
+-- enabled (not forced: the owner, that is the extension's own SECURITY
+-- DEFINER code, is not restricted).
+DO $policies$
+DECLARE
+	t text;
+	scope_null constant text := '(SELECT evmgmt.site_scope()) IS NULL';
+	in_scope constant text := 'site_id = ANY ((SELECT evmgmt.site_scope())::text[])';
+BEGIN
+	-- tables with a site
+	FOREACH t IN ARRAY ARRAY['event', 'detection_state', 'detection_log', 'feed_health', 'interval_series'] LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ROW LEVEL SECURITY', t);
+		EXECUTE pg_catalog.format('CREATE POLICY site_scope ON evmgmt.%I USING (%s OR %s)', t, scope_null, in_scope);
+	END LOOP;
+	-- maintenance windows: those of the role's sites
+	ALTER TABLE evmgmt.maintenance_window ENABLE ROW LEVEL SECURITY;
+	EXECUTE pg_catalog.format('CREATE POLICY site_scope ON evmgmt.maintenance_window USING (%s OR %s)', scope_null, in_scope);
+	-- intervals: read, change and delete by site; loading is not restricted
+	ALTER TABLE evmgmt.interval_stat ENABLE ROW LEVEL SECURITY;
+	EXECUTE pg_catalog.format('CREATE POLICY site_scope_read ON evmgmt.interval_stat FOR SELECT USING (%s OR %s)', scope_null, in_scope);
+	EXECUTE pg_catalog.format('CREATE POLICY site_scope_update ON evmgmt.interval_stat FOR UPDATE USING (%s OR %s)', scope_null, in_scope);
+	EXECUTE pg_catalog.format('CREATE POLICY site_scope_delete ON evmgmt.interval_stat FOR DELETE USING (%s OR %s)', scope_null, in_scope);
+	CREATE POLICY load ON evmgmt.interval_stat FOR INSERT WITH CHECK (true);
+	-- tables that hang off an event
+	FOREACH t IN ARRAY ARRAY['pool_condition', 'event_timeline', 'response_action', 'post_resolution_analysis',
+							 'action_item', 'objective_impact', 'status_schedule', 'target_timer', 'escalation',
+							 'work_failure', 'notification'] LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ROW LEVEL SECURITY', t);
+		EXECUTE pg_catalog.format(
+			'CREATE POLICY site_scope ON evmgmt.%I USING (%s OR evmgmt.event_in_scope(event_id))', t, scope_null);
+	END LOOP;
+	-- off an escalation, off a page
+	FOREACH t IN ARRAY ARRAY['escalation_ack', 'escalation_step_run'] LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ROW LEVEL SECURITY', t);
+		EXECUTE pg_catalog.format(
+			'CREATE POLICY site_scope ON evmgmt.%I USING (%s OR evmgmt.escalation_in_scope(escalation_id))', t, scope_null);
+	END LOOP;
+	ALTER TABLE evmgmt.delivery_attempt ENABLE ROW LEVEL SECURITY;
+	EXECUTE pg_catalog.format(
+		'CREATE POLICY site_scope ON evmgmt.delivery_attempt USING (%s OR evmgmt.notification_in_scope(notification_id))', scope_null);
+END
+$policies$;
+
+-- The views run as their owner, whom row security does not restrict: each
+-- view that shows site data keeps only the acting role's sites itself.  The
+-- view's query is kept as it is and filtered on its site (or its event's,
+-- or its page's event's site); a role nothing restricts passes at once.
+-- Run after every view is final (also at the end of the upgrade script).
+CREATE FUNCTION evmgmt.restrict_view_to_site_scope(view_name text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v regclass := pg_catalog.format('evmgmt.%I', view_name)::regclass;
+	def text := pg_catalog.rtrim(pg_catalog.pg_get_viewdef(v), ';' || E' \n');
+	cols text[];
+	filter text;
+	comment text := pg_catalog.obj_description(v, 'pg_class');
+BEGIN
+	SELECT pg_catalog.array_agg(a.attname::text) INTO cols FROM pg_catalog.pg_attribute a
+	WHERE a.attrelid = v AND a.attnum > 0 AND NOT a.attisdropped;
+	filter := CASE
+		WHEN 'site_id' = ANY (cols) THEN 'x.site_id = ANY ((SELECT evmgmt.site_scope())::text[])'
+		WHEN 'event_id' = ANY (cols) THEN
+			'EXISTS (SELECT FROM evmgmt.event e WHERE e.event_id = x.event_id AND e.site_id = ANY ((SELECT evmgmt.site_scope())::text[]))'
+		WHEN 'notification_id' = ANY (cols) THEN
+			'EXISTS (SELECT FROM evmgmt.notification n JOIN evmgmt.event e ON e.event_id = n.event_id '
+			'WHERE n.notification_id = x.notification_id AND e.site_id = ANY ((SELECT evmgmt.site_scope())::text[]))'
+		END;
+	IF filter IS NULL THEN
+		RAISE EXCEPTION 'view % has no site, event or notification column to filter on', v;
+	END IF;
+	EXECUTE pg_catalog.format('CREATE OR REPLACE VIEW %s AS SELECT x.* FROM (%s) x WHERE (SELECT evmgmt.site_scope()) IS NULL OR %s',
+							  v, def, filter);
+	EXECUTE pg_catalog.format('COMMENT ON VIEW %s IS %L', v, comment);
+END
+$$;
+COMMENT ON FUNCTION evmgmt.restrict_view_to_site_scope(text) IS 'Install helper: makes a view keep only the rows of the acting role''s sites (row-level security by site)';
+SELECT evmgmt.restrict_view_to_site_scope(v)
+FROM pg_catalog.unnest(ARRAY['detection_conditions', 'detection_evidence', 'escalation_history', 'escalation_status',
+							 'event_rollup', 'live_power_of_one', 'delivery_attempt_redacted', 'open_event_clocks',
+							 'series_severity']) v;
+
+-- row-level security by site (86_site_scope.sql): every role whose queries
+-- meet a policy asks site_scope(); the exemption is detection's alone; the
+-- view helper ran at install; intervals are read through interval_stat,
+-- whose policies the default partition read directly would bypass
+REVOKE ALL ON FUNCTION evmgmt.site_scope(), evmgmt.site_scope_exempt(boolean),
+	evmgmt.restrict_view_to_site_scope(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION evmgmt.event_in_scope(bigint), evmgmt.escalation_in_scope(bigint),
+	evmgmt.notification_in_scope(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.site_scope(), evmgmt.event_in_scope(bigint), evmgmt.escalation_in_scope(bigint),
+	evmgmt.notification_in_scope(bigint) TO evmgmt_reader, evmgmt_worker, evmgmt_ingest;
+REVOKE SELECT ON evmgmt.interval_stat_default FROM evmgmt_reader, evmgmt_admin;

@@ -40,6 +40,7 @@
 #include "utils/acl.h"
 #include "utils/syscache.h"
 
+#include "evmgmt.h"
 #include "workers.h"
 
 /* Seconds a database stays closed to workers after DROP DATABASE starts. */
@@ -133,6 +134,9 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	volatile Oid closed = InvalidOid;
 	volatile bool reopen = false;
+	Oid			copy_owner = InvalidOid;
+	Oid			save_userid = InvalidOid;
+	int			save_sec_context = 0;
 
 	if (evmgmt_shared != NULL)
 	{
@@ -177,6 +181,13 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		}
 	}
 
+	/* the strict interval COPY under row security (src/site_scope.c) */
+	if (EvmgmtCopyNeedsOwner(parsetree, &copy_owner))
+	{
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(copy_owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	}
+
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -188,6 +199,8 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_CATCH();
 	{
+		if (OidIsValid(copy_owner))
+			SetUserIdAndSecContext(save_userid, save_sec_context);
 		/* the statement failed: the database keeps its worker after all */
 		if (OidIsValid(closed))
 		{
@@ -197,6 +210,8 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (OidIsValid(copy_owner))
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	/*
 	 * A renamed or moved database gets its worker back at once; a dropped one

@@ -16,6 +16,7 @@
 #define EVMGMT_H
 
 #include "fmgr.h"
+#include "nodes/nodes.h"
 
 /* every evmgmt.* setting (guc.c) */
 #include "guc.h"
@@ -31,6 +32,9 @@ extern void EvmgmtEnsurePreloaded(void);
 /* load_capture.c: what a load into interval_stat touched */
 extern void EvmgmtLoadCaptureNote(struct varlena *site, struct varlena *queue, Oid pool, int64 start,
 								  bool has_sl_counts, int32 answered, int32 offered);
+
+/* site_scope.c: row-level security by site */
+extern bool EvmgmtCopyNeedsOwner(Node *parsetree, Oid *owner);
 
 /* sql_values.c: values returned to SQL, shared by several concerns */
 extern Datum EvmgmtEnumDatumForReturn(FunctionCallInfo fcinfo, const char *label);

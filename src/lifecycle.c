@@ -39,10 +39,14 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -515,6 +519,29 @@ IntervalText(Interval *i)
 }
 
 /*
+ * Row-level security by site (sql/install/86_site_scope.sql): the lifecycle
+ * functions run as the extension's owner, whom row security does not
+ * restrict, so they refuse an event (or a new event's site) outside the
+ * sites the acting role is bound to themselves.
+ */
+static void
+CheckSiteInScope(Datum site_id, const char *what)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Oid			fn;
+
+	/* an extension still at 0.1.0 (before ALTER EXTENSION UPDATE) has no bindings */
+	fn = LookupFuncName(list_make2(makeString("evmgmt"), makeString("site_in_scope")), 1, argtypes, true);
+	if (!OidIsValid(fn))
+		return;
+	if (!DatumGetBool(OidFunctionCall1Coll(fn, C_COLLATION_OID, site_id)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", what),
+				 errdetail("Its site is not one of the sites the role is bound to (evmgmt.site_binding).")));
+}
+
+/*
  * Lock the event row and then its pool conditions in pool order, and read
  * them.  This is the only place that takes row locks on events, so the lock
  * order is the same in every lifecycle function.
@@ -552,6 +579,8 @@ LockEvent(int64 event_id, EventRow *ev)
 		ev->recurring = !isnull;
 		ev->recurrence_of = isnull ? 0 : DatumGetInt64(d);
 	}
+
+	CheckSiteInScope(ev->site_id, psprintf("event %s", ev->id));
 
 	n = RunSQL(false,
 			   "SELECT pool, state, severity, resolved_at"
@@ -784,6 +813,9 @@ evmgmt_open_event(PG_FUNCTION_ARGS)
 				 errmsg("detected_at must lie between 2000-01-01 and now"),
 				 errdetail("It is %s.", TimeText(detected_at)),
 				 errhint("Event times are bounded so that one bad value never breaks the due-time arithmetic of the workers.")));
+
+	/* a role bound to other sites opens nothing here */
+	CheckSiteInScope(FuncArg(fcinfo, 1).value, psprintf("site %s", site_id));
 
 	/* the site and the queue, and the operations they belong to */
 	Bind(&a, TEXTOID, FuncArg(fcinfo, 1));

@@ -79,6 +79,43 @@ CREATE TABLE evmgmt.queue (
 CREATE INDEX ON evmgmt.queue (operation_id);
 COMMENT ON TABLE evmgmt.queue IS 'A contact queue (skill) with its service-level goal, e.g. 80% answered within 20 seconds';
 
+-- Which roles see and change which sites (row-level security by site,
+-- 86_site_scope.sql).  A role with no binding in an operation sees all of that
+-- operation; a role bound to some of its sites sees only those.  Bindings
+-- apply to the roles a login is a member of.  Admins set them.
+CREATE TABLE evmgmt.site_binding (
+	role_name		name NOT NULL,
+	site_id			text COLLATE "C" NOT NULL REFERENCES evmgmt.site ON UPDATE CASCADE ON DELETE CASCADE,
+	bound_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	bound_by		name NOT NULL DEFAULT SESSION_USER,
+	PRIMARY KEY (role_name, site_id)
+);
+CREATE INDEX ON evmgmt.site_binding (site_id);
+COMMENT ON TABLE evmgmt.site_binding IS 'Row-level security by site: a role bound to some sites of an operation sees and changes only the events, intervals, escalations and reports of those sites (other operations are unaffected)';
+
+-- A binding names a role that exists (a typo would restrict nobody).
+CREATE FUNCTION evmgmt.site_binding_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.to_regrole(pg_catalog.quote_ident(NEW.role_name)) IS NULL THEN
+		RAISE EXCEPTION 'role "%" does not exist', NEW.role_name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Bind an existing role (CREATE ROLE first); a binding of an unknown role would restrict nobody.';
+	END IF;
+	IF NEW.role_name = 'evmgmt_worker' OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.role_name) THEN
+		RAISE EXCEPTION 'role "%" cannot be bound to sites', NEW.role_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Superusers and the worker role always see every site.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.site_binding_check() IS 'Trigger: a site binding names an existing role that is neither a superuser nor the worker';
+CREATE TRIGGER site_binding_check BEFORE INSERT OR UPDATE ON evmgmt.site_binding
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.site_binding_check();
+
 CREATE TABLE evmgmt.pool_info (
 	pool			evmgmt.pool PRIMARY KEY,
 	name			text NOT NULL,

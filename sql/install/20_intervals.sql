@@ -266,7 +266,10 @@ BEGIN
 	-- not for rows a restore brings back; the worker is woken at commit
 	-- (feed health depends on what arrived).
 	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		-- for the operation, whatever sites the loading role is bound to
+		PERFORM evmgmt.site_scope_exempt(true);
 		PERFORM evmgmt.detect_loaded(v_touch);
+		PERFORM evmgmt.site_scope_exempt(false);
 		PERFORM evmgmt.wake_workers();
 	END IF;
 	RETURN NULL;

@@ -78,6 +78,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'escalation % does not exist', p_id USING ERRCODE = 'no_data_found';
 	END IF;
+	-- row-level security by site (86_site_scope.sql)
+	PERFORM evmgmt.require_site_in_scope((SELECT ev.site_id FROM evmgmt.event ev WHERE ev.event_id = e.event_id),
+										 pg_catalog.format('escalation %s', p_id));
 	-- an exhausted escalation paged everyone it could and still waits for
 	-- somebody to take it
 	IF e.state NOT IN ('active', 'exhausted') THEN

@@ -265,6 +265,9 @@ BEGIN
 	IF NOT evmgmt.lock_event(p_event, true) THEN
 		RAISE EXCEPTION 'event % does not exist', p_event USING ERRCODE = 'no_data_found';
 	END IF;
+	-- row-level security by site (86_site_scope.sql)
+	PERFORM evmgmt.require_site_in_scope((SELECT e.site_id FROM evmgmt.event e WHERE e.event_id = p_event),
+										 pg_catalog.format('event %s', p_event));
 	SELECT e.operation_id INTO v_op FROM evmgmt.event e WHERE e.event_id = p_event;
 	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event AND pc.state NOT IN ('resolved', 'cancelled'))
 	   OR EXISTS (SELECT FROM evmgmt.status_schedule x WHERE x.event_id = p_event AND x.ended_at IS NOT NULL) THEN

@@ -123,7 +123,7 @@ BEGIN
 		'event', 'pool_condition', 'response_action', 'post_resolution_analysis', 'action_item', 'objective_impact',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'escalation', 'escalation_ack', 'message_template',
-		'detection_policy', 'maintenance_window', 'sending_origin']
+		'detection_policy', 'maintenance_window', 'sending_origin', 'site_binding']
 	LOOP
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);

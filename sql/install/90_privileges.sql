@@ -25,7 +25,7 @@ DECLARE
 		'cause_category', 'lever_class', 'lever', 'lever_applicability',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'message_template',
-		'detection_policy', 'maintenance_window'];
+		'detection_policy', 'maintenance_window', 'site_binding'];
 	-- what readers may not see at all (contact data has masked views)
 	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run'];
 BEGIN
@@ -206,6 +206,17 @@ REVOKE ALL ON FUNCTION evmgmt.create_interval_partitions(integer, timestamptz, b
 						evmgmt.detection_row, evmgmt.detection_row[], boolean),
 	evmgmt.detection_note(bigint, evmgmt.pool, text, text, jsonb),
 	evmgmt.feed_resumed(evmgmt.interval_touch[]) FROM PUBLIC;
+-- row-level security by site (86_site_scope.sql): every role whose queries
+-- meet a policy asks site_scope(); the exemption is detection's alone; the
+-- view helper ran at install; intervals are read through interval_stat,
+-- whose policies the default partition read directly would bypass
+REVOKE ALL ON FUNCTION evmgmt.site_scope(), evmgmt.site_scope_exempt(boolean),
+	evmgmt.restrict_view_to_site_scope(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION evmgmt.event_in_scope(bigint), evmgmt.escalation_in_scope(bigint),
+	evmgmt.notification_in_scope(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.site_scope(), evmgmt.event_in_scope(bigint), evmgmt.escalation_in_scope(bigint),
+	evmgmt.notification_in_scope(bigint) TO evmgmt_reader, evmgmt_worker, evmgmt_ingest;
+REVOKE SELECT ON evmgmt.interval_stat_default FROM evmgmt_reader, evmgmt_admin;
 -- their triggers (a trigger function needs no EXECUTE privilege to fire)
 REVOKE ALL ON FUNCTION evmgmt.interval_stat_loaded(), evmgmt.interval_inbox_route(), evmgmt.interval_code_in_use() FROM PUBLIC;
 -- the capture frame of a load into interval_stat is its statement trigger's

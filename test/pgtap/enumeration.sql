@@ -242,7 +242,8 @@ INSERT INTO decision VALUES
 	('table evmgmt.interval_quarantine', 'relation', 'evmgmt_admin=dr evmgmt_ingest=a evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.interval_series', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.interval_stat', 'relation', 'evmgmt_admin=dar evmgmt_ingest=a evmgmt_reader=r', NULL, NULL),
-	('table evmgmt.interval_stat_default', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
+	-- read through interval_stat, whose row security a direct read would bypass
+	('table evmgmt.interval_stat_default', 'relation', '', NULL, NULL),
 	('table evmgmt.lever', 'relation', 'evmgmt_admin=darw evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.lever_applicability', 'relation', 'evmgmt_admin=darw evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.lever_class', 'relation', 'evmgmt_admin=darw evmgmt_reader=r', NULL, NULL),
@@ -265,6 +266,23 @@ INSERT INTO decision VALUES
 	('table evmgmt.severity_policy', 'relation', 'evmgmt_admin=darw evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.severity_policy_default', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.site', 'relation', 'evmgmt_admin=darw evmgmt_reader=r', NULL, NULL),
+	-- row-level security by site (86_site_scope.sql): bindings are configuration
+	('table evmgmt.site_binding', 'relation', 'evmgmt_admin=darw evmgmt_reader=r', NULL, NULL),
+	('function evmgmt.site_binding_check()', 'function', 'PUBLIC=X', false, 'search_path=pg_catalog, pg_temp'),
+	-- who is acting; whether a site is in scope: every policy and lifecycle function asks
+	('function evmgmt.acting_role()', 'function', 'PUBLIC=X', false, NULL),
+	('function evmgmt.site_in_scope(text)', 'function', 'PUBLIC=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.require_site_in_scope(text,text)', 'function', 'PUBLIC=X', false, 'search_path=pg_catalog, pg_temp'),
+	-- reads the bindings for the acting role: to the roles whose queries meet a policy
+	('function evmgmt.site_scope()', 'function', 'evmgmt_ingest=X evmgmt_reader=X evmgmt_worker=X', true, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.event_in_scope(bigint)', 'function', 'evmgmt_ingest=X evmgmt_reader=X evmgmt_worker=X', true, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.escalation_in_scope(bigint)', 'function', 'evmgmt_ingest=X evmgmt_reader=X evmgmt_worker=X', true, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.notification_in_scope(bigint)', 'function', 'evmgmt_ingest=X evmgmt_reader=X evmgmt_worker=X', true, 'search_path=pg_catalog, pg_temp'),
+	-- detection's exemption: its trigger's alone; whether it is on: anybody
+	('function evmgmt.site_scope_exempt(boolean)', 'function', '', false, NULL),
+	('function evmgmt.site_scope_exempted()', 'function', 'PUBLIC=X', false, NULL),
+	-- the install helper that filters the views
+	('function evmgmt.restrict_view_to_site_scope(text)', 'function', '', false, 'search_path=pg_catalog, pg_temp'),
 	('table evmgmt.status_schedule', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.target_timer', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
 	('table evmgmt.work_failure', 'relation', 'evmgmt_admin=dr evmgmt_responder=r', NULL, NULL),
