@@ -135,6 +135,8 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	volatile Oid closed = InvalidOid;
 	volatile bool reopen = false;
 	Oid			copy_owner = InvalidOid;
+	PlannedStmt *volatile run_stmt = pstmt;
+	volatile bool run_read_only = readOnlyTree;
 	Oid			save_userid = InvalidOid;
 	int			save_sec_context = 0;
 
@@ -184,6 +186,18 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	/* the strict interval COPY under row security (src/site_scope.c) */
 	if (EvmgmtCopyNeedsOwner(parsetree, &copy_owner))
 	{
+		CopyStmt   *copy;
+
+		/*
+		 * The statement run as the owner names evmgmt.interval_stat itself:
+		 * a table of the same name that appears on the caller's search_path
+		 * meanwhile is never the one loaded.
+		 */
+		run_stmt = copyObject(pstmt);
+		run_read_only = false;
+		copy = (CopyStmt *) run_stmt->utilityStmt;
+		copy->relation->schemaname = pstrdup("evmgmt");
+		copy->relation->catalogname = NULL;
 		GetUserIdAndSecContext(&save_userid, &save_sec_context);
 		SetUserIdAndSecContext(copy_owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	}
@@ -191,10 +205,10 @@ EvmgmtProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+			prev_ProcessUtility(run_stmt, queryString, run_read_only, context,
 								params, queryEnv, dest, qc);
 		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+			standard_ProcessUtility(run_stmt, queryString, run_read_only, context,
 									params, queryEnv, dest, qc);
 	}
 	PG_CATCH();

@@ -16,7 +16,9 @@
  * partitioned interval_stat would fail once it has policies.  The utility
  * hook runs exactly that statement - COPY FROM STDIN into evmgmt.interval_stat,
  * without a WHERE clause, by a role that holds INSERT on the table - as the
- * table's owner (SECURITY_LOCAL_USERID_CHANGE).  Nothing the caller chooses
+ * table's owner (SECURITY_LOCAL_USERID_CHANGE), with the table named by its
+ * schema in the statement that runs (src/ddl_hook.c), so that nothing found
+ * on the caller's search_path meanwhile is loaded.  Nothing the caller chooses
  * is evaluated with the owner's rights: no file or program is opened, no
  * expression of theirs is run; the column types are built-in, and the
  * constraints and triggers are the extension's own.  Row security does not

@@ -198,6 +198,18 @@ BEGIN
 END
 $wf$;
 
+-- the Manila team sees only its own site (row-level security by site, 0.2.0)
+DO $sb$
+BEGIN
+	IF pg_catalog.to_regclass('evmgmt.site_binding') IS NOT NULL THEN
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'acme_mnl1_team') THEN
+			CREATE ROLE acme_mnl1_team NOLOGIN IN ROLE evmgmt_responder;
+		END IF;
+		INSERT INTO evmgmt.site_binding (role_name, site_id) SELECT 'acme_mnl1_team', site_id FROM evmgmt.site ORDER BY 1 LIMIT 1;
+	END IF;
+END
+$sb$;
+
 -- identity columns were given explicit values above: move the sequences past them
 SELECT t, setval(pg_get_serial_sequence('evmgmt.' || t, c), 100)
 FROM (VALUES ('event', 'event_id'), ('contact', 'contact_id'), ('escalation', 'escalation_id'), ('notification', 'notification_id')) AS v(t, c);

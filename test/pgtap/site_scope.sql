@@ -4,7 +4,7 @@
 -- of an operation they are not bound in); unbound roles see everything; only
 -- admins set bindings; the ETL role's strict COPY still loads.
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 SET client_min_messages = warning;
 
 INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care'), ('beta', 'Beta Support');
@@ -131,6 +131,22 @@ RESET ROLE;
 SELECT is((SELECT count(*)::int FROM evmgmt.interval_stat WHERE pool = 'spec'), 2, 'the ETL role''s COPY loaded both sites');
 SELECT is((SELECT count(*)::int FROM evmgmt.interval_series WHERE pool = 'spec'), 2, 'and its statement trigger ran');
 SELECT is((SELECT evmgmt.site_scope_exempted()), false, 'detection''s exemption ended with the load');
+
+-- a table of the same name first on the caller's search_path is loaded as
+-- the caller (only evmgmt.interval_stat itself is ever loaded as the owner)
+CREATE SCHEMA evm_rls_trap;
+CREATE TABLE evm_rls_trap.interval_stat (site_id text, loaded_by name DEFAULT current_user);
+GRANT USAGE ON SCHEMA evm_rls_trap TO evm_rls_etl;
+GRANT INSERT ON evm_rls_trap.interval_stat TO evm_rls_etl;
+SET LOCAL ROLE evm_rls_etl;
+SET LOCAL search_path = evm_rls_trap, evmgmt, pg_catalog;
+COPY interval_stat (site_id) FROM stdin;
+MNL1
+\.
+RESET search_path;
+RESET ROLE;
+SELECT is((SELECT loaded_by::text FROM evm_rls_trap.interval_stat), 'evm_rls_etl',
+		  'a same-named table on the caller''s search_path is loaded as the caller');
 
 SELECT * FROM finish();
 ROLLBACK;
