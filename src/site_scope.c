@@ -36,9 +36,12 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -48,6 +51,7 @@
 PG_FUNCTION_INFO_V1(evmgmt_acting_role);
 PG_FUNCTION_INFO_V1(evmgmt_site_scope_exempt);
 PG_FUNCTION_INFO_V1(evmgmt_site_scope_exempted);
+PG_FUNCTION_INFO_V1(evmgmt_site_scope);
 
 /*
  * Detection acts for the operation, not for the login whose load it
@@ -139,4 +143,66 @@ EvmgmtCopyNeedsOwner(Node *parsetree, Oid *owner)
 		ReleaseSysCache(tup);
 	}
 	return OidIsValid(*owner);
+}
+
+/*
+ * site_scope() -> text[]
+ *
+ * NULL when nothing restricts the acting role, else the sites it may see: in
+ * every operation where one of its roles is bound, the bound sites; all
+ * sites of the other operations.  Every policy asks once per statement, so
+ * this answers superusers, the worker and detection without a query, and
+ * runs the one query of everyone else from a plan kept for the backend.
+ */
+static SPIPlanPtr scope_plan = NULL;
+
+static const char *const scope_sql =
+"WITH bound AS ("
+"  SELECT b.site_id, s.operation_id"
+"  FROM evmgmt.site_binding b"
+"  JOIN evmgmt.site s ON s.site_id = b.site_id"
+"  JOIN pg_catalog.pg_roles r ON r.rolname = b.role_name"
+"  WHERE pg_catalog.pg_has_role($1, r.oid, 'MEMBER'))"
+" SELECT CASE WHEN NOT EXISTS (SELECT FROM bound) THEN NULL"
+"  ELSE ARRAY(SELECT s.site_id::text FROM evmgmt.site s"
+"   WHERE s.site_id IN (SELECT bound.site_id FROM bound)"
+"      OR s.operation_id NOT IN (SELECT bound.operation_id FROM bound)"
+"   ORDER BY 1) END";
+
+Datum
+evmgmt_site_scope(PG_FUNCTION_ARGS)
+{
+	Oid			role = GetOuterUserId();
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
+	Datum		result = (Datum) 0;
+	int			rc;
+
+	if (scope_exempt_depth > 0 || superuser_arg(role) || role == get_role_oid("evmgmt_worker", true))
+		PG_RETURN_NULL();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (scope_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(scope_sql, 1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		scope_plan = plan;
+	}
+	args[0] = ObjectIdGetDatum(role);
+	rc = SPI_execute_plan(scope_plan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "site scope query failed: %s", SPI_result_code_string(rc));
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }

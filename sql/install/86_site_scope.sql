@@ -44,28 +44,13 @@ COMMENT ON FUNCTION evmgmt.site_scope_exempted() IS 'Whether detection is runnin
 
 -- NULL when nothing restricts the acting role, else the sites it may see:
 -- in every operation where one of its roles is bound, the bound sites; all
--- sites of the other operations.
+-- sites of the other operations (C, src/site_scope.c: superusers, the worker
+-- and detection are answered without a query, everyone else from a plan
+-- kept per backend).
 CREATE FUNCTION evmgmt.site_scope() RETURNS text[]
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-	WITH me AS (
-		SELECT r.oid, r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = evmgmt.acting_role()
-	), bound AS (
-		SELECT b.site_id, s.operation_id
-		FROM evmgmt.site_binding b
-		JOIN evmgmt.site s ON s.site_id = b.site_id
-		JOIN pg_catalog.pg_roles r ON r.rolname = b.role_name
-		CROSS JOIN me
-		WHERE NOT me.rolsuper AND me.oid <> 'evmgmt_worker'::regrole AND NOT evmgmt.site_scope_exempted()
-		  AND pg_catalog.pg_has_role(me.oid, r.oid, 'MEMBER')
-	)
-	SELECT CASE WHEN NOT EXISTS (SELECT FROM bound) THEN NULL
-				ELSE ARRAY(SELECT s.site_id::text FROM evmgmt.site s
-						   WHERE s.site_id IN (SELECT bound.site_id FROM bound)
-							  OR s.operation_id NOT IN (SELECT bound.operation_id FROM bound)
-						   ORDER BY 1) END
-$$;
+AS 'MODULE_PATHNAME', 'evmgmt_site_scope'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION evmgmt.site_scope() IS 'The sites the acting role may see and change (row-level security by site), NULL when no site binding restricts it';
 
 CREATE FUNCTION evmgmt.site_in_scope(site_id text) RETURNS boolean
