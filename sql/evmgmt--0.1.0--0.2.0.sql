@@ -4544,3 +4544,73 @@ REVOKE ALL ON FUNCTION evmgmt.event_in_scope(bigint), evmgmt.escalation_in_scope
 GRANT EXECUTE ON FUNCTION evmgmt.site_scope(), evmgmt.event_in_scope(bigint), evmgmt.escalation_in_scope(bigint),
 	evmgmt.notification_in_scope(bigint) TO evmgmt_reader, evmgmt_worker, evmgmt_ingest;
 REVOKE SELECT ON evmgmt.interval_stat_default FROM evmgmt_reader, evmgmt_admin;
+
+-- Merged: a digest's retry carries nothing of an acknowledged escalation (issue 13)
+-- The same for a digest (issue 13, finality): a digest claimed before an
+-- acknowledgment is in flight, but when it fails, its retry must not carry
+-- the acknowledged item.  For each item of a running escalation: "go" when
+-- every such escalation still runs (share-locked until the claim commits),
+-- "wait" while an acknowledgment holds one, "trim" when some ended (the claim
+-- then drops them with digest_without_ended, and the digest goes out on the
+-- next claim), "ended" when nothing is left to send.  Resolve notices and
+-- items without an escalation always stay.
+CREATE FUNCTION evmgmt.claim_digest_verdict(items jsonb) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	i jsonb;
+	v_esc bigint;
+	n_left integer := 0;
+	n_ended integer := 0;
+BEGIN
+	FOR i IN SELECT x FROM pg_catalog.jsonb_array_elements(COALESCE(items, '[]')) x LOOP
+		v_esc := (i ->> 'escalation_id')::bigint;
+		IF v_esc IS NULL OR i ->> 'kind' = 'resolved' THEN
+			n_left := n_left + 1;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e
+		WHERE e.escalation_id = v_esc AND e.state IN ('active', 'exhausted')
+		FOR SHARE OF e SKIP LOCKED;
+		IF FOUND THEN
+			n_left := n_left + 1;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e WHERE e.escalation_id = v_esc AND e.state IN ('active', 'exhausted');
+		IF FOUND THEN
+			RETURN 'wait';
+		END IF;
+		n_ended := n_ended + 1;
+	END LOOP;
+	RETURN CASE WHEN n_ended = 0 THEN 'go' WHEN n_left = 0 THEN 'ended' ELSE 'trim' END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.claim_digest_verdict(jsonb) IS 'For the dispatcher''s claim of a digest: go (every item''s escalation runs; share-locked until the claim commits), wait (an acknowledgment holds one), trim (some ended: drop them first) or ended (nothing left)';
+
+-- A digest's payload, subject and body without the items whose escalation
+-- ended (what claim_digest_verdict called "trim").
+CREATE FUNCTION evmgmt.digest_without_ended(p_channel evmgmt.channel, p_payload jsonb,
+											OUT payload jsonb, OUT subject text, OUT body text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_items jsonb;
+	m record;
+BEGIN
+	SELECT COALESCE(pg_catalog.jsonb_agg(i ORDER BY o), '[]') INTO v_items
+	FROM pg_catalog.jsonb_array_elements(p_payload -> 'items') WITH ORDINALITY AS x(i, o)
+	WHERE i ->> 'escalation_id' IS NULL OR i ->> 'kind' = 'resolved'
+	   OR EXISTS (SELECT FROM evmgmt.escalation e
+				  WHERE e.escalation_id = (i ->> 'escalation_id')::bigint AND e.state IN ('active', 'exhausted'));
+	SELECT * INTO m FROM evmgmt.render_digest(p_channel, v_items);
+	payload := pg_catalog.jsonb_set(p_payload, '{items}', v_items);
+	subject := m.subject;
+	body := m.body;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.digest_without_ended(evmgmt.channel, jsonb) IS 'For the dispatcher''s claim: a digest''s payload, subject and body without the items whose escalation ended';
+
+REVOKE ALL ON FUNCTION evmgmt.claim_digest_verdict(jsonb), evmgmt.digest_without_ended(evmgmt.channel, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.claim_digest_verdict(jsonb), evmgmt.digest_without_ended(evmgmt.channel, jsonb) TO evmgmt_worker;

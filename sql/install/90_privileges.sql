@@ -240,3 +240,5 @@ GRANT SELECT (install_id) ON evmgmt.installation TO evmgmt_worker;
 -- the claim's per-page verdict (59_outbox.sql), for the dispatcher only
 REVOKE ALL ON FUNCTION evmgmt.claim_verdict(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.claim_verdict(bigint) TO evmgmt_worker;
+REVOKE ALL ON FUNCTION evmgmt.claim_digest_verdict(jsonb), evmgmt.digest_without_ended(evmgmt.channel, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.claim_digest_verdict(jsonb), evmgmt.digest_without_ended(evmgmt.channel, jsonb) TO evmgmt_worker;

@@ -8,12 +8,15 @@
 #  - an event with three pools, each paging the same person, sends that
 #    person one resolve notice when its pools resolve one after the other;
 #  - a page queued before the transaction classified another pool says what
-#    is true at commit (the event's tier then).
+#    is true at commit (the event's tier then);
+#  - a digest in flight when one of its items' escalation is acknowledged,
+#    and that then fails, is retried without that item; once every item's
+#    escalation ended, it is cancelled (acknowledgment finality).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 9
+plan 13
 DB=evmgmt_it_bundling
 new_db $DB
 start_http_sink api
@@ -82,5 +85,34 @@ q $DB "BEGIN;
 wait_for 10 sql_true $DB "SELECT state = 'sent' FROM evmgmt.notification WHERE event_id = 6 AND kind = 'escalation_step'"
 is "$(q $DB "SELECT split_part(body, ' ', 1) || ' ' || (payload ->> 'pools') FROM evmgmt.notification WHERE event_id = 6 AND kind = 'escalation_step'")" \
 	"sev1 aa sev1, spec sev3" "a page says what is true at commit: tier sev1, both pools classified"
+
+
+# a digest in flight (slow 503) when the escalation of one of its items is
+# acknowledged: the retry does not carry the acknowledged item
+event 7 sev3 spec
+event 8 sev3 spec
+wait_for 10 sql_true $DB "SELECT count(*) = 2 FROM evmgmt.notification WHERE event_id IN (7, 8) AND state = 'sent'"
+E7=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = 7")
+E8=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = 8")
+q $DB "UPDATE evmgmt.channel_provider SET endpoint = 'http://127.0.0.1:$SINK_PORT/slow503/ntfy' WHERE provider_id = 'ntfy';
+       WITH items AS (SELECT jsonb_build_array(
+	        jsonb_build_object('kind', 'escalation_step', 'event_id', 7, 'escalation_id', $E7, 'contact_id', 1, 'subject', 'ITEM-SEVEN', 'body', 'ITEM-SEVEN', 'payload', jsonb_build_object('severity', 'sev3')),
+	        jsonb_build_object('kind', 'escalation_step', 'event_id', 8, 'escalation_id', $E8, 'contact_id', 1, 'subject', 'ITEM-EIGHT', 'body', 'ITEM-EIGHT', 'payload', jsonb_build_object('severity', 'sev3'))) AS i)
+       INSERT INTO evmgmt.notification (kind, channel, provider_id, contact_id, recipient, subject, body, payload)
+       SELECT 'digest', 'push', 'ntfy', 1, 'ana-topic', m.subject, m.body, jsonb_build_object('digest', true, 'severity', 'sev3', 'items', items.i, 'flaky', true)
+       FROM items, evmgmt.render_digest('push', items.i) m" >/dev/null
+wait_for 10 sql_true $DB "SELECT state = 'sending' FROM evmgmt.notification WHERE payload ? 'flaky'"
+ok $? "the digest is in flight"
+q $DB "SELECT evmgmt.acknowledge($E7, 1, 'on it')" >/dev/null
+flaky_requests() { grep -c '/slow503/ntfy' "$IT_DIR/api.log"; }
+wait_for 20 sql_true $DB "SELECT (SELECT count(*) FROM evmgmt.delivery_attempt a JOIN evmgmt.notification n USING (notification_id) WHERE n.payload ? 'flaky') >= 2"
+second=$(grep '/slow503/ntfy' "$IT_DIR/api.log" | sed -n 2p)
+is "$(echo "$second" | grep -c ITEM-SEVEN),$(echo "$second" | grep -c ITEM-EIGHT)" "0,1" \
+	"its retry carries the item still running and not the acknowledged one"
+is "$(q $DB "SELECT string_agg(i ->> 'escalation_id', ',') FROM evmgmt.notification, jsonb_array_elements(payload -> 'items') i WHERE payload ? 'flaky'")" "$E8" \
+	"the digest now holds only that item"
+q $DB "SELECT evmgmt.acknowledge($E8, 1, 'on it')" >/dev/null
+wait_for 20 sql_true $DB "SELECT state = 'cancelled' FROM evmgmt.notification WHERE payload ? 'flaky'"
+ok $? "once every item's escalation is acknowledged, the digest is cancelled instead of retried"
 
 it_done

@@ -16,6 +16,8 @@ SELECT plan(5);
 CREATE TEMP TABLE decision (object text PRIMARY KEY, kind text NOT NULL, grants text NOT NULL, secdef boolean, config text);
 INSERT INTO decision VALUES
 	('function evmgmt.claim_verdict(bigint)', 'function', 'evmgmt_worker=X', true, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.claim_digest_verdict(jsonb)', 'function', 'evmgmt_worker=X', true, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.digest_without_ended(evmgmt.channel,jsonb)', 'function', 'evmgmt_worker=X', true, 'search_path=pg_catalog, pg_temp'),
 	('column install_id of table evmgmt.installation', 'column', 'evmgmt_worker=r', NULL, NULL),
 	('function evmgmt.reclassify_type(bigint,evmgmt.event_type,text,text)', 'function', 'evmgmt_admin=X evmgmt_responder=X', true, 'search_path=pg_catalog, pg_temp'),
 	('column active of table evmgmt.channel_provider', 'column', 'evmgmt_reader=r', NULL, NULL),
