@@ -30,8 +30,7 @@ SELECT 'NW-BER', 'nw-orders', p.pool, :'q_end'::timestamptz - i * interval '15 m
 	   p.offered, p.handled, p.offered - p.handled, p.answered, 20
 FROM (VALUES ('aa'::evmgmt.pool, 1, 400, 380, 370), ('aa', 2, 400, 120, 0), ('aa', 3, 400, 0, 0),
 			 ('spec', 1, 100, 98, 50), ('spec', 2, 100, 95, 50), ('spec', 3, 100, 92, 50)) AS p(pool, k, offered, handled, answered)
-CROSS JOIN LATERAL (SELECT 4 - p.k AS i) s
-ON CONFLICT DO NOTHING;
+CROSS JOIN LATERAL (SELECT 4 - p.k AS i) s;
 
 \echo
 \echo == What the interval signal says (evmgmt.classify_series)
