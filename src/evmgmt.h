@@ -35,6 +35,7 @@ extern void EvmgmtLoadCaptureNote(struct varlena *site, struct varlena *queue, O
 
 /* site_scope.c: row-level security by site */
 extern bool EvmgmtCopyNeedsOwner(Node *parsetree, Oid *owner);
+extern bool EvmgmtSiteInScope(Datum site_id);
 
 /* sql_values.c: values returned to SQL, shared by several concerns */
 extern Datum EvmgmtEnumDatumForReturn(FunctionCallInfo fcinfo, const char *label);

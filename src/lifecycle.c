@@ -39,14 +39,10 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
-#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
-#include "nodes/makefuncs.h"
-#include "nodes/value.h"
-#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -527,14 +523,7 @@ IntervalText(Interval *i)
 static void
 CheckSiteInScope(Datum site_id, const char *what)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Oid			fn;
-
-	/* an extension still at 0.1.0 (before ALTER EXTENSION UPDATE) has no bindings */
-	fn = LookupFuncName(list_make2(makeString("evmgmt"), makeString("site_in_scope")), 1, argtypes, true);
-	if (!OidIsValid(fn))
-		return;
-	if (!DatumGetBool(OidFunctionCall1Coll(fn, C_COLLATION_OID, site_id)))
+	if (!EvmgmtSiteInScope(site_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for %s", what),

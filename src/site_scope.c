@@ -41,6 +41,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
@@ -169,18 +170,21 @@ static const char *const scope_sql =
 "      OR s.operation_id NOT IN (SELECT bound.operation_id FROM bound)"
 "   ORDER BY 1) END";
 
-Datum
-evmgmt_site_scope(PG_FUNCTION_ARGS)
+/* Whether nothing can restrict the acting role (no query needed). */
+static bool
+ScopeUnrestricted(Oid role)
 {
-	Oid			role = GetOuterUserId();
+	return scope_exempt_depth > 0 || superuser_arg(role) || role == get_role_oid("evmgmt_worker", true);
+}
+
+/* The scope of the acting role (NULL: unrestricted) in the caller's memory context. */
+static Datum
+ComputeScope(Oid role, bool *isnull)
+{
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1];
-	bool		isnull;
-	Datum		result = (Datum) 0;
+	Datum		result;
 	int			rc;
-
-	if (scope_exempt_depth > 0 || superuser_arg(role) || role == get_role_oid("evmgmt_worker", true))
-		PG_RETURN_NULL();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -198,10 +202,64 @@ evmgmt_site_scope(PG_FUNCTION_ARGS)
 	rc = SPI_execute_plan(scope_plan, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "site scope query failed: %s", SPI_result_code_string(rc));
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+	if (!*isnull)
 		result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();
+	return result;
+}
+
+/*
+ * Whether the acting role may see and change data of this site: for the
+ * lifecycle functions (src/lifecycle.c), which run as the owner.  True at
+ * once for superusers, the worker and detection, and in a database whose
+ * extension predates site bindings (0.1.0, before ALTER EXTENSION UPDATE).
+ */
+bool
+EvmgmtSiteInScope(Datum site_id)
+{
+	Oid			role = GetOuterUserId();
+	Oid			nsp;
+	bool		isnull;
+	Datum		scope;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	text	   *site = DatumGetTextPP(site_id);
+
+	if (ScopeUnrestricted(role))
+		return true;
+	nsp = get_namespace_oid("evmgmt", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("site_binding", nsp)))
+		return true;
+	scope = ComputeScope(role, &isnull);
+	if (isnull)
+		return true;
+	arr = DatumGetArrayTypeP(scope);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		text	   *t = DatumGetTextPP(elems[i]);
+
+		if (!nulls[i] && VARSIZE_ANY_EXHDR(t) == VARSIZE_ANY_EXHDR(site) &&
+			memcmp(VARDATA_ANY(t), VARDATA_ANY(site), VARSIZE_ANY_EXHDR(site)) == 0)
+			return true;
+	}
+	return false;
+}
+
+Datum
+evmgmt_site_scope(PG_FUNCTION_ARGS)
+{
+	Oid			role = GetOuterUserId();
+	bool		isnull;
+	Datum		result;
+
+	if (ScopeUnrestricted(role))
+		PG_RETURN_NULL();
+	result = ComputeScope(role, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
