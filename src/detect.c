@@ -75,19 +75,24 @@ Gcd(int a, int b)
  * that is not positive yields NULL, so that the CHECK on the length itself
  * reports that row rather than this one.
  */
+/* Whether start lies on a boundary of gcd(minutes, 15) minutes (minutes > 0). */
+static bool
+StartAligned(TimestampTz start, int minutes)
+{
+	if (TIMESTAMP_NOT_FINITE(start))
+		return false;
+	return start % ((int64) Gcd(minutes, 15) * USECS_PER_MINUTE) == 0;
+}
+
 Datum
 evmgmt_interval_start_aligned(PG_FUNCTION_ARGS)
 {
 	TimestampTz start = PG_GETARG_TIMESTAMPTZ(0);
 	int			minutes = PG_GETARG_INT16(1);
-	int64		step;
 
 	if (minutes <= 0)
 		PG_RETURN_NULL();
-	if (TIMESTAMP_NOT_FINITE(start))
-		PG_RETURN_BOOL(false);
-	step = (int64) Gcd(minutes, 15) * USECS_PER_MINUTE;
-	PG_RETURN_BOOL(start % step == 0);
+	PG_RETURN_BOOL(StartAligned(start, minutes));
 }
 
 /*
@@ -404,7 +409,7 @@ RowRuleViolated(const InboxRow *r)
 	if (has[C_STAFFED] && !((float4) rv[C_STAFFED] >= 0 && (float4) rv[C_STAFFED] <= bound_staffed))
 		return "interval_stat_staffed_not_negative";
 	/* NULL (holds) for a length that is not positive, as interval_start_aligned() */
-	if (minutes > 0 && r->start % ((int64) Gcd((int) minutes, 15) * USECS_PER_MINUTE) != 0)
+	if (minutes > 0 && !StartAligned(r->start, (int) minutes))
 		return "interval_stat_start_aligned";
 	/* 2000-01-01 and 2200-01-01 UTC in microseconds since 2000-01-01 */
 	if (r->start < 0 || r->start >= INT64CONST(6311433600000000))
@@ -446,10 +451,10 @@ InboxRowProblem(InboxRow *r, CodeKnownFn known, void *arg)
 	/* input syntax and range, in column order */
 	if (has[C_POOL] && strcmp(v[C_POOL], "aa") != 0 && strcmp(v[C_POOL], "collab") != 0 &&
 		strcmp(v[C_POOL], "spec") != 0)
-		return (Problem("22P02", NULL, psprintf("invalid input value for enum evmgmt.pool: \"%s\"", v[C_POOL]), NULL));
+		return Problem("22P02", NULL, psprintf("invalid input value for enum evmgmt.pool: \"%s\"", v[C_POOL]), NULL);
 	if (has[C_START] && !ParseTimestamptz(v[C_START], &r->start))
-		return (Problem("22007", NULL,
-								psprintf("invalid input syntax for type timestamp with time zone: \"%s\"", v[C_START]), NULL));
+		return Problem("22007", NULL,
+					   psprintf("invalid input syntax for type timestamp with time zone: \"%s\"", v[C_START]), NULL);
 	for (i = C_MINUTES; i < INBOX_COLUMNS; i++)
 	{
 		bool		is_real = (i >= C_AHT && i <= C_FC_AHT);
@@ -459,10 +464,10 @@ InboxRowProblem(InboxRow *r, CodeKnownFn known, void *arg)
 		if (is_real)
 		{
 			if (!ParseReal(v[i], &rv[i]))
-				return (Problem("22P02", NULL, psprintf("invalid input syntax for type real: \"%s\"", v[i]), NULL));
+				return Problem("22P02", NULL, psprintf("invalid input syntax for type real: \"%s\"", v[i]), NULL);
 			if (!isnan(rv[i]) && !isinf(rv[i]) &&
 				(isinf((float4) rv[i]) || (rv[i] != 0 && (float4) rv[i] == 0)))
-				return (Problem("22003", NULL, psprintf("\"%s\" is out of range for type real", v[i]), NULL));
+				return Problem("22003", NULL, psprintf("\"%s\" is out of range for type real", v[i]), NULL);
 		}
 		else
 		{
@@ -471,16 +476,16 @@ InboxRowProblem(InboxRow *r, CodeKnownFn known, void *arg)
 			int64		hi = (i == C_MINUTES) ? PG_INT16_MAX : PG_INT32_MAX;
 
 			if (!ParseInteger(v[i], v[i] + strlen(v[i]), &iv[i]))
-				return (Problem("22P02", NULL, psprintf("invalid input syntax for type %s: \"%s\"", type, v[i]), NULL));
+				return Problem("22P02", NULL, psprintf("invalid input syntax for type %s: \"%s\"", type, v[i]), NULL);
 			if (iv[i] < lo || iv[i] > hi)
-				return (Problem("22003", NULL, psprintf("value \"%s\" is out of range for type %s", v[i], type), NULL));
+				return Problem("22003", NULL, psprintf("value \"%s\" is out of range for type %s", v[i], type), NULL);
 		}
 	}
 
 	/* NOT NULL, in column order */
 	for (i = C_SITE; i <= C_THRESHOLD; i++)
 		if (!has[i])
-			return (NotNullProblem(i));
+			return NotNullProblem(i);
 
 	{
 		const char *violated = RowRuleViolated(r);
@@ -491,13 +496,13 @@ InboxRowProblem(InboxRow *r, CodeKnownFn known, void *arg)
 
 	/* the codes */
 	if (!known(v[C_SITE], true, arg))
-		return (Problem("23503", "interval_stat_site_id_fkey",
-								"insert or update on table \"interval_stat\" violates foreign key constraint \"interval_stat_site_id_fkey\"",
-								psprintf("Key (site_id)=(%s) is not present in table \"site\".", v[C_SITE])));
+		return Problem("23503", "interval_stat_site_id_fkey",
+					   "insert or update on table \"interval_stat\" violates foreign key constraint \"interval_stat_site_id_fkey\"",
+					   psprintf("Key (site_id)=(%s) is not present in table \"site\".", v[C_SITE]));
 	if (!known(v[C_QUEUE], false, arg))
-		return (Problem("23503", "interval_stat_queue_id_fkey",
-								"insert or update on table \"interval_stat\" violates foreign key constraint \"interval_stat_queue_id_fkey\"",
-								psprintf("Key (queue_id)=(%s) is not present in table \"queue\".", v[C_QUEUE])));
+		return Problem("23503", "interval_stat_queue_id_fkey",
+					   "insert or update on table \"interval_stat\" violates foreign key constraint \"interval_stat_queue_id_fkey\"",
+					   psprintf("Key (queue_id)=(%s) is not present in table \"queue\".", v[C_QUEUE]));
 	return (Datum) 0;
 }
 
@@ -911,7 +916,7 @@ evmgmt_interval_stat_rules(PG_FUNCTION_ARGS)
 	violated = RowRuleViolated(&r);
 	if (violated != NULL)
 	{
-		Oid			relid = get_relname_relid("interval_stat", get_namespace_oid("evmgmt", false));
+		Oid			relid = EvmgmtRelationOid("interval_stat", false);
 		Relation	rel = table_open(relid, NoLock);
 		bool		may_read = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 

@@ -28,6 +28,7 @@
 extern bool evmgmt_loaded_via_preload;
 
 extern void EvmgmtEnsurePreloaded(void);
+extern Oid	EvmgmtRelationOid(const char *name, bool missing_ok);
 
 /* load_capture.c: what a load into interval_stat touched */
 extern void EvmgmtLoadCaptureNote(struct varlena *site, struct varlena *queue, Oid pool, int64 start,

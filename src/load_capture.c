@@ -189,20 +189,6 @@ CaptureSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransact
 		DropFramesFrom(GetCurrentTransactionNestLevel());
 }
 
-/* The relation OID of evmgmt.NAME, or an error naming it. */
-static Oid
-EvmgmtRelid(const char *name)
-{
-	Oid			nsp = get_namespace_oid("evmgmt", false);
-	Oid			relid = get_relname_relid(name, nsp);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"evmgmt.%s\" does not exist", name)));
-	return relid;
-}
-
 /*
  * interval_stat_load_begin(): BEFORE INSERT ... FOR EACH STATEMENT trigger
  * of interval_stat; opens the capture frame of the statement.
@@ -232,8 +218,8 @@ evmgmt_interval_stat_load_begin(PG_FUNCTION_ARGS)
 	f = MemoryContextAllocZero(cxt, sizeof(CaptureFrame));
 	f->cxt = cxt;
 	f->nest_level = GetCurrentTransactionNestLevel();
-	f->series_relid = EvmgmtRelid("interval_series");
-	f->series_pkey = EvmgmtRelid("interval_series_pkey");
+	f->series_relid = EvmgmtRelationOid("interval_series", false);
+	f->series_pkey = EvmgmtRelationOid("interval_series_pkey", false);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(SeriesKey);

@@ -53,6 +53,7 @@ PG_FUNCTION_INFO_V1(evmgmt_acting_role);
 PG_FUNCTION_INFO_V1(evmgmt_site_scope_exempt);
 PG_FUNCTION_INFO_V1(evmgmt_site_scope_exempted);
 PG_FUNCTION_INFO_V1(evmgmt_site_scope);
+PG_FUNCTION_INFO_V1(evmgmt_site_in_scope);
 
 /*
  * Detection acts for the operation, not for the login whose load it
@@ -114,7 +115,6 @@ bool
 EvmgmtCopyNeedsOwner(Node *parsetree, Oid *owner)
 {
 	CopyStmt   *stmt;
-	Oid			nsp;
 	Oid			relid;
 
 	if (!IsA(parsetree, CopyStmt))
@@ -125,11 +125,8 @@ EvmgmtCopyNeedsOwner(Node *parsetree, Oid *owner)
 		return false;
 	if (!IsTransactionState())
 		return false;
-	nsp = get_namespace_oid("evmgmt", true);
-	if (!OidIsValid(nsp))
-		return false;
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid) || relid != get_relname_relid("interval_stat", nsp))
+	if (!OidIsValid(relid) || relid != EvmgmtRelationOid("interval_stat", true))
 		return false;
 	if (check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 		return false;
@@ -219,7 +216,6 @@ bool
 EvmgmtSiteInScope(Datum site_id)
 {
 	Oid			role = GetOuterUserId();
-	Oid			nsp;
 	bool		isnull;
 	Datum		scope;
 	ArrayType  *arr;
@@ -231,8 +227,7 @@ EvmgmtSiteInScope(Datum site_id)
 
 	if (ScopeUnrestricted(role))
 		return true;
-	nsp = get_namespace_oid("evmgmt", true);
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("site_binding", nsp)))
+	if (!OidIsValid(EvmgmtRelationOid("site_binding", true)))
 		return true;
 	scope = ComputeScope(role, &isnull);
 	if (isnull)
@@ -263,4 +258,11 @@ evmgmt_site_scope(PG_FUNCTION_ARGS)
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+/* site_in_scope(site_id) -> boolean: EvmgmtSiteInScope() for SQL. */
+Datum
+evmgmt_site_in_scope(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(EvmgmtSiteInScope(PG_GETARG_DATUM(0)));
 }

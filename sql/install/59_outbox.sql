@@ -397,7 +397,7 @@ COMMENT ON FUNCTION evmgmt.claim_verdict(bigint) IS 'For the dispatcher''s claim
 
 -- The same for a digest (issue 13, finality): a digest claimed before an
 -- acknowledgment is in flight, but when it fails, its retry must not carry
--- the acknowledged item.  For each item of a running escalation: "go" when
+-- the acknowledged item.  claim_verdict for each item's escalation: "go" when
 -- every such escalation still runs (share-locked until the claim commits),
 -- "wait" while an acknowledgment holds one, "trim" when some ended (the claim
 -- then drops them with digest_without_ended, and the digest goes out on the
@@ -409,28 +409,19 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	i jsonb;
-	v_esc bigint;
 	n_left integer := 0;
 	n_ended integer := 0;
 BEGIN
 	FOR i IN SELECT x FROM pg_catalog.jsonb_array_elements(COALESCE(items, '[]')) x LOOP
-		v_esc := (i ->> 'escalation_id')::bigint;
-		IF v_esc IS NULL OR i ->> 'kind' = 'resolved' THEN
+		IF i ->> 'escalation_id' IS NULL OR i ->> 'kind' = 'resolved' THEN
 			n_left := n_left + 1;
 			CONTINUE;
 		END IF;
-		PERFORM FROM evmgmt.escalation e
-		WHERE e.escalation_id = v_esc AND e.state IN ('active', 'exhausted')
-		FOR SHARE OF e SKIP LOCKED;
-		IF FOUND THEN
-			n_left := n_left + 1;
-			CONTINUE;
-		END IF;
-		PERFORM FROM evmgmt.escalation e WHERE e.escalation_id = v_esc AND e.state IN ('active', 'exhausted');
-		IF FOUND THEN
-			RETURN 'wait';
-		END IF;
-		n_ended := n_ended + 1;
+		CASE evmgmt.claim_verdict((i ->> 'escalation_id')::bigint)
+			WHEN 'wait' THEN RETURN 'wait';
+			WHEN 'go' THEN n_left := n_left + 1;
+			ELSE n_ended := n_ended + 1;
+		END CASE;
 	END LOOP;
 	RETURN CASE WHEN n_ended = 0 THEN 'go' WHEN n_left = 0 THEN 'ended' ELSE 'trim' END;
 END

@@ -54,11 +54,9 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION evmgmt.site_scope() IS 'The sites the acting role may see and change (row-level security by site), NULL when no site binding restricts it';
 
 CREATE FUNCTION evmgmt.site_in_scope(site_id text) RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT (SELECT evmgmt.site_scope()) IS NULL OR $1 = ANY ((SELECT evmgmt.site_scope())::text[])
-$$;
+AS 'MODULE_PATHNAME', 'evmgmt_site_in_scope'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION evmgmt.site_in_scope(text) IS 'Whether the acting role may see and change data of this site (row-level security by site)';
 
 -- For the lifecycle functions: refuse an event outside the acting role's sites.

@@ -4,7 +4,7 @@
 -- of an operation they are not bound in); unbound roles see everything; only
 -- admins set bindings; the ETL role's strict COPY still loads.
 BEGIN;
-SELECT plan(41);
+SELECT plan(42);
 SET client_min_messages = warning;
 
 INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care'), ('beta', 'Beta Support');
@@ -32,6 +32,12 @@ SELECT 'escalation_step', 'webhook', 'hook', 'ops', 'page ' || ev.site_id, 'x', 
 FROM ev JOIN evmgmt.escalation x USING (event_id);
 INSERT INTO evmgmt.delivery_attempt (notification_id, attempt_no, started_at, finished_at, status_code, outcome)
 SELECT notification_id, 1, now(), now(), 200, 'sent' FROM evmgmt.notification;
+-- a step run per escalation and a parked work failure per event, so that the
+-- filters on them have something to keep out
+INSERT INTO evmgmt.escalation_step_run (escalation_id, cycle, step_no, scheduled_at, due_at, channel, outcome)
+SELECT escalation_id, 1, 1, now(), now(), 'webhook', 'no_channel' FROM ev;
+INSERT INTO evmgmt.work_failure (event_id, item, sqlstate, error, attempts, first_failed_at, failed_at, retry_at, parked)
+SELECT event_id, 'status', '22008', 'timestamp out of range', 8, now(), now(), NULL, true FROM ev;
 INSERT INTO evmgmt.interval_stat (site_id, queue_id, pool, interval_start, interval_minutes, offered, handled,
 								  answered_in_threshold, threshold_seconds, aht_seconds, staffed)
 SELECT s, q, 'aa', date_trunc('hour', now()) - interval '1 hour', 15, 100, 95, 80, 20, 300, 40
@@ -87,8 +93,9 @@ SELECT is(ARRAY(SELECT site_id FROM evmgmt.event_rollup ORDER BY 1), '{CEB1,DAL1
 
 -- the bound responder changes only its site's events
 SET LOCAL ROLE evm_rls_responder;
-SELECT is(ARRAY(SELECT site_id FROM evmgmt.escalation_history h JOIN ev USING (event_id) ORDER BY 1), '{}'::text[],
-		  'view escalation_history: nothing outside the sites in scope (no step ran)');
+SELECT is(ARRAY(SELECT ev.site_id FROM evmgmt.escalation_history h JOIN ev USING (event_id) ORDER BY 1), '{DAL1,MNL1}',
+		  'view escalation_history: only the steps of the sites in scope');
+SELECT is((SELECT count(*)::int FROM evmgmt.escalation_step_run), 2, 'step runs: only those of visible escalations');
 SELECT throws_ok(format('SELECT evmgmt.classify_pool(%s, ''aa'', ''sev3'')', (SELECT event_id FROM ev WHERE site_id = 'CEB1')),
 				 '42501', 'permission denied for event ' || (SELECT event_id FROM ev WHERE site_id = 'CEB1'),
 				 'the bound responder cannot classify another site''s event');
@@ -105,7 +112,8 @@ SELECT throws_ok(format('SELECT evmgmt.acknowledge(%s, 900)', (SELECT escalation
 				 'nor acknowledge its escalation');
 SELECT throws_ok(format('SELECT evmgmt.post_status_update(%s, ''on it'')', (SELECT event_id FROM ev WHERE site_id = 'CEB1')),
 				 '42501', NULL, 'nor post its status');
-SELECT is((SELECT count(*)::int FROM evmgmt.work_failure), 0, 'responders see work failures of their sites only (none here)');
+SELECT is(ARRAY(SELECT ev.site_id FROM evmgmt.work_failure w JOIN ev USING (event_id) ORDER BY 1), '{DAL1,MNL1}',
+		  'work failures: only those of visible events');
 RESET ROLE;
 SELECT is((SELECT pc.severity::text FROM evmgmt.pool_condition pc JOIN ev USING (event_id) WHERE ev.site_id = 'CEB1'), NULL,
 		  'the other site''s event is unchanged');
