@@ -21,10 +21,13 @@ REGRESS_OPTS = --inputdir=test --load-extension=evmgmt
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null || curl-config --cflags)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || curl-config --libs)
 
-PG_CPPFLAGS = -Isrc $(CURL_CFLAGS)
+MHD_CFLAGS  := $(shell pkg-config --cflags libmicrohttpd)
+MHD_LIBS    := $(shell pkg-config --libs libmicrohttpd)
+
+PG_CPPFLAGS = -Isrc $(CURL_CFLAGS) $(MHD_CFLAGS)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare -Wno-cast-function-type
-SHLIB_LINK  = $(CURL_LIBS) -lm
+SHLIB_LINK  = $(CURL_LIBS) $(MHD_LIBS) -lm
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

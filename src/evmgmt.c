@@ -24,6 +24,7 @@
 #include "utils/lsyscache.h"
 
 #include "evmgmt.h"
+#include "listener.h"
 #include "workers.h"
 
 PG_MODULE_MAGIC;
@@ -46,6 +47,7 @@ _PG_init(void)
 	{
 		EvmgmtShmemInit();
 		EvmgmtRegisterLauncher();
+		EvmgmtRegisterListener();
 	}
 
 	MarkGUCPrefixReserved("evmgmt");

@@ -76,6 +76,15 @@ char	   *evmgmt_outbound_allow = NULL;
 int			evmgmt_max_per_endpoint = 8;
 int			evmgmt_breaker_failures = 5;
 
+/* HTTP listener and action tokens (listener.c, sql/install/65-66) */
+char	   *evmgmt_http_listen = NULL;
+char	   *evmgmt_http_database = NULL;
+char	   *evmgmt_public_base_url = NULL;
+int			evmgmt_http_max_connections = 1000;
+int			evmgmt_http_per_ip_connections = 0;
+int			evmgmt_http_timeout_s = 10;
+int			evmgmt_action_token_grace_min = 24 * 60;
+
 /*
  * Define every evmgmt.* setting; preload says whether the postmaster ones
  * may be defined (shared_preload_libraries is being processed).
@@ -303,6 +312,67 @@ EvmgmtDefineSettings(bool preload)
 							gettext_noop("Older rows are purged by the workers in small batches; -1 keeps them forever."),
 							&evmgmt_delivery_retention_min,
 							30 * 24 * 60, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	/* HTTP listener and action tokens */
+	if (preload)
+	{
+		DefineCustomStringVariable("evmgmt.http_listen",
+								   gettext_noop("Address (host:port) the HTTP listener for acknowledgments listens on."),
+								   gettext_noop("Empty (the default): no listener process, no port. Loopback is advised, with a TLS reverse proxy in front."),
+								   &evmgmt_http_listen,
+								   "",
+								   PGC_POSTMASTER,
+								   GUC_SUPERUSER_ONLY,
+								   NULL, NULL, NULL);
+		DefineCustomStringVariable("evmgmt.http_database",
+								   gettext_noop("Database the HTTP listener serves."),
+								   NULL,
+								   &evmgmt_http_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   GUC_SUPERUSER_ONLY,
+								   NULL, NULL, NULL);
+		DefineCustomIntVariable("evmgmt.http_max_connections",
+								gettext_noop("Maximum number of connections the HTTP listener holds at once."),
+								NULL,
+								&evmgmt_http_max_connections,
+								1000, 1, 10000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("evmgmt.http_per_ip_connections",
+								gettext_noop("Maximum number of connections one client address may hold (0: no limit)."),
+								gettext_noop("Behind a reverse proxy every request comes from the proxy's address."),
+								&evmgmt_http_per_ip_connections,
+								0, 0, 10000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("evmgmt.http_timeout",
+								gettext_noop("Seconds an HTTP connection may stay idle or unfinished before the listener closes it."),
+								NULL,
+								&evmgmt_http_timeout_s,
+								10, 1, 3600,
+								PGC_POSTMASTER,
+								GUC_UNIT_S,
+								NULL, NULL, NULL);
+	}
+	DefineCustomStringVariable("evmgmt.public_base_url",
+							   gettext_noop("The URL the outside world reaches the HTTP listener at, e.g. https://roc.example.com/evmgmt."),
+							   gettext_noop("Used in {{ack_url}} and to verify provider signatures behind a proxy. Empty: messages carry no ack link."),
+							   &evmgmt_public_base_url,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("evmgmt.action_token_grace",
+							gettext_noop("Minutes an action token stays usable after its escalation ended, and a rotated key stays accepted."),
+							NULL,
+							&evmgmt_action_token_grace_min,
+							24 * 60, 0, 30 * 24 * 60,
 							PGC_SIGHUP,
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);

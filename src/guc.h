@@ -51,6 +51,15 @@ extern char *evmgmt_outbound_allow;
 extern int	evmgmt_max_per_endpoint;
 extern int	evmgmt_breaker_failures;
 
+/* HTTP listener and action tokens */
+extern char *evmgmt_http_listen;
+extern char *evmgmt_http_database;
+extern char *evmgmt_public_base_url;
+extern int	evmgmt_http_max_connections;
+extern int	evmgmt_http_per_ip_connections;
+extern int	evmgmt_http_timeout_s;
+extern int	evmgmt_action_token_grace_min;
+
 /* guc.c */
 extern void EvmgmtDefineSettings(bool preload);
 

@@ -227,10 +227,18 @@ BEGIN
 				  HINT = 'The built-in templates cover every kind and channel; restore them by recreating the extension.';
 	END IF;
 	subject := evmgmt.fill_template_fields(t.subject, vars);
-	body := evmgmt.fit_length(evmgmt.fill_template_fields(t.body, vars), t.max_length);
+	body := evmgmt.fill_template_fields(t.body, vars);
+	-- A page that can be acknowledged from where it lands says how, even when
+	-- its template has no {{ack_...}} field: first on SMS (so that cutting
+	-- keeps it), last elsewhere.
+	IF $1 = 'escalation_step' AND COALESCE(vars ->> 'ack_hint', '') <> '' AND t.body !~ '\{\{ack_' THEN
+		body := CASE WHEN $2 = 'sms' THEN (vars ->> 'ack_hint') || ' ' || body
+					 ELSE body || CASE WHEN $2 = 'email' THEN E'\n\n' ELSE ' ' END || (vars ->> 'ack_hint') END;
+	END IF;
+	body := evmgmt.fit_length(body, t.max_length);
 END
 $$;
-COMMENT ON FUNCTION evmgmt.render_message(text, evmgmt.channel, text, jsonb) IS 'Renders the subject and body of a message from the operation''s template or the built-in one, cut to the channel''s length';
+COMMENT ON FUNCTION evmgmt.render_message(text, evmgmt.channel, text, jsonb) IS 'Renders the subject and body of a message from the operation''s template or the built-in one (with the ack hint of a page whose template has no {{ack_...}} field), cut to the channel''s length';
 
 -- Render a digest of bundled items for a channel.  A digest of one item is
 -- just that item.

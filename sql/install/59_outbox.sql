@@ -325,6 +325,8 @@ BEGIN
 		outcome := 'no_provider';
 		RETURN;
 	END IF;
+	-- {{ack_url}}, {{ack_code}} (sql/install/65_action_tokens.sql)
+	p_vars := p_vars || evmgmt.action_fields(p_escalation_id, p_contact_id, p_channel);
 	SELECT * INTO m FROM evmgmt.render_message(p_kind, p_channel, p_operation_id, p_vars);
 	SELECT * INTO q FROM evmgmt.enqueue_notification(p_kind, p_channel, provider_id, p_contact_id, recipient, p_event_id,
 													 p_escalation_id, p_operation_id, m.subject, m.body,
@@ -354,6 +356,8 @@ BEGIN
 		outcome := 'no_provider';
 		RETURN;
 	END IF;
+	-- ack_url, ack_token for signed callbacks (sql/install/66_listener.sql)
+	p_vars := p_vars || evmgmt.action_fields(p_escalation_id, NULL, 'webhook');
 	SELECT * INTO m FROM evmgmt.render_message(p_kind, 'webhook', p_operation_id, p_vars);
 	SELECT * INTO q FROM evmgmt.enqueue_notification(p_kind, 'webhook', p_provider_id, NULL, recipient, p_event_id,
 													 p_escalation_id, p_operation_id, m.subject, m.body,

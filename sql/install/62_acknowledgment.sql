@@ -6,9 +6,13 @@ CREATE TABLE evmgmt.escalation_ack (
 	contact_id		bigint NOT NULL REFERENCES evmgmt.contact,
 	acked_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	note			text,
-	PRIMARY KEY (escalation_id, contact_id)
+	PRIMARY KEY (escalation_id, contact_id),
+	channel			text NOT NULL DEFAULT 'sql' CONSTRAINT escalation_ack_channel_known CHECK (channel IN ('sms', 'voice', 'push', 'email', 'webhook', 'sql')),
+	source			text
 );
 COMMENT ON TABLE evmgmt.escalation_ack IS 'Acknowledgments by responders (several when the plan requires all of them to acknowledge)';
+COMMENT ON COLUMN evmgmt.escalation_ack.channel IS 'How the acknowledgment came: sms, voice, push, email or webhook through the HTTP listener, sql from a session';
+COMMENT ON COLUMN evmgmt.escalation_ack.source IS 'Where it came from: the masked phone number or the client address (NULL from a SQL session)';
 
 -- The contact acting: the given one, or the active contact whose role_name is
 -- the session user.  Only evmgmt_admin may act for somebody else.
@@ -53,19 +57,24 @@ END
 $$;
 COMMENT ON FUNCTION evmgmt.acting_contact(bigint) IS 'The contact an acknowledgment is made by: the given one (others than oneself only for evmgmt_admin) or the contact of the session user';
 
--- Acknowledge an escalation: stops it at once, in this transaction, and
--- cancels what it queued and nobody sent yet.  With require_all_ack it stops
--- only when everyone it paged has acknowledged.
-CREATE FUNCTION evmgmt.acknowledge(escalation_id bigint, contact_id bigint DEFAULT NULL, note text DEFAULT NULL)
+-- The acknowledgment itself, by a contact already authenticated (by
+-- acting_contact for SQL sessions, by an action token or a provider
+-- signature for the HTTP listener), with the channel and source it came by.
+-- It stops the escalation at once, in this transaction, and cancels what it
+-- queued and nobody sent yet.  With require_all_ack it stops only when
+-- everyone it paged has acknowledged.
+CREATE FUNCTION evmgmt.acknowledge_via(escalation_id bigint, contact_id bigint, channel text, source text, note text)
 	RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
 	p_id bigint := $1;
-	p_note text := $3;
-	v_contact bigint := evmgmt.acting_contact($2);
+	p_note text := $5;
+	p_channel text := $3;
+	p_source text := $4;
+	v_contact bigint := $2;
 	v_now timestamptz := pg_catalog.clock_timestamp();
 	e evmgmt.escalation;
 	v_missing integer := 0;
@@ -96,7 +105,8 @@ BEGIN
 			USING ERRCODE = 'unique_violation',
 				  DETAIL = 'The plan requires every paged responder to acknowledge; the others have not yet.';
 	END IF;
-	INSERT INTO evmgmt.escalation_ack (escalation_id, contact_id, acked_at, note) VALUES (p_id, v_contact, v_now, p_note);
+	INSERT INTO evmgmt.escalation_ack (escalation_id, contact_id, acked_at, note, channel, source)
+	VALUES (p_id, v_contact, v_now, p_note, p_channel, p_source);
 
 	IF (e.plan_snapshot ->> 'require_all_ack')::boolean THEN
 		SELECT pg_catalog.count(DISTINCT r.contact_id) INTO v_missing
@@ -109,7 +119,8 @@ BEGIN
 	VALUES (e.event_id, e.pool, v_now, 'acknowledged', p_note,
 			pg_catalog.jsonb_build_object('escalation_id', p_id, 'contact_id', v_contact,
 										  'contact', (SELECT c.name FROM evmgmt.contact c WHERE c.contact_id = v_contact),
-										  'stopped', v_missing = 0, 'awaiting', v_missing));
+										  'stopped', v_missing = 0, 'awaiting', v_missing,
+										  'channel', p_channel, 'source', p_source));
 
 	IF v_missing > 0 THEN
 		-- this responder is done; the others keep being paged
@@ -129,6 +140,15 @@ BEGIN
 	RETURN 'acknowledged';
 END
 $$;
+COMMENT ON FUNCTION evmgmt.acknowledge_via(bigint, bigint, text, text, text) IS 'Acknowledges an escalation for an authenticated contact, recording the channel (sms, voice, push, email, webhook, sql) and source it came by; called by acknowledge and by the HTTP listener';
+
+-- Acknowledge an escalation from a SQL session, as oneself (or, for
+-- evmgmt_admin, for somebody else).
+CREATE FUNCTION evmgmt.acknowledge(escalation_id bigint, contact_id bigint DEFAULT NULL, note text DEFAULT NULL)
+	RETURNS text
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN evmgmt.acknowledge_via($1, evmgmt.acting_contact($2), 'sql', NULL, $3);
 COMMENT ON FUNCTION evmgmt.acknowledge(bigint, bigint, text) IS 'Acknowledges a running (or exhausted) escalation as a named contact (default: the contact of the session user): stops it at once and cancels unsent notifications (with require_all_ack, once every paged responder has acknowledged); returns the resulting state';
 
 -- Acknowledge every running escalation of an event (one pool or all).

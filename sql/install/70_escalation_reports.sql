@@ -37,7 +37,10 @@ SELECT r.run_id, r.escalation_id, e.event_id, e.pool, e.plan_id, e.start_reason,
 			WHEN n.last_error IS NOT NULL THEN '(hidden)' END AS delivery_error,
 	   d.finished_at AS last_attempt_at, d.finished_at - d.started_at AS last_attempt_latency,
 	   k.acked_at AS recipient_acknowledged_at,
-	   e.acknowledged_at, ac.name AS acknowledged_by
+	   e.acknowledged_at, ac.name AS acknowledged_by,
+	   ka.channel AS acknowledged_via,
+	   CASE WHEN e.state = 'acknowledged' THEN 'acknowledged by ' || ac.name || ' via ' || COALESCE(ka.channel, 'sql') || ' at '
+			|| pg_catalog.to_char(e.acknowledged_at AT TIME ZONE ac.time_zone, 'HH24:MI:SS') END AS acknowledgment
 FROM evmgmt.escalation_step_run r
 JOIN evmgmt.escalation e ON e.escalation_id = r.escalation_id
 LEFT JOIN evmgmt.contact c ON c.contact_id = r.contact_id
@@ -45,5 +48,6 @@ LEFT JOIN evmgmt.notification n ON n.notification_id = r.notification_id
 LEFT JOIN LATERAL (SELECT x.started_at, x.finished_at FROM evmgmt.delivery_attempt x
 				   WHERE x.notification_id = r.notification_id ORDER BY x.attempt_no DESC LIMIT 1) d ON true
 LEFT JOIN evmgmt.escalation_ack k ON k.escalation_id = r.escalation_id AND k.contact_id = r.contact_id
-LEFT JOIN evmgmt.contact ac ON ac.contact_id = e.acknowledged_by;
-COMMENT ON VIEW evmgmt.escalation_history IS 'Every step an escalation fired, per recipient: scheduled, due and fired time, late_by, channel, recipient (masked unless the reader is a responder), typed outcome, delivery result (the error raw for admins, with credentials scrubbed for responders, hidden from readers), acknowledgment';
+LEFT JOIN evmgmt.contact ac ON ac.contact_id = e.acknowledged_by
+LEFT JOIN evmgmt.escalation_ack ka ON ka.escalation_id = e.escalation_id AND ka.contact_id = e.acknowledged_by;
+COMMENT ON VIEW evmgmt.escalation_history IS 'Every step an escalation fired, per recipient: scheduled, due and fired time, late_by, channel, recipient (masked unless the reader is a responder), typed outcome, delivery result (the error raw for admins, with credentials scrubbed for responders, hidden from readers), acknowledgment (who, the channel it came by, when in the acknowledger''s time zone)';

@@ -30,7 +30,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN CASE
 	WHEN r IS NULL THEN NULL
-	WHEN tbl = 'provider_secret' THEN r - 'secret' || '{"secret": "***"}'
+	WHEN tbl IN ('provider_secret', 'action_key') THEN r - 'secret' || '{"secret": "***"}'
 	-- the plan snapshot is kept in the escalation itself; the plan's edits are audited
 	WHEN tbl = 'escalation' THEN r - 'plan_snapshot'
 	WHEN tbl IN ('contact_channel', 'notification') THEN r || pg_catalog.jsonb_build_object('address', evmgmt.mask_address(r ->> 'address'), 'recipient', evmgmt.mask_address(r ->> 'recipient')) - CASE WHEN tbl = 'notification' THEN 'address' ELSE 'recipient' END
@@ -123,7 +123,8 @@ BEGIN
 		'event', 'pool_condition', 'response_action', 'post_resolution_analysis', 'action_item', 'objective_impact',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'escalation', 'escalation_ack', 'message_template',
-		'detection_policy', 'maintenance_window', 'sending_origin', 'site_binding']
+		'detection_policy', 'maintenance_window', 'sending_origin', 'site_binding',
+		'action_key']
 	LOOP
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);
@@ -149,7 +150,7 @@ DECLARE
 		'pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience',
 		'interval_stat', 'interval_stat_default', 'interval_inbox', 'interval_inbox_raw', 'ingest_load', 'interval_series', 'detection_state', 'detection_log', 'feed_health', 'event_timeline',
 		'notification', 'delivery_attempt', 'escalation_step_run', 'target_timer', 'audit_log',
-		'work_failure', 'installation'];
+		'work_failure', 'installation', 'listener_refusal'];
 	missing text;
 BEGIN
 	SELECT pg_catalog.string_agg(c.relname, ', ' ORDER BY c.relname) INTO missing

@@ -27,7 +27,8 @@ DECLARE
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'message_template',
 		'detection_policy', 'maintenance_window', 'site_binding'];
 	-- what readers may not see at all (contact data has masked views)
-	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run'];
+	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run', 'action_key',
+						   'listener_refusal'];
 BEGIN
 	FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
@@ -242,3 +243,22 @@ REVOKE ALL ON FUNCTION evmgmt.claim_verdict(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.claim_verdict(bigint) TO evmgmt_worker;
 REVOKE ALL ON FUNCTION evmgmt.claim_digest_verdict(jsonb), evmgmt.digest_without_ended(evmgmt.channel, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION evmgmt.claim_digest_verdict(jsonb), evmgmt.digest_without_ended(evmgmt.channel, jsonb) TO evmgmt_worker;
+
+-- HTTP listener and action tokens (65_action_tokens.sql, 66_listener.sql):
+-- the keys are readable by evmgmt_admin only (SELECT above), rotated through
+-- rotate_action_key; refused requests are visible to admins (SELECT above);
+-- the token and listener functions are for the workers and the listener,
+-- not for any role.
+REVOKE ALL ON FUNCTION evmgmt.rotate_action_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.rotate_action_key() TO evmgmt_admin;
+REVOKE ALL ON FUNCTION evmgmt.current_action_key(), evmgmt.action_token(bigint, bigint, evmgmt.channel, integer, timestamptz),
+	evmgmt.read_action_token(text, timestamptz), evmgmt.ack_code(bigint, bigint), evmgmt.action_fields(bigint, bigint, evmgmt.channel),
+	evmgmt.acknowledge_via(bigint, bigint, text, text, text), evmgmt.pass_escalation(bigint, bigint, text, text),
+	evmgmt.listener_acknowledge(bigint, bigint, text, text, text), evmgmt.listener_refuse(integer, text, text, text, text, bigint),
+	evmgmt.listener_ack_link(text, text, text, text), evmgmt.twilio_request_valid(evmgmt.channel, text, text[], text),
+	evmgmt.phone_reply_target(text, text, boolean), evmgmt.phone_reply(text, text, text, text),
+	evmgmt.listener_twilio(evmgmt.channel, text, text[], text[], text, text), evmgmt.listener_callback(text[], text, text, text),
+	evmgmt.listener_handle(text, text, text, text[], text[], text[], text, text) FROM PUBLIC;
+-- The listener connects as evmgmt_worker (docs/security.md) and runs one
+-- statement: listener_handle (SECURITY DEFINER), which does the rest.
+GRANT EXECUTE ON FUNCTION evmgmt.listener_handle(text, text, text, text[], text[], text[], text, text) TO evmgmt_worker;

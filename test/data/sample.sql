@@ -233,3 +233,16 @@ BEGIN
 	END IF;
 END
 $det$;
+
+-- The HTTP listener's tables (docs/listener.md, 0.2.0; the upgrade test
+-- loads this file into 0.1.0 too): a signing key for action tokens, and one
+-- request the listener refused.
+DO $listener$
+BEGIN
+	IF pg_catalog.to_regclass('evmgmt.listener_refusal') IS NOT NULL THEN
+		PERFORM evmgmt.rotate_action_key();
+		INSERT INTO evmgmt.listener_refusal (method, path, reason, source)
+		VALUES ('POST', '/twilio/sms', 'bad or missing X-Twilio-Signature', '127.0.0.1');
+	END IF;
+END
+$listener$;

@@ -119,9 +119,10 @@ SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
 				  AND NOT has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1),
 		  ARRAY['evmgmt.claim_digest_verdict(jsonb)', 'evmgmt.claim_verdict(bigint)',
 				'evmgmt.digest_without_ended(evmgmt.channel,jsonb)', 'evmgmt.escalation_in_scope(bigint)', 'evmgmt.event_in_scope(bigint)',
+				'evmgmt.listener_handle(text,text,text,text[],text[],text[],text,text)',
 				'evmgmt.notification_in_scope(bigint)', 'evmgmt.purge_delivery_history(boolean,integer,integer)',
 				'evmgmt.run_due_work()', 'evmgmt.sending_hold_reason()', 'evmgmt.site_scope()'],
-		  'evmgmt_worker executes exactly the four worker entry points beyond what everybody may (due work, purge, the sending hold, the claim verdicts and a digest''s trim), and the site-scope checks its queries'' row security asks (it is never restricted)');
+		  'evmgmt_worker executes exactly the five worker entry points beyond what everybody may (due work, purge, the sending hold, the claim verdicts and a digest''s trim, the listener), and the site-scope checks its queries'' row security asks');
 SELECT is(ARRAY(SELECT format('%s:%s', c.relname, string_agg(pr, ',' ORDER BY pr)) FROM pg_class c,
 				unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) pr
 				WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')

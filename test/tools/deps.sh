@@ -7,7 +7,7 @@ packages=(
 	build-essential pkg-config
 	postgresql-15 postgresql-server-dev-15 postgresql-common
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-	libcurl4-openssl-dev
+	libcurl4-openssl-dev libmicrohttpd-dev
 	python3 python3-mpmath
 	valgrind procps
 	stress-ng

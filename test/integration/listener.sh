@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# The HTTP listener with the real worker and a local HTTP sink (issue 11):
+# off by default it opens no port; on, a push page reaches the sink with its
+# ack link, GET of the link changes nothing, POST acknowledges and stops the
+# plan, a second POST answers "already acknowledged by"; forged tokens are
+# refused (404) and recorded; an SMS page carries its reply hint and a
+# Twilio-signed "1" acknowledges (a changed parameter or URL is refused,
+# 403); history shows who and how; a signed webhook callback acknowledges;
+# oversized bodies, malformed requests, 1,000 held connections and a client
+# sending one byte per second leave the listener serving and the worker
+# dispatching.  Prints TAP; bounded waits only.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. test/tools/itest.sh
+
+plan 26
+DB=evmgmt_it_listener
+new_db $DB
+start_http_sink api
+API=$SINK_PORT
+LP=$(free_port)
+wait_for 20 has_worker $DB || { echo "Bail out! no worker"; exit 1; }
+
+listening() { ss -Hltn "sport = :$1" | grep -q .; }
+
+# --- off by default: no process, no port -----------------------------------
+is "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evmgmt listener'")" "0" "with evmgmt.http_listen empty no listener process runs"
+listening "$LP"; ok $((! $?)) "and nothing listens on the port"
+
+# --- on -----------------------------------------------------------------------
+IT_SETTINGS+=(evmgmt.public_base_url)
+IT_CLEANUP+=("psql -XqAt -d postgres -c 'ALTER SYSTEM RESET evmgmt.http_listen' -c 'ALTER SYSTEM RESET evmgmt.http_database' && pg_ctlcluster 15 regress restart && sleep 1")
+q postgres "ALTER SYSTEM SET evmgmt.http_listen = '127.0.0.1:$LP'" >/dev/null
+q postgres "ALTER SYSTEM SET evmgmt.http_database = '$DB'" >/dev/null
+q postgres "ALTER SYSTEM SET evmgmt.public_base_url = 'http://127.0.0.1:$LP'" >/dev/null
+q postgres "ALTER SYSTEM SET evmgmt.recipient_burst_window = 0" >/dev/null
+IT_SETTINGS+=(evmgmt.recipient_burst_window)
+pg_ctlcluster 15 regress restart >/dev/null 2>&1
+wait_for 30 server_up || { echo "Bail out! server did not come back"; exit 1; }
+BASE="http://127.0.0.1:$LP"
+wait_for 30 curl -sf "$BASE/healthz"
+ok $? "with evmgmt.http_listen set the listener answers /healthz"
+wait_for 20 has_worker $DB || { echo "Bail out! no worker after restart"; exit 1; }
+
+q $DB "
+INSERT INTO evmgmt.operation VALUES ('op', 'Listener');
+INSERT INTO evmgmt.calendar VALUES ('cal', 'Always');
+INSERT INTO evmgmt.site (site_id, operation_id, name, time_zone, calendar_id) VALUES ('BER', 'op', 'Berlin', 'Europe/Berlin', 'cal');
+INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint, username, from_address) VALUES
+ ('sms', 'sms', 'twilio', 'http://127.0.0.1:$API/ok', 'AC1', '+15550100'),
+ ('voice', 'voice', 'twilio', 'http://127.0.0.1:$API/ok', 'AC1', '+15550100'),
+ ('push', 'push', 'ntfy', 'http://127.0.0.1:$API/ok', NULL, NULL),
+ ('hook', 'webhook', 'webhook', 'http://127.0.0.1:$API/ok/hook', NULL, NULL);
+INSERT INTO evmgmt.provider_secret VALUES ('sms', 'smstoken'), ('voice', 'voicetoken'), ('hook', 'whsec_c2VjcmV0');
+INSERT INTO evmgmt.contact (contact_id, name, role_name) VALUES (1, 'Dana', 'dana'), (2, 'Eli', 'eli');
+INSERT INTO evmgmt.contact_channel (contact_id, channel, address) VALUES
+ (1, 'push', 'dana'), (1, 'sms', '+15550111'), (2, 'sms', '+15550122');
+INSERT INTO evmgmt.escalation_plan (plan_id, name, pools) VALUES ('spec-plan', 'Spec', '{spec}'), ('collab-plan', 'Collab', '{collab}'),
+ ('aa-plan', 'AA', '{aa}');
+INSERT INTO evmgmt.escalation_step (plan_id, step_no, delay, channel, target_kind, contact_id, provider_id) VALUES
+ ('spec-plan', 1, '0', 'push', 'contact', 1, NULL),
+ ('spec-plan', 2, '1 min', 'sms', 'contact', 1, NULL),
+ ('collab-plan', 1, '0', 'sms', 'contact', 1, NULL),
+ ('collab-plan', 2, '1 min', 'sms', 'contact', 2, NULL),
+ ('aa-plan', 1, '0', 'webhook', 'endpoint', NULL, 'hook'),
+ ('aa-plan', 2, '1 min', 'sms', 'contact', 2, NULL);" >/dev/null
+
+EV=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{spec}', 'rule', 'Router <down>', now(), NULL, 'router_failure')")
+q $DB "SELECT evmgmt.classify_pool($EV, 'spec', 'sev1')" >/dev/null
+ESC=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV AND pool = 'spec'")
+
+# sink_body PATTERN: the body of the last sink request whose body matches
+sink_token() { python3 -c '
+import json, re, sys
+tok = None
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    m = re.search(sys.argv[2] + r"/ack/([A-Za-z0-9_-]+)", e.get("body", ""))
+    if m: tok = m.group(1)
+if tok is None: sys.exit(1)
+print(tok)' "$IT_DIR/api.log" "$BASE"; }
+wait_for 30 sink_token
+ok $? "the push page reaches the sink with its ack link"
+TOKEN=$(sink_token)
+
+# --- ack link -----------------------------------------------------------------
+page=$(curl -s "$BASE/ack/$TOKEN")
+echo "$page" | grep -q '<form method="post"' && echo "$page" | grep -q 'Router &lt;down&gt;'
+ok $? "GET shows a confirmation page with a form, the title escaped"
+is "$(q $DB "SELECT state || ' ' || (SELECT count(*) FROM evmgmt.escalation_ack WHERE escalation_id = $ESC) FROM evmgmt.escalation WHERE escalation_id = $ESC")" \
+	"active 0" "the GET acknowledged nothing"
+FORGED=$(python3 -c 'import sys; t = sys.argv[1]; i = 40; print(t[:i] + ("B" if t[i] != "B" else "C") + t[i+1:])' "$TOKEN")
+is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/ack/$FORGED")" "404" "a forged token is answered 404"
+is "$(q $DB "SELECT reason FROM evmgmt.listener_refusal ORDER BY refusal_id DESC LIMIT 1")" "token bad_signature" "and recorded with its reason"
+is "$(q $DB "SELECT state FROM evmgmt.escalation WHERE escalation_id = $ESC")" "active" "the forged POST changed nothing"
+curl -s -X POST "$BASE/ack/$TOKEN" | grep -q "Thank you, Dana"
+ok $? "POST acknowledges"
+is "$(q $DB "SELECT e.state || ' ' || a.channel || ' ' || (e.next_due_at IS NULL) FROM evmgmt.escalation e JOIN evmgmt.escalation_ack a USING (escalation_id) WHERE e.escalation_id = $ESC")" \
+	"acknowledged push true" "the escalation is acknowledged via push and nothing more is due"
+curl -s -X POST "$BASE/ack/$TOKEN" | grep -q "already acknowledged by Dana via push"
+ok $? "a second POST answers already acknowledged by Dana via push"
+
+# --- SMS reply ----------------------------------------------------------------
+EV2=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{collab}', 'rule', 'Queue spike', now(), NULL, 'router_failure')")
+q $DB "SELECT evmgmt.classify_pool($EV2, 'collab', 'sev2')" >/dev/null
+ESC2=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV2 AND pool = 'collab'")
+# the Twilio request is form-encoded: decode its Body
+sms_hint() { python3 -c '
+import json, re, sys, urllib.parse
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    b = urllib.parse.parse_qs(e.get("body", "")).get("Body", [""])[0]
+    if re.match(r"Reply 1 to ack, 2 to pass \(ACK [0-9]{6}\)\. .*Queue spike", b): sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log"; }
+wait_for 30 sms_hint
+ok $? "the SMS page reaches the sink with its reply hint and code"
+r=$(python3 test/tools/listener_client.py twilio --tamper Body=2 "$BASE/twilio/sms" smstoken From=+15550111 Body=1 MessageSid=SM1)
+is "${r%% *}" "403" "a changed parameter breaks the Twilio signature (403)"
+r=$(python3 test/tools/listener_client.py twilio --sign-url "http://evil.example/twilio/sms" "$BASE/twilio/sms" smstoken From=+15550111 Body=1 MessageSid=SM2)
+is "${r%% *}" "403" "a signature for another URL is refused (403)"
+r=$(python3 test/tools/listener_client.py twilio "$BASE/twilio/sms" smstoken From=+15559999 Body=1 MessageSid=SM3)
+is "${r%% *}" "403" "a reply from a number that was never paged is refused (403)"
+is "$(q $DB "SELECT state FROM evmgmt.escalation WHERE escalation_id = $ESC2")" "active" "refused replies changed nothing"
+r=$(python3 test/tools/listener_client.py twilio "$BASE/twilio/sms" smstoken From=+15550111 Body=' ack ' MessageSid=SM4)
+echo "$r" | grep -q "^200 .*<Response><Message>Acknowledged escalation $ESC2"
+ok $? "a signed reply ACK acknowledges and is answered with TwiML"
+is "$(q $DB "SELECT a.channel || ' ' || a.source FROM evmgmt.escalation_ack a WHERE a.escalation_id = $ESC2")" "sms +******11" \
+	"escalation_ack keeps the channel and the masked number"
+q $DB "SELECT acknowledgment FROM evmgmt.escalation_history WHERE escalation_id = $ESC2 LIMIT 1" | grep -Eq '^acknowledged by Dana via sms at [0-9]{2}:[0-9]{2}:[0-9]{2}$'
+ok $? "escalation_history shows acknowledged by Dana via sms at HH:MI:SS"
+
+# --- signed webhook callback ----------------------------------------------------
+EV3=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'Bot drift', now(), NULL, 'router_failure')")
+q $DB "SELECT evmgmt.classify_pool($EV3, 'aa', 'sev2')" >/dev/null
+ESC3=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV3 AND pool = 'aa'")
+hook_token() { python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["path"].endswith("/hook"):
+        t = json.loads(e["body"]).get("data", {}).get("ack_token")
+        if t: print(t); sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log"; }
+wait_for 30 hook_token
+ok $? "the webhook payload carries an ack token"
+HT=$(hook_token)
+r=$(python3 test/tools/listener_client.py callback "$BASE/callback" whsec_d3Jvbmc= "{\"token\": \"$HT\", \"action\": \"acknowledge\", \"contact_id\": 2}")
+is "${r%% *}" "403" "a callback signed with another secret is refused"
+r=$(python3 test/tools/listener_client.py callback "$BASE/callback" whsec_c2VjcmV0 "{\"token\": \"$HT\", \"action\": \"acknowledge\", \"contact_id\": 2}")
+is "$(q $DB "SELECT e.state || ' ' || a.channel FROM evmgmt.escalation e JOIN evmgmt.escalation_ack a USING (escalation_id) WHERE e.escalation_id = $ESC3")" \
+	"acknowledged webhook" "a signed callback acknowledges via webhook"
+
+# --- abuse: the listener keeps serving, the worker keeps dispatching ------------------
+big=$(head -c 100000 /dev/zero | tr '\0' 'a')
+code=$(printf '%s' "$big" | curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @- "$BASE/ack/$TOKEN")
+python3 test/tools/listener_client.py raw 127.0.0.1 "$LP" "474554202f00ff20485454502f312e310d0a0d0a" >/dev/null
+python3 test/tools/listener_client.py slow 127.0.0.1 "$LP" 8 >/dev/null &
+slow=$!
+python3 test/tools/listener_client.py hold 127.0.0.1 "$LP" 1000 8 >"$IT_DIR/hold.out" &
+hold=$!
+wait_for 20 grep -q "open 1000" "$IT_DIR/hold.out"
+held=$?
+# meanwhile a page is dispatched and acknowledged through the listener
+EV4=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{spec}', 'rule', 'During the storm', now(), NULL, 'router_failure')")
+q $DB "SELECT evmgmt.classify_pool($EV4, 'spec', 'sev1')" >/dev/null
+ESC4=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV4 AND pool = 'spec'")
+page4() { [ "$(sink_token)" != "$TOKEN" ]; }
+wait_for 30 page4
+dispatched=$?
+T4=$(sink_token)
+curl -s -m 10 -X POST "$BASE/ack/$T4" | grep -q "Thank you, Dana"
+acked=$?
+[ "$code" = 413 ] && [ $held -eq 0 ] && [ $dispatched -eq 0 ] && [ $acked -eq 0 ]
+ok $? "a 100 kB body gets 413 and, with 1,000 held connections, a 1 byte/s client and a malformed request, a page is dispatched and acknowledged (413=$code held=$held dispatched=$dispatched acked=$acked)"
+wait "$slow" "$hold" 2>/dev/null
+is "$(q $DB "SELECT state FROM evmgmt.escalation WHERE escalation_id = $ESC4")" "acknowledged" "that escalation is acknowledged"
+is "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evmgmt listener'")" "1" "the listener process is still the one running"
+
+it_done
