@@ -5825,3 +5825,604 @@ GRANT EXECUTE ON FUNCTION evmgmt.listener_handle(text, text, text, text[], text[
 -- escalation_history was defined again above (the acknowledgment columns):
 -- it keeps only the acting role's sites again (86_site_scope.sql)
 SELECT evmgmt.restrict_view_to_site_scope('escalation_history');
+
+
+-- ===========================================================================
+-- Voice keypress, the push button and continuous testing of the paging path
+-- (issue 11): tokens may carry bit 8 (confirm a test page); voice pages get
+-- a <Gather> URL (action_fields: gather_url); the listener confirms test
+-- pages and takes a call's keypress by its token (listener_ack_link,
+-- listener_twilio, escalation_reply); paging_test, channel_verification,
+-- paging_readiness and send_test_page are new (67_paging_tests.sql).
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION evmgmt.action_token(escalation_id bigint, contact_id bigint, channel evmgmt.channel,
+									actions integer DEFAULT 3, expires timestamptz DEFAULT pg_catalog.now() + interval '30 days')
+	RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	k record;
+	payload bytea;
+BEGIN
+	IF $4 IS NULL OR $4 < 1 OR $4 > 15 THEN
+		RAISE EXCEPTION 'actions must be between 1 and 15' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'Bit 1 is acknowledge, 2 pass, 4 resolve, 8 confirm a test page (67_paging_tests.sql).';
+	END IF;
+	SELECT * INTO k FROM evmgmt.current_action_key();
+	payload := '\x01'::bytea || pg_catalog.int4send(k.key_id) || pg_catalog.int8send($1) || pg_catalog.int8send(COALESCE($2, 0))
+			   || pg_catalog.set_byte('\x00'::bytea, 0, pg_catalog.array_position(pg_catalog.enum_range(NULL::evmgmt.channel), $3))
+			   || pg_catalog.set_byte('\x00'::bytea, 0, $4)
+			   || pg_catalog.int8send(pg_catalog.floor(pg_catalog.date_part('epoch', $5))::bigint);
+	RETURN pg_catalog.rtrim(pg_catalog.translate(pg_catalog.encode(payload || evmgmt.action_token_mac(k.secret, payload), 'base64'),
+												 E'+/\n', '-_'), '=');
+END
+$$;
+COMMENT ON FUNCTION evmgmt.action_token(bigint, bigint, evmgmt.channel, integer, timestamptz) IS 'A signed action token naming an escalation, a contact, the channel it is sent on and the allowed actions (bits: 1 acknowledge, 2 pass, 4 resolve, 8 confirm a test page: the id is then the test''s), valid until expires';
+
+CREATE OR REPLACE FUNCTION evmgmt.action_fields(escalation_id bigint, contact_id bigint, channel evmgmt.channel) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	base text := pg_catalog.rtrim(COALESCE(pg_catalog.current_setting('evmgmt.public_base_url', true), ''), '/');
+	v_token text;
+	v_code text;
+BEGIN
+	IF $1 IS NULL OR base = '' THEN
+		RETURN '{}';
+	END IF;
+	v_token := evmgmt.action_token($1, $2, $3, CASE WHEN $3 = 'webhook' THEN 5 ELSE 3 END);
+	v_code := evmgmt.ack_code($1, $2);
+	RETURN pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('ack_url', base || '/ack/' || v_token, 'ack_token', v_token, 'ack_code', v_code,
+		-- where an outbound call's <Gather> posts its digit (src/http.c)
+		'gather_url', CASE WHEN $3 = 'voice' THEN base || '/twilio/voice?token=' || v_token END,
+		'ack_hint', CASE $3
+			WHEN 'sms' THEN 'Reply 1 to ack, 2 to pass (ACK ' || v_code || ').'
+			WHEN 'voice' THEN 'Press 1 to acknowledge, 2 to pass it on.'
+			WHEN 'webhook' THEN ''
+			ELSE 'Acknowledge: ' || base || '/ack/' || v_token END));
+END
+$$;
+COMMENT ON FUNCTION evmgmt.action_fields(bigint, bigint, evmgmt.channel) IS 'The template fields ack_url (evmgmt.public_base_url/ack/<token>), ack_token, ack_code and ack_hint (how to acknowledge on that channel) of a message to a contact, and for voice gather_url (where the call''s keypress is posted), or {} when there is no base URL or escalation';
+
+CREATE OR REPLACE FUNCTION evmgmt.listener_ack_link(method text, token text, source text, path text,
+										 OUT status integer, OUT content_type text, OUT body text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t record;
+	e record;
+	v_name text;
+	v_result text;
+	v_what text;
+BEGIN
+	SELECT * INTO t FROM evmgmt.read_action_token(token);
+	IF NOT t.ok THEN
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(404, method, path, 'token ' || t.reason, source);
+		RETURN;
+	END IF;
+	IF t.actions & 8 <> 0 THEN
+		-- a test page's link (67_paging_tests.sql)
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_test_link(method, t.escalation_id, t.contact_id, source, path);
+		RETURN;
+	END IF;
+	SELECT x.escalation_id, x.state, x.ended_at, x.event_id, x.pool, ev.title, ev.site_id, pc.severity
+	INTO e
+	FROM evmgmt.escalation x
+	JOIN evmgmt.event ev ON ev.event_id = x.event_id
+	JOIN evmgmt.pool_condition pc ON pc.event_id = x.event_id AND pc.pool = x.pool
+	WHERE x.escalation_id = t.escalation_id;
+	IF NOT FOUND THEN
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(404, method, path, 'unknown escalation', source, t.escalation_id);
+		RETURN;
+	END IF;
+	IF e.ended_at IS NOT NULL AND e.ended_at < pg_catalog.now() - evmgmt.action_token_grace() THEN
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(404, method, path, 'escalation ended before the grace period', source, t.escalation_id);
+		RETURN;
+	END IF;
+	SELECT c.name INTO v_name FROM evmgmt.contact c WHERE c.contact_id = t.contact_id AND c.active;
+	IF NOT FOUND THEN
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(404, method, path, 'contact unknown or inactive', source, t.escalation_id);
+		RETURN;
+	END IF;
+	v_what := 'Escalation ' || e.escalation_id || ' of event ' || e.event_id || ': ' || e.title
+			  || ' (' || COALESCE(e.severity::text, 'unclassified') || ', site ' || e.site_id || ', pool ' || e.pool || ')';
+	status := 200;
+	content_type := 'text/html; charset=utf-8';
+
+	IF method = 'POST' THEN
+		IF t.actions & 1 = 0 THEN
+			SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(403, method, path, 'action not allowed by the token', source, t.escalation_id);
+			RETURN;
+		END IF;
+		IF e.state IN ('active', 'exhausted') THEN
+			v_result := evmgmt.listener_acknowledge(e.escalation_id, t.contact_id, t.channel::text, source, 'acknowledged via ' || t.channel || ' link');
+		ELSE
+			v_result := 'already';
+		END IF;
+		IF v_result = 'acknowledged' THEN
+			body := evmgmt.listener_page('Acknowledged', '<p>' || evmgmt.html_escape(v_what) || '</p><p>Thank you, '
+										 || evmgmt.html_escape(v_name) || '. The escalation is stopped.</p>');
+		ELSIF v_result = 'waiting' THEN
+			body := evmgmt.listener_page('Acknowledged', '<p>' || evmgmt.html_escape(v_what) || '</p><p>Thank you, '
+										 || evmgmt.html_escape(v_name) || '. The plan waits for the other responders too.</p>');
+		ELSE
+			body := evmgmt.listener_page('Already ' || pg_catalog.split_part(evmgmt.escalation_outcome_text(e.escalation_id), ' ', 1),
+										 '<p>' || evmgmt.html_escape(v_what) || '</p><p>This escalation was already '
+										 || evmgmt.html_escape(evmgmt.escalation_outcome_text(e.escalation_id)) || '.</p>');
+		END IF;
+		RETURN;
+	END IF;
+
+	-- GET: a confirmation page, nothing changes
+	IF e.state IN ('active', 'exhausted')
+	   AND NOT EXISTS (SELECT FROM evmgmt.escalation_ack a WHERE a.escalation_id = e.escalation_id AND a.contact_id = t.contact_id) THEN
+		body := evmgmt.listener_page('Acknowledge?', '<p>' || evmgmt.html_escape(v_what) || '</p><p>Paged: '
+									 || evmgmt.html_escape(v_name) || ' via ' || t.channel || '.</p>'
+									 || '<form method="post"><button type="submit">Acknowledge</button></form>');
+	ELSE
+		body := evmgmt.listener_page('Already ' || pg_catalog.split_part(evmgmt.escalation_outcome_text(e.escalation_id), ' ', 1),
+									 '<p>' || evmgmt.html_escape(v_what) || '</p><p>This escalation was already '
+									 || evmgmt.html_escape(evmgmt.escalation_outcome_text(e.escalation_id)) || '.</p>');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.listener_ack_link(text, text, text, text) IS 'The ack link: GET shows a confirmation page (changes nothing), POST acknowledges; an escalation acknowledged or ended says what happened and by whom';
+
+CREATE OR REPLACE FUNCTION evmgmt.escalation_reply(escalation_id bigint, contact_id bigint, phone text, act text, channel text,
+										OUT answer text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_title text;
+	v_name text;
+	v_result text;
+BEGIN
+	SELECT ev.title INTO v_title FROM evmgmt.escalation e JOIN evmgmt.event ev ON ev.event_id = e.event_id
+	WHERE e.escalation_id = $1;
+	SELECT c.name INTO v_name FROM evmgmt.contact c WHERE c.contact_id = $2;
+	IF v_title IS NULL THEN
+		answer := 'That escalation no longer exists.';
+		RETURN;
+	END IF;
+	IF act = 'pass' THEN
+		v_result := evmgmt.pass_escalation($1, $2, channel, evmgmt.mask_address(phone));
+		answer := CASE WHEN v_result = 'passed' THEN 'Passed escalation ' || $1 || ' (' || v_title || ') to the next step.'
+					   ELSE 'Escalation ' || $1 || ' is ' || evmgmt.escalation_outcome_text($1) || '.' END;
+		RETURN;
+	END IF;
+	v_result := evmgmt.listener_acknowledge($1, $2, channel, evmgmt.mask_address(phone), 'acknowledged by ' || channel || ' reply');
+	answer := CASE v_result
+		WHEN 'acknowledged' THEN 'Acknowledged escalation ' || $1 || ' (' || v_title || '). Thank you, ' || v_name || '.'
+		WHEN 'waiting' THEN 'Acknowledged escalation ' || $1 || '; the others paged are still asked too. Thank you, ' || v_name || '.'
+		ELSE 'Escalation ' || $1 || ' was already ' || evmgmt.escalation_outcome_text($1) || '.' END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.escalation_reply(bigint, bigint, text, text, text) IS 'Acknowledges (act ack) or passes (act pass) one escalation for a contact who answered by phone, and returns the answer to send or say';
+
+CREATE OR REPLACE FUNCTION evmgmt.phone_reply(phone text, code text, act text, channel text, OUT status integer, OUT answer text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	x record;
+BEGIN
+	status := 200;
+	SELECT * INTO x FROM evmgmt.phone_reply_target(phone, code, true);
+	IF x.escalation_id IS NULL THEN
+		SELECT * INTO x FROM evmgmt.phone_reply_target(phone, code, false);
+		IF x.escalation_id IS NULL THEN
+			answer := CASE WHEN code IS NULL THEN 'Nothing is waiting for you to acknowledge.'
+						   ELSE 'No escalation matches code ' || code || '.' END;
+		ELSE
+			answer := 'Escalation ' || x.escalation_id || ' was already ' || evmgmt.escalation_outcome_text(x.escalation_id) || '.';
+		END IF;
+		RETURN;
+	END IF;
+	answer := evmgmt.escalation_reply(x.escalation_id, x.contact_id, phone, act, channel);
+END
+$$;
+COMMENT ON FUNCTION evmgmt.phone_reply(text, text, text, text) IS 'Acknowledges or passes the escalation a phone reply is about (by code, or the most recent) and returns the answer for the caller';
+
+CREATE OR REPLACE FUNCTION evmgmt.listener_twilio(kind evmgmt.channel, uri text, form text[], headers text[], source text, path text,
+									   OUT status integer, OUT content_type text, OUT body text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_phone text;
+	v_text text;
+	v_code text;
+	v_act text;
+	v_token text;
+	m text[];
+	r record;
+	t record;
+	x record;
+BEGIN
+	IF NOT evmgmt.twilio_request_valid(kind, uri, form, evmgmt.listener_param(headers, 'X-Twilio-Signature')) THEN
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(403, 'POST', path, 'bad or missing X-Twilio-Signature', source);
+		RETURN;
+	END IF;
+	-- an inbound SMS comes From the contact; a gathered digit of our outbound call goes To them
+	v_phone := evmgmt.listener_param(form, CASE WHEN kind = 'sms' THEN 'From' ELSE 'To' END);
+	IF v_phone IS NULL OR NOT EXISTS (SELECT FROM evmgmt.contact_channel cc JOIN evmgmt.contact c ON c.contact_id = cc.contact_id AND c.active
+									  WHERE cc.channel IN ('sms', 'voice') AND cc.address = v_phone) THEN
+		SELECT * INTO status, content_type, body
+		FROM evmgmt.listener_refuse(403, 'POST', path, 'unknown number ' || COALESCE(evmgmt.mask_address(v_phone), '(none)'), source);
+		RETURN;
+	END IF;
+	v_text := pg_catalog.upper(pg_catalog.btrim(COALESCE(evmgmt.listener_param(form, CASE WHEN kind = 'sms' THEN 'Body' ELSE 'Digits' END), ''), E' \t\r\n.!'));
+	m := pg_catalog.regexp_match(v_text, '^(1|ACK|YES|OK|2|PASS)(\s+([0-9]{6}))?$');
+	IF m IS NULL THEN
+		status := 200;
+		content_type := 'text/xml; charset=utf-8';
+		body := evmgmt.twiml(CASE WHEN kind = 'sms' THEN 'Message' ELSE 'Say' END,
+							 CASE WHEN kind = 'sms' THEN 'Reply 1 or ACK to acknowledge, 2 or PASS to pass it on (ACK 123456 with the code for one page among several).'
+								  ELSE 'Goodbye.' END);
+		RETURN;
+	END IF;
+	v_act := CASE WHEN m[1] IN ('2', 'PASS') THEN 'pass' ELSE 'ack' END;
+	v_code := m[3];
+	content_type := 'text/xml; charset=utf-8';
+	status := 200;
+	-- the keypress of a call: its <Gather> URL carries the page's (or test's) token
+	v_token := pg_catalog.substring(uri, '[?&]token=([A-Za-z0-9_-]{1,200})');
+	IF kind = 'voice' AND v_token IS NOT NULL THEN
+		SELECT * INTO t FROM evmgmt.read_action_token(v_token);
+		IF NOT t.ok OR t.channel <> 'voice' THEN
+			SELECT * INTO status, content_type, body
+			FROM evmgmt.listener_refuse(403, 'POST', path, 'voice token ' || COALESCE(t.reason, 'for another channel'), source);
+			RETURN;
+		END IF;
+		IF t.actions & 8 <> 0 THEN
+			body := evmgmt.twiml('Say', CASE evmgmt.confirm_test_page(t.escalation_id, t.contact_id, evmgmt.mask_address(v_phone))
+				WHEN 'confirmed' THEN 'Thank you. This phone is confirmed for pages. Goodbye.'
+				WHEN 'already' THEN 'This test page was already confirmed. Goodbye.'
+				ELSE 'This test page has expired. Goodbye.' END);
+			RETURN;
+		END IF;
+		SELECT * INTO r FROM evmgmt.escalation_reply(t.escalation_id, t.contact_id, v_phone, v_act, 'voice');
+		body := evmgmt.twiml('Say', r.answer);
+		RETURN;
+	END IF;
+	-- a reply to a test page (newer than any page to the number) confirms it
+	IF v_act = 'ack' AND v_code IS NULL THEN
+		SELECT * INTO x FROM evmgmt.phone_test_target(v_phone, kind);
+		IF x.test_id IS NOT NULL THEN
+			PERFORM evmgmt.confirm_test_page(x.test_id, x.contact_id, evmgmt.mask_address(v_phone));
+			body := evmgmt.twiml(CASE WHEN kind = 'sms' THEN 'Message' ELSE 'Say' END,
+								 'Thank you. This phone is confirmed for pages.');
+			RETURN;
+		END IF;
+	END IF;
+	SELECT * INTO r FROM evmgmt.phone_reply(v_phone, v_code, v_act, kind::text);
+	status := r.status;
+	content_type := 'text/xml; charset=utf-8';
+	body := evmgmt.twiml(CASE WHEN kind = 'sms' THEN 'Message' ELSE 'Say' END, r.answer);
+END
+$$;
+COMMENT ON FUNCTION evmgmt.listener_twilio(evmgmt.channel, text, text[], text[], text, text) IS 'Inbound SMS (sms) and gathered voice digits (voice) from a Twilio-compatible provider: signature checked, the number must be a contact''s; acknowledges or passes, answers TwiML';
+
+-- Continuous testing of the paging path (issue 11): a test page on one of a
+-- contact's channels, confirmed through that same channel (the ack link's
+-- page or the push button, an SMS reply, the call's keypress), marks the
+-- channel verified; paging_readiness shows, for the next 7 days, the plan
+-- steps that would reach nobody, before a real event finds out.
+--
+-- A test page's token carries the test's id where a page's names its
+-- escalation, and only the action bit 8 ("confirm a test page"), so that a
+-- test token can never acknowledge an escalation and a page's token never
+-- confirms a test (65_action_tokens.sql).
+
+CREATE TABLE evmgmt.paging_test (
+	test_id			bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	contact_id		bigint NOT NULL REFERENCES evmgmt.contact ON DELETE CASCADE,
+	channel			evmgmt.channel NOT NULL CONSTRAINT paging_test_person_channel CHECK (channel <> 'webhook'),
+	address			text NOT NULL,
+	requested_by	text NOT NULL,
+	sent_at			timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	expires_at		timestamptz NOT NULL,
+	notification_id	bigint REFERENCES evmgmt.notification ON DELETE SET NULL,
+	confirmed_at	timestamptz,
+	confirmed_via	text,
+	CONSTRAINT paging_test_expires_after_sent CHECK (expires_at > sent_at)
+);
+CREATE INDEX ON evmgmt.paging_test (contact_id, channel, address, confirmed_at);
+CREATE INDEX ON evmgmt.paging_test (address) WHERE confirmed_at IS NULL;
+COMMENT ON TABLE evmgmt.paging_test IS 'Test pages sent to a contact''s channel and when (and how) they were confirmed through that channel (contact data: admins only; readers see channel_verification)';
+COMMENT ON COLUMN evmgmt.paging_test.confirmed_via IS 'Where the confirmation came from: the masked phone number or the client address';
+
+-- Whether each of a contact's addresses has been confirmed by a test page
+-- (a changed address is a new row of contact_channel, so it starts
+-- unverified).
+CREATE VIEW evmgmt.channel_verification AS
+SELECT cc.contact_id, c.name AS contact_name, cc.channel, evmgmt.mask_address(cc.address) AS address, cc.priority,
+	   v.confirmed_at AS verified_at, t.sent_at AS last_test_at,
+	   (t.sent_at IS NOT NULL AND t.confirmed_at IS NULL AND t.expires_at < pg_catalog.now()) AS last_test_unconfirmed
+FROM evmgmt.contact_channel cc
+JOIN evmgmt.contact c ON c.contact_id = cc.contact_id
+LEFT JOIN LATERAL (SELECT pg_catalog.max(p.confirmed_at) AS confirmed_at FROM evmgmt.paging_test p
+				   WHERE p.contact_id = cc.contact_id AND p.channel = cc.channel AND p.address = cc.address) v ON true
+LEFT JOIN LATERAL (SELECT p.sent_at, p.confirmed_at, p.expires_at FROM evmgmt.paging_test p
+				   WHERE p.contact_id = cc.contact_id AND p.channel = cc.channel AND p.address = cc.address
+				   ORDER BY p.sent_at DESC LIMIT 1) t ON true;
+COMMENT ON VIEW evmgmt.channel_verification IS 'Every contact channel (address masked) with the last time a test page on it was confirmed (verified_at, NULL: never), the last test sent, and whether that test expired unconfirmed';
+
+-- Send a test page: an admin for any contact, a contact for themselves.
+CREATE FUNCTION evmgmt.send_test_page(contact_id bigint, channel evmgmt.channel) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+	base text := pg_catalog.rtrim(COALESCE(pg_catalog.current_setting('evmgmt.public_base_url', true), ''), '/');
+	v_role name := (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = evmgmt.acting_role());
+	c record;
+	v_address text;
+	v_provider text;
+	v_id bigint;
+	v_expires timestamptz := pg_catalog.now() + interval '1 hour';
+	v_token text;
+	v_url text;
+	v_gather text;
+	v_subject text;
+	v_body text;
+	v_nid bigint;
+BEGIN
+	SELECT x.contact_id, x.name, x.role_name, x.active INTO c FROM evmgmt.contact x WHERE x.contact_id = send_test_page.contact_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'contact % does not exist', contact_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF NOT pg_catalog.pg_has_role(evmgmt.acting_role(), 'evmgmt_admin', 'USAGE') AND c.role_name IS DISTINCT FROM v_role THEN
+		RAISE EXCEPTION 'permission denied to send a test page to contact %', contact_id
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Members of evmgmt_admin may test any contact''s channels; a contact may test their own.';
+	END IF;
+	IF channel IS NULL OR channel = 'webhook' THEN
+		RAISE EXCEPTION 'test pages go to a person''s channel (sms, voice, push or email)' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT c.active THEN
+		RAISE EXCEPTION 'contact % is inactive', contact_id USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF base = '' THEN
+		RAISE EXCEPTION 'test pages need evmgmt.public_base_url' USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'A test page is confirmed through the HTTP listener (docs/listener.md); set evmgmt.public_base_url and evmgmt.http_listen.';
+	END IF;
+	SELECT cc.address INTO v_address FROM evmgmt.contact_channel cc
+	WHERE cc.contact_id = send_test_page.contact_id AND cc.channel = send_test_page.channel
+	ORDER BY cc.priority, cc.address LIMIT 1;
+	IF v_address IS NULL THEN
+		RAISE EXCEPTION 'contact % has no % address', contact_id, channel USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	SELECT p.provider_id INTO v_provider FROM evmgmt.channel_provider p
+	WHERE p.channel = send_test_page.channel AND p.active ORDER BY p.provider_id LIMIT 1;
+	IF v_provider IS NULL THEN
+		RAISE EXCEPTION 'no active provider for channel %', channel USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	-- a test page is a real message to a real person: a few an hour at most
+	IF (SELECT pg_catalog.count(*) FROM evmgmt.paging_test p
+		WHERE p.contact_id = send_test_page.contact_id AND p.sent_at > pg_catalog.now() - interval '1 hour') >= 5 THEN
+		RAISE EXCEPTION 'contact % had 5 test pages in the last hour', contact_id USING ERRCODE = 'program_limit_exceeded',
+			HINT = 'Wait for the earlier test pages to be confirmed or to expire.';
+	END IF;
+
+	INSERT INTO evmgmt.paging_test (contact_id, channel, address, requested_by, expires_at)
+	VALUES (c.contact_id, channel, v_address, v_role, v_expires)
+	RETURNING test_id INTO v_id;
+	v_token := evmgmt.action_token(v_id, c.contact_id, channel, 8, v_expires);
+	v_url := base || '/ack/' || v_token;
+	v_gather := CASE WHEN channel = 'voice' THEN base || '/twilio/voice?token=' || v_token END;
+	v_subject := 'evmgmt test page for ' || c.name;
+	v_body := CASE channel
+		WHEN 'sms' THEN 'evmgmt test page for ' || c.name || '. Reply 1 to confirm this phone receives pages.'
+		WHEN 'voice' THEN 'This is a test page from evmgmt for ' || c.name || '.'
+		WHEN 'push' THEN 'Test page for ' || c.name || ': press Confirm, or open ' || v_url
+		ELSE 'This is a test page for ' || c.name || '. Open this link and press Confirm, so that the ROC knows this address '
+			 || 'receives pages: ' || v_url || E'\n\nThe link is valid for an hour.' END;
+	INSERT INTO evmgmt.notification (kind, channel, provider_id, contact_id, recipient, subject, body, payload)
+	VALUES ('test', channel, v_provider, c.contact_id, v_address, v_subject, v_body,
+			pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+				'kind', 'test', 'test_id', v_id, 'channel', channel, 'contact_id', c.contact_id,
+				'ack_url', v_url, 'ack_label', 'Confirm', 'gather_url', v_gather,
+				'gather_prompt', 'Press 1 to confirm that this phone receives pages.')))
+	RETURNING notification_id INTO v_nid;
+	UPDATE evmgmt.paging_test SET notification_id = v_nid WHERE test_id = v_id;
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.send_test_page(bigint, evmgmt.channel) IS 'Sends a test page to a contact''s channel (admins for anyone, a contact for themselves; at most 5 per contact an hour); confirming it through the same channel within an hour marks the channel verified. Returns the test id';
+
+-- Confirm a test page (the listener, after checking the token or number).
+CREATE FUNCTION evmgmt.confirm_test_page(test_id bigint, contact_id bigint, source text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+	t record;
+BEGIN
+	SELECT p.* INTO t FROM evmgmt.paging_test p
+	WHERE p.test_id = confirm_test_page.test_id AND p.contact_id = confirm_test_page.contact_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN 'unknown';
+	ELSIF t.confirmed_at IS NOT NULL THEN
+		RETURN 'already';
+	ELSIF t.expires_at < pg_catalog.now() THEN
+		RETURN 'expired';
+	END IF;
+	UPDATE evmgmt.paging_test p SET confirmed_at = pg_catalog.clock_timestamp(), confirmed_via = pg_catalog.left(source, 200)
+	WHERE p.test_id = confirm_test_page.test_id;
+	RETURN 'confirmed';
+END
+$$;
+COMMENT ON FUNCTION evmgmt.confirm_test_page(bigint, bigint, text) IS 'Marks a test page confirmed (its channel verified): confirmed, already, expired or unknown';
+
+-- The unconfirmed test page an SMS reply or a call answers: the newest one to
+-- that number within its hour, when it is newer than any page of an
+-- escalation to the number (a reply then is about the page).
+CREATE FUNCTION evmgmt.phone_test_target(phone text, channel evmgmt.channel, OUT test_id bigint, OUT contact_id bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT p.test_id, p.contact_id FROM evmgmt.paging_test p
+	WHERE p.address = phone AND p.channel = phone_test_target.channel AND p.confirmed_at IS NULL
+	  AND p.expires_at > pg_catalog.now()
+	  AND NOT EXISTS (SELECT FROM evmgmt.escalation_step_run r
+					  WHERE r.recipient = phone AND r.channel IN ('sms', 'voice') AND r.fired_at > p.sent_at)
+	ORDER BY p.sent_at DESC LIMIT 1;
+END;
+COMMENT ON FUNCTION evmgmt.phone_test_target(text, evmgmt.channel) IS 'The unconfirmed test page a phone reply is about: the newest one to the number within its hour and newer than any escalation page to it';
+
+-- What each active plan step would reach over the next 7 days, and where it
+-- would reach nobody.  One row per finding:
+--   inactive_provider   no active provider for the step's channel (or its endpoint is inactive)
+--   window_never_opens  the step's weekdays and working hours do not open within 7 days at a site the plan covers
+--   rota_gap            a stretch with nobody (active) on shift in the step's rota
+--   empty_group         the step's group has no active member
+--   inactive_contact    the step names an inactive contact
+--   no_channel          a target contact has no address for the step's channel
+--   unverified_channel  a target contact's addresses for the channel were never confirmed by a test page
+CREATE VIEW evmgmt.paging_readiness AS
+WITH horizon AS (
+	SELECT pg_catalog.now() AS from_at, pg_catalog.now() + interval '7 days' AS until
+),
+steps AS (
+	SELECT s.*, p.name AS plan_name, p.operation_id, p.site_ids
+	FROM evmgmt.escalation_step s JOIN evmgmt.escalation_plan p ON p.plan_id = s.plan_id
+	WHERE p.active
+),
+-- the contacts a step reaches (rota: anyone with a shift in the horizon)
+targets AS (
+	SELECT s.plan_id, s.step_no, s.channel, s.contact_id FROM steps s WHERE s.target_kind = 'contact'
+	UNION
+	SELECT s.plan_id, s.step_no, s.channel, m.contact_id
+	FROM steps s JOIN evmgmt.group_member m ON m.group_id = s.group_id
+	JOIN evmgmt.contact c ON c.contact_id = m.contact_id AND c.active
+	WHERE s.target_kind = 'group'
+	UNION
+	SELECT s.plan_id, s.step_no, s.channel, r.contact_id
+	FROM steps s CROSS JOIN horizon h JOIN evmgmt.rota_shift r ON r.rota_id = s.rota_id
+	JOIN evmgmt.contact c ON c.contact_id = r.contact_id AND c.active
+	WHERE s.target_kind = 'rota' AND r.during && pg_catalog.tstzrange(h.from_at, h.until)
+),
+findings AS (
+	SELECT s.plan_id, s.step_no, s.channel, s.target_kind, NULL::bigint AS contact_id,
+		   'inactive_provider' AS problem,
+		   CASE WHEN s.target_kind = 'endpoint' THEN 'endpoint ' || s.provider_id || ' is inactive or missing'
+				ELSE 'no active ' || s.channel || ' provider' END AS detail,
+		   h.from_at AS starts_at, h.until AS ends_at
+	FROM steps s CROSS JOIN horizon h
+	WHERE CASE WHEN s.target_kind = 'endpoint'
+			   THEN NOT EXISTS (SELECT FROM evmgmt.channel_provider p WHERE p.provider_id = s.provider_id AND p.active)
+			   ELSE NOT EXISTS (SELECT FROM evmgmt.channel_provider p WHERE p.channel = s.channel AND p.active) END
+	UNION ALL
+	SELECT s.plan_id, s.step_no, s.channel, s.target_kind, NULL, 'window_never_opens',
+		   'at site ' || st.site_id || ' (' || st.time_zone || ') the step''s '
+		   || CASE WHEN s.working_hours_only THEN 'working hours' ELSE 'weekdays' END || ' do not open within 7 days',
+		   h.from_at, h.until
+	FROM steps s CROSS JOIN horizon h
+	JOIN evmgmt.site st ON (s.site_ids IS NULL OR st.site_id = ANY (s.site_ids))
+					   AND (s.operation_id IS NULL OR st.operation_id = s.operation_id)
+	WHERE (s.days_of_week IS NOT NULL OR s.working_hours_only)
+	  AND COALESCE(evmgmt.next_time_window(h.from_at, st.time_zone, st.calendar_id, s.days_of_week, s.working_hours_only)
+				   >= h.until, true)
+	UNION ALL
+	SELECT s.plan_id, s.step_no, s.channel, s.target_kind, NULL, 'rota_gap',
+		   'nobody is on shift in rota ' || s.rota_id, pg_catalog.lower(g.gap), pg_catalog.upper(g.gap)
+	FROM steps s CROSS JOIN horizon h
+	CROSS JOIN LATERAL pg_catalog.unnest(
+		pg_catalog.tstzmultirange(pg_catalog.tstzrange(h.from_at, h.until))
+		- COALESCE((SELECT pg_catalog.range_agg(r.during) FROM evmgmt.rota_shift r
+					JOIN evmgmt.contact c ON c.contact_id = r.contact_id AND c.active
+					WHERE r.rota_id = s.rota_id), '{}'::tstzmultirange)) AS g(gap)
+	WHERE s.target_kind = 'rota'
+	UNION ALL
+	SELECT s.plan_id, s.step_no, s.channel, s.target_kind, NULL, 'empty_group',
+		   'group ' || s.group_id || ' has no active member', h.from_at, h.until
+	FROM steps s CROSS JOIN horizon h
+	WHERE s.target_kind = 'group'
+	  AND NOT EXISTS (SELECT FROM evmgmt.group_member m JOIN evmgmt.contact c ON c.contact_id = m.contact_id AND c.active
+					  WHERE m.group_id = s.group_id)
+	UNION ALL
+	SELECT t.plan_id, t.step_no, t.channel, 'contact', t.contact_id, 'inactive_contact',
+		   'contact ' || c.name || ' is inactive', h.from_at, h.until
+	FROM targets t CROSS JOIN horizon h JOIN evmgmt.contact c ON c.contact_id = t.contact_id
+	WHERE NOT c.active
+	UNION ALL
+	SELECT t.plan_id, t.step_no, t.channel, s.target_kind, t.contact_id,
+		   CASE WHEN NOT EXISTS (SELECT FROM evmgmt.contact_channel cc WHERE cc.contact_id = t.contact_id AND cc.channel = t.channel)
+				THEN 'no_channel' ELSE 'unverified_channel' END,
+		   c.name || CASE WHEN NOT EXISTS (SELECT FROM evmgmt.contact_channel cc WHERE cc.contact_id = t.contact_id AND cc.channel = t.channel)
+						  THEN ' has no ' || t.channel || ' address'
+						  ELSE '''s ' || t.channel || ' address was never confirmed by a test page' END,
+		   h.from_at, h.until
+	FROM targets t CROSS JOIN horizon h
+	JOIN steps s ON s.plan_id = t.plan_id AND s.step_no = t.step_no
+	JOIN evmgmt.contact c ON c.contact_id = t.contact_id AND c.active
+	WHERE t.channel <> 'webhook'
+	  AND NOT EXISTS (SELECT FROM evmgmt.contact_channel cc JOIN evmgmt.paging_test p
+						  ON p.contact_id = cc.contact_id AND p.channel = cc.channel AND p.address = cc.address
+					  WHERE cc.contact_id = t.contact_id AND cc.channel = t.channel AND p.confirmed_at IS NOT NULL)
+)
+SELECT f.plan_id, f.step_no, f.channel, f.target_kind, f.contact_id, f.problem, f.detail, f.starts_at, f.ends_at
+FROM findings f;
+COMMENT ON VIEW evmgmt.paging_readiness IS 'For the next 7 days, the steps of active escalation plans that would reach nobody, one row per finding: inactive_provider, window_never_opens, rota_gap (starts_at/ends_at: the gap), empty_group, inactive_contact, no_channel, unverified_channel';
+
+-- GET and POST of a test page's /ack/<token> (listener_ack_link hands it
+-- over): GET shows what is being confirmed and changes nothing, POST
+-- confirms.
+CREATE FUNCTION evmgmt.listener_test_link(method text, test_id bigint, contact_id bigint, source text, path text,
+										  OUT status integer, OUT content_type text, OUT body text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+	t record;
+	v_result text;
+	v_what text;
+BEGIN
+	SELECT p.channel, p.address, p.confirmed_at, p.expires_at, c.name INTO t
+	FROM evmgmt.paging_test p JOIN evmgmt.contact c ON c.contact_id = p.contact_id AND c.active
+	WHERE p.test_id = listener_test_link.test_id AND p.contact_id = listener_test_link.contact_id;
+	IF NOT FOUND THEN
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(404, method, path, 'unknown test page', source);
+		RETURN;
+	END IF;
+	status := 200;
+	content_type := 'text/html; charset=utf-8';
+	v_what := 'Test page ' || test_id || ' for ' || t.name || ' on ' || t.channel || ' (' || evmgmt.mask_address(t.address) || ')';
+	IF method = 'POST' THEN
+		v_result := evmgmt.confirm_test_page(test_id, contact_id, source);
+		body := evmgmt.listener_page(CASE v_result WHEN 'confirmed' THEN 'Confirmed' WHEN 'already' THEN 'Already confirmed' ELSE 'Expired' END,
+			'<p>' || evmgmt.html_escape(v_what) || '</p><p>' || CASE v_result
+				WHEN 'confirmed' THEN 'Thank you, ' || evmgmt.html_escape(t.name) || '. This channel is verified for pages.'
+				WHEN 'already' THEN 'This test page was already confirmed.'
+				ELSE 'This test page has expired; ask for a new one.' END || '</p>');
+		RETURN;
+	END IF;
+	IF t.confirmed_at IS NOT NULL THEN
+		body := evmgmt.listener_page('Already confirmed', '<p>' || evmgmt.html_escape(v_what) || '</p><p>This test page was already confirmed.</p>');
+	ELSIF t.expires_at < pg_catalog.now() THEN
+		body := evmgmt.listener_page('Expired', '<p>' || evmgmt.html_escape(v_what) || '</p><p>This test page has expired; ask for a new one.</p>');
+	ELSE
+		body := evmgmt.listener_page('Confirm test page?', '<p>' || evmgmt.html_escape(v_what) || '</p>'
+									 || '<form method="post"><button type="submit">Confirm</button></form>');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.listener_test_link(text, bigint, bigint, text, text) IS 'The listener''s answer to a test page''s link: GET a confirmation page (nothing changes), POST confirms the channel';
+
+REVOKE ALL ON FUNCTION evmgmt.send_test_page(bigint, evmgmt.channel) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.send_test_page(bigint, evmgmt.channel) TO evmgmt_responder;
+REVOKE ALL ON FUNCTION evmgmt.confirm_test_page(bigint, bigint, text), evmgmt.phone_test_target(text, evmgmt.channel),
+	evmgmt.listener_test_link(text, bigint, bigint, text, text), evmgmt.escalation_reply(bigint, bigint, text, text, text) FROM PUBLIC;
+GRANT SELECT ON evmgmt.paging_test TO evmgmt_responder, evmgmt_admin;
+GRANT SELECT ON evmgmt.channel_verification, evmgmt.paging_readiness TO evmgmt_reader, evmgmt_admin;
+GRANT USAGE ON SEQUENCE evmgmt.paging_test_test_id_seq TO evmgmt_admin;
+SELECT pg_catalog.pg_extension_config_dump('evmgmt.paging_test', '');
+SELECT pg_catalog.pg_extension_config_dump('evmgmt.paging_test_test_id_seq', '');

@@ -193,7 +193,8 @@ static const char *const claim_sql =
 "    'notification_id', u.notification_id, 'event_id', u.event_id, 'escalation_id', u.escalation_id,"
 "    'kind', u.kind, 'channel', u.channel, 'recipient', u.recipient,"
 "    'subject', u.subject, 'body', u.body))::text,"
-"  coalesce(u.payload ->> 'severity', u.payload ->> 'tier')"
+"  coalesce(u.payload ->> 'severity', u.payload ->> 'tier'),"
+"  u.payload ->> 'ack_url', u.payload ->> 'ack_label', u.payload ->> 'gather_url', u.payload ->> 'gather_prompt'"
 " FROM u JOIN evmgmt.channel_provider p ON p.provider_id = u.provider_id"
 " LEFT JOIN evmgmt.provider_secret s ON s.provider_id = u.provider_id"
 " ORDER BY u.next_attempt_at, u.notification_id";
@@ -567,6 +568,10 @@ Claim(int limit)
 			job->body = GetText(tup, desc, 16);
 			job->json_body = GetText(tup, desc, 17);
 			job->severity = GetText(tup, desc, 18);
+			job->ack_url = GetText(tup, desc, 19);
+			job->ack_label = GetText(tup, desc, 20);
+			job->gather_url = GetText(tup, desc, 21);
+			job->gather_prompt = GetText(tup, desc, 22);
 			job->retry_after = -1;
 			job->attempted = true;
 			if (last == NULL || strcmp(last->provider_id, job->provider_id) != 0)

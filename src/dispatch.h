@@ -52,6 +52,10 @@ typedef struct DeliveryJob
 	char	   *body;
 	char	   *json_body;		/* the webhook payload */
 	char	   *severity;		/* payload severity (or tier), may be NULL */
+	char	   *ack_url;		/* the page's ack link: ntfy's action button */
+	char	   *ack_label;		/* its label (NULL: Acknowledge) */
+	char	   *gather_url;		/* voice: where the call's keypress is posted */
+	char	   *gather_prompt;	/* voice: said after the message, NULL if none */
 
 	/* the request */
 	CURL	   *easy;

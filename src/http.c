@@ -9,10 +9,13 @@
  *			   key), webhook-timestamp and webhook-signature;
  *	  twilio   POST <endpoint>/2010-04-01/Accounts/<username>/Messages.json
  *			   (sms: To, From, Body) or .../Calls.json (voice: To, From,
- *			   Twiml <Say>), form-encoded, basic auth username:secret, and
- *			   I-Twilio-Idempotency-Token = the idempotency key;
+ *			   Twiml <Say>, inside a one-digit <Gather> posting to the
+ *			   listener when the page has a token), form-encoded, basic auth
+ *			   username:secret, and I-Twilio-Idempotency-Token = the
+ *			   idempotency key;
  *	  ntfy	   POST <endpoint>/<topic = recipient>, the text as body, Title,
- *			   Priority and Tags headers from the severity, basic auth
+ *			   Priority and Tags headers from the severity, an Actions
+ *			   button that POSTs to the ack link, basic auth
  *			   (username:secret) or a bearer token (secret alone).
  *
  * Every request carries the idempotency key, so that a retry after a crash
@@ -178,7 +181,27 @@ EvmgmtBuildTwilioRequest(DeliveryJob *job, char **error)
 	}
 	url = psprintf("%s/2010-04-01/Accounts/%s/%s", BaseUrl(job->endpoint),
 				   Escape(job, job->username), voice ? "Calls.json" : "Messages.json");
-	if (voice)
+	if (voice && job->gather_url)
+	{
+		/*
+		 * One digit, posted to the listener (/twilio/voice, the token in its
+		 * query): 1 acknowledges and stops the plan with its voice retries,
+		 * 2 passes it on.  The message is said inside <Gather>, so a key
+		 * pressed while it plays counts.
+		 */
+		char	   *twiml;
+
+		twiml = psprintf("<Response><Gather input=\"dtmf\" numDigits=\"1\" timeout=\"10\" "
+						 "action=\"%s\" method=\"POST\"><Say>%s</Say>%s%s%s</Gather>"
+						 "<Say>No key was pressed. Goodbye.</Say></Response>",
+						 XmlEscape(job->gather_url), XmlEscape(job->body),
+						 job->gather_prompt ? "<Say>" : "",
+						 job->gather_prompt ? XmlEscape(job->gather_prompt) : "",
+						 job->gather_prompt ? "</Say>" : "");
+		form = psprintf("To=%s&From=%s&Twiml=%s",
+						Escape(job, job->recipient), Escape(job, job->from_address), Escape(job, twiml));
+	}
+	else if (voice)
 		form = psprintf("To=%s&From=%s&Twiml=%s",
 						Escape(job, job->recipient), Escape(job, job->from_address),
 						Escape(job, psprintf("<Response><Say>%s</Say></Response>", XmlEscape(job->body))));
@@ -252,6 +275,18 @@ EvmgmtBuildNtfyRequest(DeliveryJob *job, char **error)
 	else
 		AddHeader(job, "Tags: %s", NtfyTag(job->severity));
 	AddHeader(job, "X-Idempotency-Key: %s", job->idempotency_key);
+
+	/*
+	 * The action button: an http action that POSTs to the ack link (what the
+	 * link's own page would post) and clears the notification.  ntfy's short
+	 * header form separates fields with commas and actions with semicolons,
+	 * so a URL or label with either (or a line break) gets no button: the
+	 * link stays in the text.
+	 */
+	if (job->ack_url && strpbrk(job->ack_url, ",;\r\n\"") == NULL &&
+		(job->ack_label == NULL || strpbrk(job->ack_label, ",;\r\n\"") == NULL))
+		AddHeader(job, "Actions: http, %s, %s, method=POST, clear=true",
+				  EvmgmtEncodeHeaderWords(job->ack_label ? job->ack_label : "Acknowledge", " "), job->ack_url);
 	if (job->username && job->secret)
 	{
 		curl_easy_setopt(job->easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);

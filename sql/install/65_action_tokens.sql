@@ -108,9 +108,9 @@ DECLARE
 	k record;
 	payload bytea;
 BEGIN
-	IF $4 IS NULL OR $4 < 1 OR $4 > 7 THEN
-		RAISE EXCEPTION 'actions must be between 1 and 7' USING ERRCODE = 'invalid_parameter_value',
-			DETAIL = 'Bit 1 is acknowledge, 2 pass, 4 resolve.';
+	IF $4 IS NULL OR $4 < 1 OR $4 > 15 THEN
+		RAISE EXCEPTION 'actions must be between 1 and 15' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'Bit 1 is acknowledge, 2 pass, 4 resolve, 8 confirm a test page (67_paging_tests.sql).';
 	END IF;
 	SELECT * INTO k FROM evmgmt.current_action_key();
 	payload := '\x01'::bytea || pg_catalog.int4send(k.key_id) || pg_catalog.int8send($1) || pg_catalog.int8send(COALESCE($2, 0))
@@ -121,7 +121,7 @@ BEGIN
 												 E'+/\n', '-_'), '=');
 END
 $$;
-COMMENT ON FUNCTION evmgmt.action_token(bigint, bigint, evmgmt.channel, integer, timestamptz) IS 'A signed action token naming an escalation, a contact, the channel it is sent on and the allowed actions (bits: 1 acknowledge, 2 pass, 4 resolve), valid until expires';
+COMMENT ON FUNCTION evmgmt.action_token(bigint, bigint, evmgmt.channel, integer, timestamptz) IS 'A signed action token naming an escalation, a contact, the channel it is sent on and the allowed actions (bits: 1 acknowledge, 2 pass, 4 resolve, 8 confirm a test page: the id is then the test''s), valid until expires';
 
 -- Read and check a token.  ok false with a reason (for the audit trail only,
 -- never for the client): malformed, unknown_key, bad_signature, expired.
@@ -203,12 +203,14 @@ BEGIN
 	END IF;
 	v_token := evmgmt.action_token($1, $2, $3, CASE WHEN $3 = 'webhook' THEN 5 ELSE 3 END);
 	v_code := evmgmt.ack_code($1, $2);
-	RETURN pg_catalog.jsonb_build_object('ack_url', base || '/ack/' || v_token, 'ack_token', v_token, 'ack_code', v_code,
+	RETURN pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('ack_url', base || '/ack/' || v_token, 'ack_token', v_token, 'ack_code', v_code,
+		-- where an outbound call's <Gather> posts its digit (src/http.c)
+		'gather_url', CASE WHEN $3 = 'voice' THEN base || '/twilio/voice?token=' || v_token END,
 		'ack_hint', CASE $3
 			WHEN 'sms' THEN 'Reply 1 to ack, 2 to pass (ACK ' || v_code || ').'
 			WHEN 'voice' THEN 'Press 1 to acknowledge, 2 to pass it on.'
 			WHEN 'webhook' THEN ''
-			ELSE 'Acknowledge: ' || base || '/ack/' || v_token END);
+			ELSE 'Acknowledge: ' || base || '/ack/' || v_token END));
 END
 $$;
-COMMENT ON FUNCTION evmgmt.action_fields(bigint, bigint, evmgmt.channel) IS 'The template fields ack_url (evmgmt.public_base_url/ack/<token>), ack_token, ack_code and ack_hint (how to acknowledge on that channel) of a message to a contact, or {} when there is no base URL or escalation';
+COMMENT ON FUNCTION evmgmt.action_fields(bigint, bigint, evmgmt.channel) IS 'The template fields ack_url (evmgmt.public_base_url/ack/<token>), ack_token, ack_code and ack_hint (how to acknowledge on that channel) of a message to a contact, and for voice gather_url (where the call''s keypress is posted), or {} when there is no base URL or escalation';

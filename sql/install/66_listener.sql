@@ -194,6 +194,11 @@ BEGIN
 		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(404, method, path, 'token ' || t.reason, source);
 		RETURN;
 	END IF;
+	IF t.actions & 8 <> 0 THEN
+		-- a test page's link (67_paging_tests.sql)
+		SELECT * INTO status, content_type, body FROM evmgmt.listener_test_link(method, t.escalation_id, t.contact_id, source, path);
+		RETURN;
+	END IF;
 	SELECT x.escalation_id, x.state, x.ended_at, x.event_id, x.pool, ev.title, ev.site_id, pc.severity
 	INTO e
 	FROM evmgmt.escalation x
@@ -302,6 +307,40 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION evmgmt.phone_reply_target(text, text, boolean) IS 'The escalation and contact a phone reply is about: the code''s, or the most recently paged running one';
 
+-- Acknowledge or pass one escalation for a contact from a phone; the answer
+-- to say or send back.
+CREATE FUNCTION evmgmt.escalation_reply(escalation_id bigint, contact_id bigint, phone text, act text, channel text,
+										OUT answer text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_title text;
+	v_name text;
+	v_result text;
+BEGIN
+	SELECT ev.title INTO v_title FROM evmgmt.escalation e JOIN evmgmt.event ev ON ev.event_id = e.event_id
+	WHERE e.escalation_id = $1;
+	SELECT c.name INTO v_name FROM evmgmt.contact c WHERE c.contact_id = $2;
+	IF v_title IS NULL THEN
+		answer := 'That escalation no longer exists.';
+		RETURN;
+	END IF;
+	IF act = 'pass' THEN
+		v_result := evmgmt.pass_escalation($1, $2, channel, evmgmt.mask_address(phone));
+		answer := CASE WHEN v_result = 'passed' THEN 'Passed escalation ' || $1 || ' (' || v_title || ') to the next step.'
+					   ELSE 'Escalation ' || $1 || ' is ' || evmgmt.escalation_outcome_text($1) || '.' END;
+		RETURN;
+	END IF;
+	v_result := evmgmt.listener_acknowledge($1, $2, channel, evmgmt.mask_address(phone), 'acknowledged by ' || channel || ' reply');
+	answer := CASE v_result
+		WHEN 'acknowledged' THEN 'Acknowledged escalation ' || $1 || ' (' || v_title || '). Thank you, ' || v_name || '.'
+		WHEN 'waiting' THEN 'Acknowledged escalation ' || $1 || '; the others paged are still asked too. Thank you, ' || v_name || '.'
+		ELSE 'Escalation ' || $1 || ' was already ' || evmgmt.escalation_outcome_text($1) || '.' END;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.escalation_reply(bigint, bigint, text, text, text) IS 'Acknowledges (act ack) or passes (act pass) one escalation for a contact who answered by phone, and returns the answer to send or say';
+
 -- Act on a phone reply: acknowledge or pass; the answer to say or send back.
 CREATE FUNCTION evmgmt.phone_reply(phone text, code text, act text, channel text, OUT status integer, OUT answer text)
 LANGUAGE plpgsql
@@ -309,9 +348,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	x record;
-	v_title text;
-	v_name text;
-	v_result text;
 BEGIN
 	status := 200;
 	SELECT * INTO x FROM evmgmt.phone_reply_target(phone, code, true);
@@ -325,21 +361,7 @@ BEGIN
 		END IF;
 		RETURN;
 	END IF;
-	SELECT ev.title INTO v_title FROM evmgmt.escalation e JOIN evmgmt.event ev ON ev.event_id = e.event_id
-	WHERE e.escalation_id = x.escalation_id;
-	SELECT c.name INTO v_name FROM evmgmt.contact c WHERE c.contact_id = x.contact_id;
-	IF act = 'pass' THEN
-		v_result := evmgmt.pass_escalation(x.escalation_id, x.contact_id, channel, evmgmt.mask_address(phone));
-		answer := CASE WHEN v_result = 'passed' THEN 'Passed escalation ' || x.escalation_id || ' (' || v_title || ') to the next step.'
-					   ELSE 'Escalation ' || x.escalation_id || ' is ' || evmgmt.escalation_outcome_text(x.escalation_id) || '.' END;
-		RETURN;
-	END IF;
-	v_result := evmgmt.listener_acknowledge(x.escalation_id, x.contact_id, channel, evmgmt.mask_address(phone),
-											'acknowledged by ' || channel || ' reply');
-	answer := CASE v_result
-		WHEN 'acknowledged' THEN 'Acknowledged escalation ' || x.escalation_id || ' (' || v_title || '). Thank you, ' || v_name || '.'
-		WHEN 'waiting' THEN 'Acknowledged escalation ' || x.escalation_id || '; the others paged are still asked too. Thank you, ' || v_name || '.'
-		ELSE 'Escalation ' || x.escalation_id || ' was already ' || evmgmt.escalation_outcome_text(x.escalation_id) || '.' END;
+	answer := evmgmt.escalation_reply(x.escalation_id, x.contact_id, phone, act, channel);
 END
 $$;
 COMMENT ON FUNCTION evmgmt.phone_reply(text, text, text, text) IS 'Acknowledges or passes the escalation a phone reply is about (by code, or the most recent) and returns the answer for the caller';
@@ -355,8 +377,11 @@ DECLARE
 	v_text text;
 	v_code text;
 	v_act text;
+	v_token text;
 	m text[];
 	r record;
+	t record;
+	x record;
 BEGIN
 	IF NOT evmgmt.twilio_request_valid(kind, uri, form, evmgmt.listener_param(headers, 'X-Twilio-Signature')) THEN
 		SELECT * INTO status, content_type, body FROM evmgmt.listener_refuse(403, 'POST', path, 'bad or missing X-Twilio-Signature', source);
@@ -382,6 +407,38 @@ BEGIN
 	END IF;
 	v_act := CASE WHEN m[1] IN ('2', 'PASS') THEN 'pass' ELSE 'ack' END;
 	v_code := m[3];
+	content_type := 'text/xml; charset=utf-8';
+	status := 200;
+	-- the keypress of a call: its <Gather> URL carries the page's (or test's) token
+	v_token := pg_catalog.substring(uri, '[?&]token=([A-Za-z0-9_-]{1,200})');
+	IF kind = 'voice' AND v_token IS NOT NULL THEN
+		SELECT * INTO t FROM evmgmt.read_action_token(v_token);
+		IF NOT t.ok OR t.channel <> 'voice' THEN
+			SELECT * INTO status, content_type, body
+			FROM evmgmt.listener_refuse(403, 'POST', path, 'voice token ' || COALESCE(t.reason, 'for another channel'), source);
+			RETURN;
+		END IF;
+		IF t.actions & 8 <> 0 THEN
+			body := evmgmt.twiml('Say', CASE evmgmt.confirm_test_page(t.escalation_id, t.contact_id, evmgmt.mask_address(v_phone))
+				WHEN 'confirmed' THEN 'Thank you. This phone is confirmed for pages. Goodbye.'
+				WHEN 'already' THEN 'This test page was already confirmed. Goodbye.'
+				ELSE 'This test page has expired. Goodbye.' END);
+			RETURN;
+		END IF;
+		SELECT * INTO r FROM evmgmt.escalation_reply(t.escalation_id, t.contact_id, v_phone, v_act, 'voice');
+		body := evmgmt.twiml('Say', r.answer);
+		RETURN;
+	END IF;
+	-- a reply to a test page (newer than any page to the number) confirms it
+	IF v_act = 'ack' AND v_code IS NULL THEN
+		SELECT * INTO x FROM evmgmt.phone_test_target(v_phone, kind);
+		IF x.test_id IS NOT NULL THEN
+			PERFORM evmgmt.confirm_test_page(x.test_id, x.contact_id, evmgmt.mask_address(v_phone));
+			body := evmgmt.twiml(CASE WHEN kind = 'sms' THEN 'Message' ELSE 'Say' END,
+								 'Thank you. This phone is confirmed for pages.');
+			RETURN;
+		END IF;
+	END IF;
 	SELECT * INTO r FROM evmgmt.phone_reply(v_phone, v_code, v_act, kind::text);
 	status := r.status;
 	content_type := 'text/xml; charset=utf-8';

@@ -28,7 +28,7 @@ DECLARE
 		'detection_policy', 'maintenance_window', 'site_binding'];
 	-- what readers may not see at all (contact data has masked views)
 	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run', 'action_key',
-						   'listener_refusal'];
+						   'listener_refusal', 'paging_test'];
 BEGIN
 	FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
@@ -262,3 +262,12 @@ REVOKE ALL ON FUNCTION evmgmt.current_action_key(), evmgmt.action_token(bigint, 
 -- The listener connects as evmgmt_worker (docs/security.md) and runs one
 -- statement: listener_handle (SECURITY DEFINER), which does the rest.
 GRANT EXECUTE ON FUNCTION evmgmt.listener_handle(text, text, text, text[], text[], text[], text, text) TO evmgmt_worker;
+
+-- Test pages (67_paging_tests.sql): a contact sends them to themselves and an
+-- admin to anyone (send_test_page checks which); they are confirmed only
+-- through the listener.  Responders see the tests with their addresses.
+REVOKE ALL ON FUNCTION evmgmt.send_test_page(bigint, evmgmt.channel) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.send_test_page(bigint, evmgmt.channel) TO evmgmt_responder;
+REVOKE ALL ON FUNCTION evmgmt.confirm_test_page(bigint, bigint, text), evmgmt.phone_test_target(text, evmgmt.channel),
+	evmgmt.listener_test_link(text, bigint, bigint, text, text), evmgmt.escalation_reply(bigint, bigint, text, text, text) FROM PUBLIC;
+GRANT SELECT ON evmgmt.paging_test TO evmgmt_responder;

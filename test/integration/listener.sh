@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 26
+plan 53
 DB=evmgmt_it_listener
 new_db $DB
 start_http_sink api
@@ -35,6 +35,8 @@ q postgres "ALTER SYSTEM SET evmgmt.http_database = '$DB'" >/dev/null
 q postgres "ALTER SYSTEM SET evmgmt.public_base_url = 'http://127.0.0.1:$LP'" >/dev/null
 q postgres "ALTER SYSTEM SET evmgmt.recipient_burst_window = 0" >/dev/null
 IT_SETTINGS+=(evmgmt.recipient_burst_window)
+q postgres "ALTER SYSTEM SET evmgmt.voice_retry_interval = 3" >/dev/null
+IT_SETTINGS+=(evmgmt.voice_retry_interval)
 pg_ctlcluster 15 regress restart >/dev/null 2>&1
 wait_for 30 server_up || { echo "Bail out! server did not come back"; exit 1; }
 BASE="http://127.0.0.1:$LP"
@@ -54,16 +56,20 @@ INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint, usern
 INSERT INTO evmgmt.provider_secret VALUES ('sms', 'smstoken'), ('voice', 'voicetoken'), ('hook', 'whsec_c2VjcmV0');
 INSERT INTO evmgmt.contact (contact_id, name, role_name) VALUES (1, 'Dana', 'dana'), (2, 'Eli', 'eli');
 INSERT INTO evmgmt.contact_channel (contact_id, channel, address) VALUES
- (1, 'push', 'dana'), (1, 'sms', '+15550111'), (2, 'sms', '+15550122');
+ (1, 'push', 'dana'), (1, 'sms', '+15550111'), (2, 'sms', '+15550122'), (2, 'voice', '+15550122');
 INSERT INTO evmgmt.escalation_plan (plan_id, name, pools) VALUES ('spec-plan', 'Spec', '{spec}'), ('collab-plan', 'Collab', '{collab}'),
  ('aa-plan', 'AA', '{aa}');
+INSERT INTO evmgmt.escalation_plan (plan_id, name, pools, severities, priority) VALUES ('voice-plan', 'Voice', '{spec}', '{sev2}', 50);
 INSERT INTO evmgmt.escalation_step (plan_id, step_no, delay, channel, target_kind, contact_id, provider_id) VALUES
  ('spec-plan', 1, '0', 'push', 'contact', 1, NULL),
  ('spec-plan', 2, '1 min', 'sms', 'contact', 1, NULL),
  ('collab-plan', 1, '0', 'sms', 'contact', 1, NULL),
  ('collab-plan', 2, '1 min', 'sms', 'contact', 2, NULL),
  ('aa-plan', 1, '0', 'webhook', 'endpoint', NULL, 'hook'),
- ('aa-plan', 2, '1 min', 'sms', 'contact', 2, NULL);" >/dev/null
+ ('aa-plan', 2, '1 min', 'sms', 'contact', 2, NULL);
+INSERT INTO evmgmt.escalation_step (plan_id, step_no, delay, channel, target_kind, contact_id, voice_retries) VALUES
+ ('voice-plan', 1, '0', 'voice', 'contact', 2, 3),
+ ('voice-plan', 2, '10 min', 'sms', 'contact', 2, 0);" >/dev/null
 
 EV=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{spec}', 'rule', 'Router <down>', now(), NULL, 'router_failure')")
 q $DB "SELECT evmgmt.classify_pool($EV, 'spec', 'sev1')" >/dev/null
@@ -149,6 +155,144 @@ is "${r%% *}" "403" "a callback signed with another secret is refused"
 r=$(python3 test/tools/listener_client.py callback "$BASE/callback" whsec_c2VjcmV0 "{\"token\": \"$HT\", \"action\": \"acknowledge\", \"contact_id\": 2}")
 is "$(q $DB "SELECT e.state || ' ' || a.channel FROM evmgmt.escalation e JOIN evmgmt.escalation_ack a USING (escalation_id) WHERE e.escalation_id = $ESC3")" \
 	"acknowledged webhook" "a signed callback acknowledges via webhook"
+
+# --- the push page's action button ------------------------------------------------
+push_actions() { python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["path"].endswith("/dana"):
+        a = e["headers"].get("actions")
+        if a: print(a); sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log"; }
+is "$(push_actions)" "http, Acknowledge, $BASE/ack/$TOKEN, method=POST, clear=true" \
+	"the push page carries an Acknowledge button that POSTs to its ack link"
+
+# --- voice: the call gathers one digit and posts it to the listener ----------------
+EV5=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{spec}', 'rule', 'Voice & ring', now(), NULL, 'router_failure')")
+q $DB "SELECT evmgmt.classify_pool($EV5, 'spec', 'sev2')" >/dev/null
+ESC5=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV5 AND pool = 'spec'")
+# calls_to N: the Twiml of the Nth call to Eli (N=count prints how many)
+calls() { python3 -c '
+import json, sys, urllib.parse
+n = 0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["path"].endswith("/Calls.json"):
+        f = urllib.parse.parse_qs(e.get("body", ""))
+        if f.get("To") == ["+15550122"] and "Voice &amp; ring" in f.get("Twiml", [""])[0]:
+            n += 1
+            last = f["Twiml"][0]
+if sys.argv[2] == "count": print(n)
+elif n: print(last)
+else: sys.exit(1)' "$IT_DIR/api.log" "$1"; }
+two_calls() { [ "$(calls count)" -ge 2 ]; }
+wait_for 30 two_calls
+ok $? "the voice step calls, and calls again after evmgmt.voice_retry_interval while nobody answers"
+TW=$(calls last)
+GATHER=$(python3 -c 'import re, sys, html; m = re.search(r"<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"10\" action=\"([^\"]+)\" method=\"POST\"><Say>([^<]*)</Say></Gather>", sys.argv[1]); print(html.unescape(m.group(1)) if m else "")' "$TW")
+echo "$GATHER" | grep -Eq "^$BASE/twilio/voice\?token=[A-Za-z0-9_-]{63}$"
+ok $? "its TwiML says the message inside a one-digit <Gather> that posts to /twilio/voice with the page's token"
+r=$(python3 test/tools/listener_client.py twilio --tamper Digits=2 "$GATHER" voicetoken CallSid=CA1 From=+15550100 To=+15550122 Digits=1)
+is "${r%% *}" "403" "a keypress with a changed digit breaks the signature (403)"
+r=$(python3 test/tools/listener_client.py twilio "$BASE/twilio/voice?token=$TOKEN" voicetoken CallSid=CA1 From=+15550100 To=+15550122 Digits=1)
+is "${r%% *}" "403" "a push page's token cannot act through the voice path (403)"
+r=$(python3 test/tools/listener_client.py twilio "$GATHER" voicetoken CallSid=CA1 From=+15550100 To=+15550122 Digits=1)
+echo "$r" | grep -q "^200 .*<Response><Say>Acknowledged escalation $ESC5 (Voice &amp; ring). Thank you, Eli.</Say>"
+ok $? "pressing 1 acknowledges and is answered with <Say>"
+n_calls=$(calls count)
+is "$(q $DB "SELECT e.state || ' ' || a.channel || ' ' || a.source FROM evmgmt.escalation e JOIN evmgmt.escalation_ack a USING (escalation_id) WHERE e.escalation_id = $ESC5")" \
+	"acknowledged voice +******22" "the escalation is acknowledged via voice with the masked number"
+sleep 7
+is "$(calls count)" "$n_calls" "no further voice retry is placed after the keypress (two intervals later)"
+
+# --- Twilio's documented example ------------------------------------------------------
+is "$(q $DB "SELECT evmgmt.twilio_signature('12345', 'https://mycompany.com/myapp.php?foo=1&bar=2',
+	ARRAY['CallSid', 'CA1234567890ABCDE', 'Caller', '+14158675309', 'Digits', '1234', 'From', '+14158675309', 'To', '+18005551212'])")" \
+	"RSOYDt4T1cUTdK1PDd93/VVr8B8=" "the example from Twilio's request validation docs verifies"
+
+# --- continuous testing of the paging path ---------------------------------------------
+ready() { q $DB "SELECT string_agg(plan_id || '/' || step_no || ' ' || problem, ', ' ORDER BY plan_id, step_no, problem) FROM evmgmt.paging_readiness WHERE contact_id = 2"; }
+ready | grep -q "voice-plan/1 unverified_channel"
+ok $? "paging_readiness flags Eli's never-tested voice number for the voice step"
+TEST_SMS=$(q $DB "SELECT evmgmt.send_test_page(2, 'sms')")
+test_sms() { python3 -c '
+import json, sys, urllib.parse
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    b = urllib.parse.parse_qs(e.get("body", "")).get("Body", [""])[0]
+    if b.startswith("evmgmt test page for Eli. Reply 1"): sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log"; }
+wait_for 30 test_sms
+ok $? "a test page reaches the sink as an SMS asking for a reply"
+r=$(python3 test/tools/listener_client.py twilio "$BASE/twilio/sms" smstoken From=+15550122 Body=1 MessageSid=SM9)
+echo "$r" | grep -q "^200 .*This phone is confirmed for pages"
+ok $? "replying 1 confirms it"
+is "$(q $DB "SELECT (verified_at IS NOT NULL) || ' ' || address FROM evmgmt.channel_verification WHERE contact_id = 2 AND channel = 'sms'")" \
+	"true +******22" "channel_verification shows Eli's SMS number verified (masked)"
+TEST_VOICE=$(q $DB "SELECT evmgmt.send_test_page(2, 'voice')")
+test_call() { python3 -c '
+import json, re, sys, html, urllib.parse
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["path"].endswith("/Calls.json"):
+        t = urllib.parse.parse_qs(e.get("body", "")).get("Twiml", [""])[0]
+        m = re.search(r"action=\"([^\"]+)\".*<Say>Press 1 to confirm", t)
+        if "test page from evmgmt for Eli" in t and m: print(html.unescape(m.group(1))); sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log"; }
+wait_for 30 test_call
+ok $? "a voice test page calls with a <Gather> for the confirmation"
+r=$(python3 test/tools/listener_client.py twilio "$(test_call)" voicetoken CallSid=CA9 From=+15550100 To=+15550122 Digits=1)
+echo "$r" | grep -q "This phone is confirmed for pages"
+ok $? "pressing 1 confirms the voice number"
+ready | grep -q "voice-plan/1 unverified_channel"
+ok $((! $?)) "and paging_readiness no longer flags it"
+TEST_PUSH=$(q $DB "SELECT evmgmt.send_test_page(1, 'push')")
+push_test() { python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    a = e["headers"].get("actions", "")
+    if e["path"].endswith("/dana") and a.startswith("http, Confirm, "): print(a.split(", ")[2]); sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log"; }
+wait_for 30 push_test
+ok $? "a push test page carries a Confirm button"
+PT_URL=$(push_test)
+# a real browser opens the link, sees what it confirms, and presses the button
+out=$(timeout 60 python3 test/tools/browser.py "$PT_URL" 2>&1)
+echo "$out" | head -1 | grep -q '"title": "Confirm test page?".*Test page [0-9]* for Dana on push (\*\*\*)'
+ok $? "headless Chromium shows the test page's confirmation page" || echo "$out" | sed 's/^/# /' 
+echo "$out" | tail -1 | grep -q '"title": "Confirmed".*This channel is verified for pages'
+ok $? "pressing its Confirm button confirms"
+is "$(q $DB "SELECT count(*) FROM evmgmt.paging_test WHERE confirmed_at IS NOT NULL")" "3" "three test pages confirmed, each through its own channel"
+is "$(q $DB "SELECT evmgmt.send_test_page(2, 'push')" 2>&1 | grep -o 'contact 2 has no push address')" "contact 2 has no push address" \
+	"a test page to a channel the contact lacks is refused"
+# a browser on a page's ack link: confirmation page, then Acknowledge
+EV6=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{collab}', 'rule', 'Browser check', now(), NULL, 'router_failure')")
+q $DB "SELECT evmgmt.classify_pool($EV6, 'collab', 'sev2')" >/dev/null
+ESC6=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV6 AND pool = 'collab'")
+ack6() { python3 -c '
+import json, re, sys, urllib.parse
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    f = urllib.parse.parse_qs(e.get("body", ""))
+    if "Browser check" in f.get("Body", [""])[0]:
+        print(re.search(r"ACK ([0-9]{6})", f["Body"][0]).group(1)); sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log"; }
+wait_for 30 ack6
+ok $? "(the SMS page of another escalation arrives)"
+# a token with only the test bit naming this escalation's id is a test token: it acknowledges nothing
+T8=$(q $DB "SELECT evmgmt.action_token($ESC6, 1, 'email', 8)")
+is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/ack/$T8")" "404" "a test page's token cannot acknowledge an escalation (404)"
+is "$(q $DB "SELECT state FROM evmgmt.escalation WHERE escalation_id = $ESC6")" "active" "and the escalation of the same id stays active"
+TOK6=$(q $DB "SELECT evmgmt.action_token($ESC6, 1, 'email')")
+out=$(timeout 60 python3 test/tools/browser.py "$BASE/ack/$TOK6" 2>&1)
+echo "$out" | head -1 | grep -q '"title": "Acknowledge?".*Browser check'
+ok $? "headless Chromium shows an ack link's confirmation page"
+echo "$out" | tail -1 | grep -q '"title": "Acknowledged".*Thank you, Dana'
+ok $? "and pressing Acknowledge acknowledges"
+is "$(q $DB "SELECT e.state || ' ' || a.channel FROM evmgmt.escalation e JOIN evmgmt.escalation_ack a USING (escalation_id) WHERE e.escalation_id = $ESC6")" \
+	"acknowledged email" "the escalation is acknowledged via the e-mail link"
 
 # --- abuse: the listener keeps serving, the worker keeps dispatching ------------------
 big=$(head -c 100000 /dev/zero | tr '\0' 'a')
