@@ -8,8 +8,9 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-common
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libcurl4-openssl-dev libmicrohttpd-dev
+	chromium
 	python3 python3-mpmath
-	valgrind procps
+	valgrind procps curl iproute2
 	stress-ng
 )
 
