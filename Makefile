@@ -39,6 +39,11 @@ $(INSTALL_SQL): $(sort $(wildcard sql/install/*.sql)) $(EXTENSION).control
 
 include $(PGXS)
 
+# PGXS tracks no header dependencies (unless the server was configured with
+# --enable-depend): every object is rebuilt when a header of src/ changes, so
+# that no file keeps an old layout of a shared struct.
+$(OBJS): $(wildcard src/*.h)
+
 .PHONY: test demo
 test:
 	bash test/run.sh

@@ -6426,3 +6426,30 @@ GRANT SELECT ON evmgmt.channel_verification, evmgmt.paging_readiness TO evmgmt_r
 GRANT USAGE ON SEQUENCE evmgmt.paging_test_test_id_seq TO evmgmt_admin;
 SELECT pg_catalog.pg_extension_config_dump('evmgmt.paging_test', '');
 SELECT pg_catalog.pg_extension_config_dump('evmgmt.paging_test_test_id_seq', '');
+
+-- Responders read the outbox without the action tokens (82_redaction.sql):
+-- body and payload only through notification_redacted.
+-- Pages carry action tokens (65_action_tokens.sql): in the body (the ack
+-- link) and the payload (ack_token, ack_url, gather_url; a digest's items
+-- too).  A token acts as the contact it names, so responders, who read the
+-- outbox, see the body and payload only with every token replaced (issue 11:
+-- a responder must not acknowledge as somebody else).  ack_code stays: it
+-- works only in a reply from the paged phone, signed by the provider.
+CREATE FUNCTION evmgmt.redact_action_tokens(t text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.regexp_replace(
+		pg_catalog.regexp_replace(t, '(/ack/|token=)[A-Za-z0-9_-]{63}', '\1[token]', 'g'),
+		'("ack_token": ")[A-Za-z0-9_-]{63}"', '\1[token]"', 'g');
+COMMENT ON FUNCTION evmgmt.redact_action_tokens(text) IS 'A text (or jsonb text) with every action token replaced by [token]';
+
+CREATE VIEW evmgmt.notification_redacted AS
+SELECT notification_id, event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, subject,
+	   evmgmt.redact_action_tokens(body) AS body, evmgmt.redact_action_tokens(payload::text)::jsonb AS payload,
+	   idempotency_key, state, attempts, created_at, sent_at, last_status, claimed_at, lease_until, next_attempt_at
+FROM evmgmt.notification;
+COMMENT ON VIEW evmgmt.notification_redacted IS 'The outbox for responders: every column but last_error, with the action tokens in body and payload replaced by [token]';
+
+SELECT evmgmt.restrict_view_to_site_scope('notification_redacted');
+REVOKE SELECT (body, payload) ON evmgmt.notification FROM evmgmt_responder;
+GRANT SELECT ON evmgmt.notification_redacted TO evmgmt_responder, evmgmt_admin;

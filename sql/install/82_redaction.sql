@@ -26,6 +26,27 @@ SELECT provider_id, channel, kind, evmgmt.redact_url(endpoint) AS endpoint,
 FROM evmgmt.channel_provider;
 COMMENT ON VIEW evmgmt.channel_provider_redacted IS 'channel_provider without credentials: endpoint without user information and query values, account id (username) hidden, settings left out';
 
+-- Pages carry action tokens (65_action_tokens.sql): in the body (the ack
+-- link) and the payload (ack_token, ack_url, gather_url; a digest's items
+-- too).  A token acts as the contact it names, so responders, who read the
+-- outbox, see the body and payload only with every token replaced (issue 11:
+-- a responder must not acknowledge as somebody else).  ack_code stays: it
+-- works only in a reply from the paged phone, signed by the provider.
+CREATE FUNCTION evmgmt.redact_action_tokens(t text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.regexp_replace(
+		pg_catalog.regexp_replace(t, '(/ack/|token=)[A-Za-z0-9_-]{63}', '\1[token]', 'g'),
+		'("ack_token": ")[A-Za-z0-9_-]{63}"', '\1[token]"', 'g');
+COMMENT ON FUNCTION evmgmt.redact_action_tokens(text) IS 'A text (or jsonb text) with every action token replaced by [token]';
+
+CREATE VIEW evmgmt.notification_redacted AS
+SELECT notification_id, event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, subject,
+	   evmgmt.redact_action_tokens(body) AS body, evmgmt.redact_action_tokens(payload::text)::jsonb AS payload,
+	   idempotency_key, state, attempts, created_at, sent_at, last_status, claimed_at, lease_until, next_attempt_at
+FROM evmgmt.notification;
+COMMENT ON VIEW evmgmt.notification_redacted IS 'The outbox for responders: every column but last_error, with the action tokens in body and payload replaced by [token]';
+
 -- Contact data out of errors and the server log: the rules of contact_channel
 -- (not null, channel formats, the primary key) are checked here first, with
 -- the address masked in what is raised.  Concurrent writers of the same key

@@ -183,4 +183,4 @@ COMMENT ON FUNCTION evmgmt.restrict_view_to_site_scope(text) IS 'Install helper:
 SELECT evmgmt.restrict_view_to_site_scope(v)
 FROM pg_catalog.unnest(ARRAY['detection_conditions', 'detection_evidence', 'escalation_history', 'escalation_status',
 							 'event_rollup', 'live_power_of_one', 'delivery_attempt_redacted', 'open_event_clocks',
-							 'series_severity']) v;
+							 'series_severity', 'notification_redacted']) v;

@@ -28,7 +28,7 @@ DECLARE
 		'detection_policy', 'maintenance_window', 'site_binding'];
 	-- what readers may not see at all (contact data has masked views)
 	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run', 'action_key',
-						   'listener_refusal', 'paging_test'];
+						   'listener_refusal', 'paging_test', 'notification_redacted'];
 BEGIN
 	FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
@@ -176,9 +176,12 @@ GRANT SELECT (attempt_id, notification_id, attempt_no, started_at, finished_at, 
 	ON evmgmt.delivery_attempt TO evmgmt_reader;
 GRANT SELECT (provider_id, channel, kind, from_address, active) ON evmgmt.channel_provider TO evmgmt_reader;
 REVOKE SELECT ON evmgmt.notification FROM evmgmt_responder;
-GRANT SELECT (notification_id, event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, subject, body,
-			  payload, idempotency_key, state, attempts, created_at, sent_at, last_status, claimed_at, lease_until, next_attempt_at)
+-- (body and payload carry action tokens: responders read them through
+-- notification_redacted, 82_redaction.sql)
+GRANT SELECT (notification_id, event_id, escalation_id, kind, channel, provider_id, contact_id, recipient, subject,
+			  idempotency_key, state, attempts, created_at, sent_at, last_status, claimed_at, lease_until, next_attempt_at)
 	ON evmgmt.notification TO evmgmt_responder;
+GRANT SELECT ON evmgmt.notification_redacted TO evmgmt_responder;
 REVOKE ALL ON FUNCTION evmgmt.contact_channel_check() FROM PUBLIC;
 
 -- Issue 14, audit: the account audit is for admins.

@@ -244,5 +244,12 @@ BEGIN
 		INSERT INTO evmgmt.listener_refusal (method, path, reason, source)
 		VALUES ('POST', '/twilio/sms', 'bad or missing X-Twilio-Signature', '127.0.0.1');
 	END IF;
+	-- a test page confirmed through its channel (67_paging_tests.sql)
+	IF pg_catalog.to_regclass('evmgmt.paging_test') IS NOT NULL THEN
+		INSERT INTO evmgmt.paging_test (contact_id, channel, address, requested_by, sent_at, expires_at, confirmed_at, confirmed_via)
+		SELECT cc.contact_id, cc.channel, cc.address, 'evmgmt_admin', now() - interval '2 hours', now() - interval '1 hour',
+			   now() - interval '110 minutes', evmgmt.mask_address(cc.address)
+		FROM evmgmt.contact_channel cc WHERE cc.channel = 'sms' ORDER BY cc.contact_id LIMIT 1;
+	END IF;
 END
 $listener$;

@@ -13,11 +13,13 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 55
+plan 61
 DB=evmgmt_it_listener
 new_db $DB
 start_http_sink api
 API=$SINK_PORT
+start_smtp_sink mail
+SMTP=$SINK_PORT
 LP=$(free_port)
 wait_for 20 has_worker $DB || { echo "Bail out! no worker"; exit 1; }
 
@@ -52,11 +54,13 @@ INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint, usern
  ('sms', 'sms', 'twilio', 'http://127.0.0.1:$API/ok', 'AC1', '+15550100'),
  ('voice', 'voice', 'twilio', 'http://127.0.0.1:$API/ok', 'AC1', '+15550100'),
  ('push', 'push', 'ntfy', 'http://127.0.0.1:$API/ok', NULL, NULL),
- ('hook', 'webhook', 'webhook', 'http://127.0.0.1:$API/ok/hook', NULL, NULL);
+ ('hook', 'webhook', 'webhook', 'http://127.0.0.1:$API/ok/hook', NULL, NULL),
+ ('mail', 'email', 'smtp', 'smtp://127.0.0.1:$SMTP', NULL, 'roc@example.com');
 INSERT INTO evmgmt.provider_secret VALUES ('sms', 'smstoken'), ('voice', 'voicetoken'), ('hook', 'whsec_c2VjcmV0');
 INSERT INTO evmgmt.contact (contact_id, name, role_name) VALUES (1, 'Dana', 'dana'), (2, 'Eli', 'eli');
 INSERT INTO evmgmt.contact_channel (contact_id, channel, address) VALUES
- (1, 'push', 'dana'), (1, 'sms', '+15550111'), (2, 'sms', '+15550122'), (2, 'voice', '+15550122');
+ (1, 'push', 'dana'), (1, 'sms', '+15550111'), (2, 'sms', '+15550122'), (2, 'voice', '+15550122'),
+ (1, 'email', 'dana@example.com');
 INSERT INTO evmgmt.escalation_plan (plan_id, name, pools) VALUES ('spec-plan', 'Spec', '{spec}'), ('collab-plan', 'Collab', '{collab}'),
  ('aa-plan', 'AA', '{aa}');
 INSERT INTO evmgmt.escalation_plan (plan_id, name, pools, severities, priority) VALUES ('voice-plan', 'Voice', '{spec}', '{sev2}', 50);
@@ -261,9 +265,9 @@ PT_URL=$(push_test)
 # a real browser opens the link, sees what it confirms, and presses the button
 out=$(timeout 60 python3 test/tools/browser.py "$PT_URL" 2>&1)
 echo "$out" | head -1 | grep -q '"title": "Confirm test page?".*Test page [0-9]* for Dana on push (\*\*\*)'
-ok $? "headless Chromium shows the test page's confirmation page" || echo "$out" | sed 's/^/# /' 
+r=$?; ok $r "headless Chromium shows the test page's confirmation page"; [ $r -eq 0 ] || echo "$out" | sed 's/^/# /' 
 echo "$out" | tail -1 | grep -q '"title": "Confirmed".*This channel is verified for pages'
-ok $? "pressing its Confirm button confirms"
+r=$?; ok $r "pressing its Confirm button confirms"; [ $r -eq 0 ] || echo "$out" | sed 's/^/# /' 
 is "$(q $DB "SELECT count(*) FROM evmgmt.paging_test WHERE confirmed_at IS NOT NULL")" "3" "three test pages confirmed, each through its own channel"
 is "$(q $DB "SELECT evmgmt.send_test_page(2, 'push')" 2>&1 | grep -o 'contact 2 has no push address')" "contact 2 has no push address" \
 	"a test page to a channel the contact lacks is refused"
@@ -279,32 +283,57 @@ as_eli "SELECT evmgmt.send_test_page(2, 'sms')" >/dev/null
 as_eli "SELECT evmgmt.send_test_page(2, 'sms')" >/dev/null
 r=$(as_eli "SELECT evmgmt.send_test_page(2, 'sms')" | grep -o 'contact 2 had 5 test pages in the last hour')
 is "$r" "contact 2 had 5 test pages in the last hour" "the sixth test page within an hour is refused"
-# a browser on a page's ack link: confirmation page, then Acknowledge
+# --- e-mail: the link in a real message, opened in a real browser -------------------------
+q $DB "INSERT INTO evmgmt.escalation_plan (plan_id, name, pools, severities, priority) VALUES ('mail-plan', 'Mail', '{collab}', '{sev2}', 50);
+INSERT INTO evmgmt.escalation_step (plan_id, step_no, delay, channel, target_kind, contact_id) VALUES ('mail-plan', 1, '0', 'email', 'contact', 1),
+ ('mail-plan', 2, '10 min', 'sms', 'contact', 1)" >/dev/null
 EV6=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{collab}', 'rule', 'Browser check', now(), NULL, 'router_failure')")
 q $DB "SELECT evmgmt.classify_pool($EV6, 'collab', 'sev2')" >/dev/null
-ESC6=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV6 AND pool = 'collab'")
-ack6() { python3 -c '
-import json, re, sys, urllib.parse
+esc6() { ESC6=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV6 AND pool = 'collab'"); [ -n "$ESC6" ]; }
+wait_for 10 esc6
+mail_link() { python3 -c '
+import json, re, sys
 for line in open(sys.argv[1]):
     e = json.loads(line)
-    f = urllib.parse.parse_qs(e.get("body", ""))
-    if "Browser check" in f.get("Body", [""])[0]:
-        print(re.search(r"ACK ([0-9]{6})", f["Body"][0]).group(1)); sys.exit(0)
-sys.exit(1)' "$IT_DIR/api.log"; }
-wait_for 30 ack6
-ok $? "(the SMS page of another escalation arrives)"
+    t = (e.get("parsed") or {}).get("text") or ""
+    m = re.search(r"Acknowledge: (\S+/ack/[A-Za-z0-9_-]{63})", t)
+    if "Browser check" in t and m and e["rcpt"] == ["<dana@example.com>"]: print(m.group(1)); sys.exit(0)
+sys.exit(1)' "$IT_DIR/mail.log"; }
+wait_for 30 mail_link
+r=$?; ok $r "the e-mail page reaches the SMTP sink with its ack link"
+[ $r -eq 0 ] || { tail -c 1500 "$IT_DIR/mail.log" | sed 's/^/# /'; q $DB "SELECT notification_id, kind, channel, state, last_error FROM evmgmt.notification WHERE escalation_id = $ESC6" | sed 's/^/# /'; }
+MAIL_URL=$(mail_link)
 # a token with only the test bit naming this escalation's id is a test token: it acknowledges nothing
 T8=$(q $DB "SELECT evmgmt.action_token($ESC6, 1, 'email', 8)")
 is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/ack/$T8")" "404" "a test page's token cannot acknowledge an escalation (404)"
-is "$(q $DB "SELECT state FROM evmgmt.escalation WHERE escalation_id = $ESC6")" "active" "and the escalation of the same id stays active"
-TOK6=$(q $DB "SELECT evmgmt.action_token($ESC6, 1, 'email')")
-out=$(timeout 60 python3 test/tools/browser.py "$BASE/ack/$TOK6" 2>&1)
+TEXP=$(q $DB "SELECT evmgmt.action_token($ESC6, 1, 'email', 3, now() - interval '1 minute')")
+is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/ack/$TEXP")" "404" "an expired token is refused (404)"
+is "$(q $DB "SELECT reason FROM evmgmt.listener_refusal ORDER BY refusal_id DESC LIMIT 1")" "token expired" "and recorded as expired"
+# a token made by another database (its own key, its own name in the MAC) is refused here
+q postgres "DROP DATABASE IF EXISTS ${DB}_other" >/dev/null 2>&1
+IT_CLEANUP+=("psql -XqAt -d postgres -c 'DROP DATABASE IF EXISTS ${DB}_other'")
+q postgres "CREATE DATABASE ${DB}_other" >/dev/null
+q ${DB}_other "CREATE EXTENSION evmgmt" >/dev/null
+TOTHER=$(q ${DB}_other "SELECT evmgmt.action_token($ESC6, 1, 'email')")
+is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/ack/$TOTHER")" "404" "a token of another database naming the same escalation is refused (404)"
+# even with this database's key copied there, the database name inside the MAC differs
+KEY=$(q $DB "SELECT key_id || ' ' || encode(secret, 'hex') FROM evmgmt.action_key WHERE retired_at IS NULL")
+q ${DB}_other "DELETE FROM evmgmt.action_key; INSERT INTO evmgmt.action_key (key_id, secret) VALUES (${KEY%% *}, decode('${KEY#* }', 'hex'))" >/dev/null
+TOTHER2=$(q ${DB}_other "SELECT evmgmt.action_token($ESC6, 1, 'email')")
+is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/ack/$TOTHER2")" "404" "and so is one signed with a copy of this database's key there"
+is "$(q $DB "SELECT state FROM evmgmt.escalation WHERE escalation_id = $ESC6")" "active" "the escalation stays active through all of them"
+# a rotated key: the old token still works for the grace, not after
+q $DB "SELECT evmgmt.rotate_action_key()" >/dev/null
+is "$(curl -s -o /dev/null -w '%{http_code}' "$MAIL_URL")" "200" "after rotate_action_key a page's token of the previous key still opens its page"
+out=$(timeout 60 python3 test/tools/browser.py "$MAIL_URL" 2>&1)
 echo "$out" | head -1 | grep -q '"title": "Acknowledge?".*Browser check'
-ok $? "headless Chromium shows an ack link's confirmation page"
+r=$?; ok $r "headless Chromium shows the e-mail link's confirmation page"; [ $r -eq 0 ] || echo "$out" | sed 's/^/# /'
 echo "$out" | tail -1 | grep -q '"title": "Acknowledged".*Thank you, Dana'
-ok $? "and pressing Acknowledge acknowledges" || echo "$out" | sed 's/^/# /' 
+r=$?; ok $r "and pressing Acknowledge acknowledges"; [ $r -eq 0 ] || echo "$out" | sed 's/^/# /'
 is "$(q $DB "SELECT e.state || ' ' || a.channel FROM evmgmt.escalation e JOIN evmgmt.escalation_ack a USING (escalation_id) WHERE e.escalation_id = $ESC6")" \
 	"acknowledged email" "the escalation is acknowledged via the e-mail link"
+q $DB "UPDATE evmgmt.action_key SET retired_at = now() - interval '2 days' WHERE retired_at IS NOT NULL" >/dev/null
+is "$(curl -s -o /dev/null -w '%{http_code}' "$MAIL_URL")" "404" "once the previous key is retired longer than the grace, its tokens are refused"
 
 # --- abuse: the listener keeps serving, the worker keeps dispatching ------------------
 big=$(head -c 100000 /dev/zero | tr '\0' 'a')

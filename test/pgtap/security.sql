@@ -5,7 +5,7 @@
 -- guards and audit that hold with session_replication_role = replica; the
 -- account audit; provider secrets kept out of a dump on request.
 BEGIN;
-SELECT plan(35);
+SELECT plan(39);
 
 INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care');
 INSERT INTO evmgmt.calendar VALUES ('std', 'Standard week');
@@ -19,6 +19,12 @@ INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint, usern
 INSERT INTO evmgmt.notification (notification_id, kind, channel, provider_id, contact_id, recipient, body, state, attempts, last_error)
 VALUES (1, 'test', 'sms', 'sms', 1, '+639175551234', 'test', 'dead', 1,
 		'HTTP 400: {"message": "To +639175551234 is not reachable", "auth": "Bearer sk_live_0123456789"}');
+-- a push page with its action token in the body and the payload (issue 11)
+INSERT INTO evmgmt.channel_provider (provider_id, channel, kind, endpoint) VALUES ('push', 'push', 'ntfy', 'https://ntfy.example.com');
+INSERT INTO evmgmt.notification (notification_id, kind, channel, provider_id, contact_id, recipient, body, payload)
+VALUES (2, 'test', 'push', 'push', 1, 'dana', 'Sev1 opened. Acknowledge: https://roc.example.com/evmgmt/ack/' || repeat('Ab1_-', 12) || 'xyz',
+		jsonb_build_object('ack_token', repeat('Ab1_-', 12) || 'xyz', 'ack_url', 'https://roc.example.com/evmgmt/ack/' || repeat('Ab1_-', 12) || 'xyz',
+						   'gather_url', 'https://roc.example.com/evmgmt/twilio/voice?token=' || repeat('Ab1_-', 12) || 'xyz', 'ack_code', '123456'));
 INSERT INTO evmgmt.delivery_attempt (notification_id, attempt_no, started_at, finished_at, status_code, outcome, error)
 VALUES (1, 1, now(), now(), 400, 'dead', 'HTTP 400: {"message": "To +639175551234 is not reachable", "auth": "Bearer sk_live_0123456789"}');
 
@@ -32,12 +38,19 @@ SELECT is((SELECT error FROM evmgmt.delivery_attempt_redacted),
 	'HTTP 400: {"message": "To [number] is not reachable", "auth": "Bearer [redacted]"}',
 	'readers see the error without the token and the phone number');
 SELECT is((SELECT string_agg(endpoint || ' ' || coalesce(username, '-'), ', ' ORDER BY provider_id) FROM evmgmt.channel_provider_redacted),
-	'https://[redacted]@hooks.example.com/in?token=[redacted] -, https://api.example.com/2010-04-01/Accounts/AC[redacted]/Messages.json [redacted]',
+	'https://[redacted]@hooks.example.com/in?token=[redacted] -, https://ntfy.example.com -, https://api.example.com/2010-04-01/Accounts/AC[redacted]/Messages.json [redacted]',
 	'readers see endpoints without credentials or account ids');
 RESET ROLE;
 SET LOCAL ROLE evmgmt_responder;
 SELECT throws_ok('SELECT last_error FROM evmgmt.notification', '42501', NULL, 'responders cannot read raw provider responses in the outbox');
-SELECT is((SELECT recipient FROM evmgmt.notification), '+639175551234', 'responders still read whom the outbox wrote to');
+SELECT is((SELECT recipient FROM evmgmt.notification WHERE notification_id = 1), '+639175551234', 'responders still read whom the outbox wrote to');
+SELECT throws_ok('SELECT body FROM evmgmt.notification', '42501', NULL, 'responders cannot read page bodies with action tokens in the outbox');
+SELECT throws_ok('SELECT payload FROM evmgmt.notification', '42501', NULL, 'nor payloads');
+SELECT is((SELECT body FROM evmgmt.notification_redacted WHERE notification_id = 2), 'Sev1 opened. Acknowledge: https://roc.example.com/evmgmt/ack/[token]',
+	'notification_redacted shows the body with the token replaced');
+SELECT is((SELECT payload::text FROM evmgmt.notification_redacted WHERE notification_id = 2),
+	'{"ack_url": "https://roc.example.com/evmgmt/ack/[token]", "ack_code": "123456", "ack_token": "[token]", "gather_url": "https://roc.example.com/evmgmt/twilio/voice?token=[token]"}',
+	'and the payload without any token (a responder cannot act as the contact paged)');
 SELECT is((SELECT error FROM evmgmt.delivery_attempt_redacted),
 	'HTTP 400: {"message": "To +639175551234 is not reachable", "auth": "Bearer [redacted]"}',
 	'responders see contact data but no token in delivery errors');

@@ -57,6 +57,19 @@ class Browser:
             self.events.append(m)
         raise TimeoutError(method)
 
+    def wait_event(self, method, session, timeout=20):
+        deadline = time.time() + timeout
+        while True:
+            for i, m in enumerate(self.events):
+                if m.get("method") == method and m.get("sessionId") == session:
+                    del self.events[:i + 1]
+                    return m
+            self.events.clear()
+            m = self.read(deadline)
+            if m is None:
+                raise TimeoutError(method)
+            self.events.append(m)
+
     def read(self, deadline):
         import select
         while b"\0" not in self.buf:
@@ -85,20 +98,20 @@ class Browser:
 
 
 def page_state(b, session):
-    r = b.send("Runtime.evaluate", {"expression": "JSON.stringify({title: document.title, text: document.body ? document.body.innerText : '', "
+    r = b.send("Runtime.evaluate", {"timeout": 5000, "expression": "JSON.stringify({title: document.title, text: document.body ? document.body.innerText : '', "
                                     "buttons: document.querySelectorAll('form button').length, href: location.href})",
                                     "returnByValue": True}, session)
     return json.loads(r["result"]["value"])
 
 
-def wait_for(b, session, pred, timeout=20):
+def wait_for(b, session, pred, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             s = page_state(b, session)
             if pred(s):
                 return s
-        except RuntimeError:
+        except (RuntimeError, TimeoutError):
             pass  # the page is navigating
         time.sleep(0.2)
     raise TimeoutError("page state")
@@ -117,7 +130,10 @@ def main():
         sys.stdout.flush()
         if first["buttons"] == 0:
             sys.exit(1)
+        b.events.clear()
         b.send("Runtime.evaluate", {"expression": "document.querySelector('form button').click()"}, session)
+        # the form's POST answers with a new document: wait for it to load
+        b.wait_event("Page.loadEventFired", session, timeout=30)
         after = wait_for(b, session, lambda s: s["title"] != first["title"])
         print(json.dumps({"page": "after", "title": after["title"], "text": after["text"]}))
     finally:
