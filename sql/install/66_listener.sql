@@ -514,7 +514,15 @@ BEGIN
 	END IF;
 	SELECT x.event_id, x.pool, x.state INTO e FROM evmgmt.escalation x WHERE x.escalation_id = t.escalation_id;
 	IF v_action = 'resolve' THEN
-		PERFORM evmgmt.resolve_pool(e.event_id, e.pool, 'resolved by webhook callback ' || pg_catalog.left(v_id, 100));
+		-- the lifecycle decides: a pool not yet responding (or already
+		-- resolved) is answered 409 with the reason, and stays as it is
+		BEGIN
+			PERFORM evmgmt.resolve_pool(e.event_id, e.pool, 'resolved by webhook callback ' || pg_catalog.left(v_id, 100));
+		EXCEPTION WHEN object_not_in_prerequisite_state THEN
+			status := 409;
+			body := pg_catalog.jsonb_build_object('escalation_id', t.escalation_id, 'result', 'refused', 'reason', SQLERRM)::text;
+			RETURN;
+		END;
 		status := 200;
 		body := pg_catalog.jsonb_build_object('escalation_id', t.escalation_id, 'result', 'resolved')::text;
 		RETURN;

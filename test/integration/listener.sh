@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/tools/itest.sh
 
-plan 61
+plan 63
 DB=evmgmt_it_listener
 new_db $DB
 start_http_sink api
@@ -159,6 +159,28 @@ is "${r%% *}" "403" "a callback signed with another secret is refused"
 r=$(python3 test/tools/listener_client.py callback "$BASE/callback" whsec_c2VjcmV0 "{\"token\": \"$HT\", \"action\": \"acknowledge\", \"contact_id\": 2}")
 is "$(q $DB "SELECT e.state || ' ' || a.channel FROM evmgmt.escalation e JOIN evmgmt.escalation_ack a USING (escalation_id) WHERE e.escalation_id = $ESC3")" \
 	"acknowledged webhook" "a signed callback acknowledges via webhook"
+# a callback may resolve the pool condition its escalation was for
+EV7=$(q $DB "SELECT evmgmt.open_event('system', 'BER', '{aa}', 'rule', 'Bot loop', now(), NULL, 'router_failure')")
+q $DB "SELECT evmgmt.classify_pool($EV7, 'aa', 'sev2')" >/dev/null
+esc7() { ESC7=$(q $DB "SELECT escalation_id FROM evmgmt.escalation WHERE event_id = $EV7 AND pool = 'aa'"); [ -n "$ESC7" ]; }
+wait_for 10 esc7
+hook_token_for() { python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["path"].endswith("/hook"):
+        d = json.loads(e["body"]).get("data", {})
+        if str(d.get("escalation_id")) == sys.argv[2] and d.get("ack_token"): print(d["ack_token"]); sys.exit(0)
+sys.exit(1)' "$IT_DIR/api.log" "$1"; }
+wait_for 30 hook_token_for "$ESC7"
+HT7=$(hook_token_for "$ESC7")
+r=$(python3 test/tools/listener_client.py callback "$BASE/callback" whsec_c2VjcmV0 "{\"token\": \"$HT7\", \"action\": \"resolve\"}")
+echo "$r" | grep -q '^409 .*cannot resolve pool aa of event [0-9]*: it is classified'
+ok $? "a resolve callback for a pool nobody is responding to yet is answered 409 with the reason"
+q $DB "SELECT evmgmt.diagnose_pool($EV7, 'aa', 'technology', 'routing', 'loop in the bot flow'); SELECT evmgmt.log_response($EV7, 'aa', 'outage_message', 'flow rolled back')" >/dev/null
+r=$(python3 test/tools/listener_client.py callback "$BASE/callback" whsec_c2VjcmV0 "{\"token\": \"$HT7\", \"action\": \"resolve\"}")
+is "${r%% *} $(q $DB "SELECT state FROM evmgmt.pool_condition WHERE event_id = $EV7 AND pool = 'aa'")" "200 resolved" \
+	"once responding, a signed resolve callback resolves the pool condition it was sent for"
 
 # --- the push page's action button ------------------------------------------------
 push_actions() { python3 -c '
