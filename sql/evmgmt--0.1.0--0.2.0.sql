@@ -6362,19 +6362,21 @@ findings AS (
 	WHERE NOT c.active
 	UNION ALL
 	SELECT t.plan_id, t.step_no, t.channel, s.target_kind, t.contact_id,
-		   CASE WHEN NOT EXISTS (SELECT FROM evmgmt.contact_channel cc WHERE cc.contact_id = t.contact_id AND cc.channel = t.channel)
-				THEN 'no_channel' ELSE 'unverified_channel' END,
-		   c.name || CASE WHEN NOT EXISTS (SELECT FROM evmgmt.contact_channel cc WHERE cc.contact_id = t.contact_id AND cc.channel = t.channel)
-						  THEN ' has no ' || t.channel || ' address'
+		   CASE WHEN a.addresses = 0 THEN 'no_channel' ELSE 'unverified_channel' END,
+		   c.name || CASE WHEN a.addresses = 0 THEN ' has no ' || t.channel || ' address'
 						  ELSE '''s ' || t.channel || ' address was never confirmed by a test page' END,
 		   h.from_at, h.until
 	FROM targets t CROSS JOIN horizon h
 	JOIN steps s ON s.plan_id = t.plan_id AND s.step_no = t.step_no
 	JOIN evmgmt.contact c ON c.contact_id = t.contact_id AND c.active
-	WHERE t.channel <> 'webhook'
-	  AND NOT EXISTS (SELECT FROM evmgmt.contact_channel cc JOIN evmgmt.paging_test p
-						  ON p.contact_id = cc.contact_id AND p.channel = cc.channel AND p.address = cc.address
-					  WHERE cc.contact_id = t.contact_id AND cc.channel = t.channel AND p.confirmed_at IS NOT NULL)
+	-- the contact's addresses for the channel, and whether a test page confirmed any
+	CROSS JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS addresses,
+			   COALESCE(pg_catalog.bool_or(EXISTS (SELECT FROM evmgmt.paging_test p
+												   WHERE p.contact_id = cc.contact_id AND p.channel = cc.channel
+													 AND p.address = cc.address AND p.confirmed_at IS NOT NULL)), false) AS verified
+		FROM evmgmt.contact_channel cc WHERE cc.contact_id = t.contact_id AND cc.channel = t.channel) a
+	WHERE t.channel <> 'webhook' AND NOT a.verified
 )
 SELECT f.plan_id, f.step_no, f.channel, f.target_kind, f.contact_id, f.problem, f.detail, f.starts_at, f.ends_at
 FROM findings f;
