@@ -43,6 +43,12 @@ int			evmgmt_interval_partitions_ahead = 2;
 /* evmgmt.interval_retention: minutes of interval data kept (0: all) */
 int			evmgmt_interval_retention = 0;
 
+/* evmgmt.prediction_refresh: seconds between full prediction passes */
+static int	evmgmt_prediction_refresh = 300;
+
+/* evmgmt.forecast_retention: minutes of past forecast intervals kept */
+static int	evmgmt_forecast_retention = 35 * 24 * 60;
+
 /* evmgmt.recipient_burst_window: seconds within which pages to one address are bundled */
 int			evmgmt_recipient_burst_window = 60;
 
@@ -126,6 +132,24 @@ EvmgmtDefineSettings(bool preload)
 							gettext_noop("The worker drops the month partitions of interval_stat that ended at least this long ago, with older default-partition rows and series with nothing newer. Below a day nothing is dropped (and a warning says so)."),
 							&evmgmt_interval_retention,
 							0, 0, INT_MAX / 2,
+							PGC_SUSET,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	/* prediction (sql/install/49_prediction.sql, read with current_setting) */
+	DefineCustomIntVariable("evmgmt.prediction_refresh",
+							gettext_noop("How often the worker predicts every series with a forecast again."),
+							gettext_noop("Series whose forecast or actuals changed are predicted at once; all of them again at this interval, as the horizon moves on."),
+							&evmgmt_prediction_refresh,
+							300, 10, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("evmgmt.forecast_retention",
+							gettext_noop("How long forecast intervals are kept after they start."),
+							gettext_noop("The prediction pass deletes interval_forecast rows that started longer ago than this."),
+							&evmgmt_forecast_retention,
+							35 * 24 * 60, 24 * 60, INT_MAX / 2,
 							PGC_SUSET,
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);

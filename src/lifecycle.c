@@ -64,6 +64,7 @@ PG_FUNCTION_INFO_V1(evmgmt_reclassify_pool);
 PG_FUNCTION_INFO_V1(evmgmt_reclassify_type);
 PG_FUNCTION_INFO_V1(evmgmt_diagnose_pool);
 PG_FUNCTION_INFO_V1(evmgmt_log_response);
+PG_FUNCTION_INFO_V1(evmgmt_avert_pool);
 PG_FUNCTION_INFO_V1(evmgmt_resolve_pool);
 PG_FUNCTION_INFO_V1(evmgmt_resolve_event);
 PG_FUNCTION_INFO_V1(evmgmt_cancel_pool);
@@ -1369,6 +1370,16 @@ static const MoveEffect move_effects[] = {
 		"A reopened event is recorded with the reason it came back.",
 		NULL
 	},
+	{
+		PA_AVERT, "resolved", "resolved",
+		"UPDATE evmgmt.pool_condition SET state = 'resolved', resolved_at = $3, resolution_note = $4"
+		" WHERE event_id = $1 AND pool = $2",
+		NULL,
+		STATE_BIT(PS_RESOLVED) | STATE_BIT(PS_CANCELLED),
+		"An averted condition is recorded with what prevented the breach.",
+		NULL,
+		NULL
+	},
 };
 
 /* The effects of a mover action. */
@@ -1584,6 +1595,38 @@ Datum
 evmgmt_cancel_event(PG_FUNCTION_ARGS)
 {
 	return MoveEvent(fcinfo, PA_CANCEL);
+}
+
+/*
+ * avert_pool(event_id, pool, reason): the breach a predicted event foresaw
+ * did not happen (a re-forecast or a schedule change made the projection
+ * healthy before it began); the condition resolves from classified,
+ * diagnosed or responding.  Only events with detection_source 'predictive'.
+ */
+Datum
+evmgmt_avert_pool(PG_FUNCTION_ARGS)
+{
+	int64		event_id = RequireId(fcinfo, "event_id");
+	SqlArgs		a = {0};
+	bool		found;
+	bool		predicted = false;
+	bool		isnull;
+
+	SPI_connect();
+	Bind(&a, INT8OID, Value(Int64GetDatum(event_id)));
+	RunSQL(false, "SELECT detection_source = 'predictive' FROM evmgmt.event WHERE event_id = $1", &a);
+	found = SPI_processed == 1;
+	if (found)
+		predicted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	/* an unknown event is reported by the mover, as for every function */
+	if (found && !predicted)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("event " INT64_FORMAT " was not predicted", event_id),
+				 errdetail("Only a predicted event (detection_source predictive) can be averted."),
+				 errhint("Resolve it with evmgmt.resolve_pool once a response is logged, or cancel a false positive.")));
+	return MovePool(fcinfo, PA_AVERT);
 }
 
 /* reopen_pool(event_id, pool, reason): resolved -> diagnosed, within the window. */

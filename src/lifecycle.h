@@ -34,6 +34,7 @@ typedef enum PoolAction
 	PA_RESOLVE,
 	PA_CANCEL,
 	PA_REOPEN,
+	PA_AVERT,
 	PA_COUNT
 } PoolAction;
 

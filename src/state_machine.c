@@ -58,17 +58,20 @@ int			evmgmt_lifecycle_write_depth = 0;
 /*
  * The transition table: the state a pool condition in state "from" moves to
  * when "action" is applied, or PS_ILLEGAL.  The same for every pool.
- * Columns: classify, reclassify, diagnose, respond, resolve, cancel, reopen.
- * A diagnosed condition can be diagnosed again (a revised diagnosis), a
- * responding one can log another lever; a false positive is final.
+ * Columns: classify, reclassify, diagnose, respond, resolve, cancel, reopen,
+ * avert.  A diagnosed condition can be diagnosed again (a revised
+ * diagnosis), a responding one can log another lever; a false positive is
+ * final.  Avert resolves the condition of a predicted event whose breach was
+ * prevented before it began (lifecycle.c allows it on predictive events
+ * only): nobody had to respond to something that did not happen.
  */
 static const int next_state[PS_COUNT][PA_COUNT] = {
-	/* detected */ {S_CLA, S_ILL, S_ILL, S_ILL, S_ILL, S_CAN, S_ILL},
-	/* classified */ {S_ILL, S_CLA, S_DIA, S_ILL, S_ILL, S_CAN, S_ILL},
-	/* diagnosed */ {S_ILL, S_DIA, S_DIA, S_RSP, S_ILL, S_CAN, S_ILL},
-	/* responding */ {S_ILL, S_RSP, S_ILL, S_RSP, S_RES, S_ILL, S_ILL},
-	/* resolved */ {S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_DIA},
-	/* cancelled */ {S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_ILL},
+	/* detected */ {S_CLA, S_ILL, S_ILL, S_ILL, S_ILL, S_CAN, S_ILL, S_ILL},
+	/* classified */ {S_ILL, S_CLA, S_DIA, S_ILL, S_ILL, S_CAN, S_ILL, S_RES},
+	/* diagnosed */ {S_ILL, S_DIA, S_DIA, S_RSP, S_ILL, S_CAN, S_ILL, S_RES},
+	/* responding */ {S_ILL, S_RSP, S_ILL, S_RSP, S_RES, S_ILL, S_ILL, S_RES},
+	/* resolved */ {S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_DIA, S_ILL},
+	/* cancelled */ {S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_ILL, S_ILL},
 };
 
 static const char *const state_names[PS_COUNT] = {
@@ -76,12 +79,12 @@ static const char *const state_names[PS_COUNT] = {
 };
 
 static const char *const action_names[PA_COUNT] = {
-	"classify", "reclassify", "diagnose", "respond", "resolve", "cancel", "reopen"
+	"classify", "reclassify", "diagnose", "respond", "resolve", "cancel", "reopen", "avert"
 };
 
 /* How an action reads in "cannot ... pool x" messages. */
 static const char *const action_verbs[PA_COUNT] = {
-	"classify", "reclassify", "diagnose", "log a response for", "resolve", "cancel", "reopen"
+	"classify", "reclassify", "diagnose", "log a response for", "resolve", "cancel", "reopen", "avert"
 };
 
 static const char *const action_functions[PA_COUNT] = {
@@ -91,7 +94,8 @@ static const char *const action_functions[PA_COUNT] = {
 	"evmgmt.log_response",
 	"evmgmt.resolve_pool or evmgmt.resolve_event",
 	"evmgmt.cancel_pool or evmgmt.cancel_event",
-	"evmgmt.reopen_pool, within the recurrence window"
+	"evmgmt.reopen_pool, within the recurrence window",
+	"evmgmt.avert_pool, for a predicted event"
 };
 
 /* The state "from" moves to under "action", or PS_ILLEGAL. */

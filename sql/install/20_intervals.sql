@@ -270,6 +270,11 @@ BEGIN
 		PERFORM evmgmt.site_scope_exempt(true);
 		PERFORM evmgmt.detect_loaded(v_touch);
 		PERFORM evmgmt.site_scope_exempt(false);
+		-- actuals change the intraday correction of a forecast series: the
+		-- worker predicts it again (49_prediction.sql)
+		UPDATE evmgmt.forecast_series f SET changed_at = pg_catalog.clock_timestamp()
+		FROM pg_catalog.unnest(v_touch) t
+		WHERE f.site_id = t.site_id AND f.queue_id = t.queue_id AND f.pool = t.pool;
 		PERFORM evmgmt.wake_workers();
 	END IF;
 	RETURN NULL;
@@ -333,7 +338,11 @@ CREATE TABLE evmgmt.interval_quarantine (
 	sqlstate		text NOT NULL,
 	reason			text NOT NULL,
 	detail			text,
-	constraint_name	text
+	constraint_name	text,
+	-- where the row was going: interval_stat (interval_inbox, interval_inbox_raw)
+	-- or interval_forecast (forecast_inbox)
+	target_table	text NOT NULL DEFAULT 'interval_stat'
+		CONSTRAINT interval_quarantine_target_known CHECK (target_table IN ('interval_stat', 'interval_forecast'))
 );
 CREATE INDEX ON evmgmt.interval_quarantine (received_at);
 COMMENT ON TABLE evmgmt.interval_quarantine IS 'Interval rows refused by interval_inbox, kept with the error, so that no loaded row is silently lost';

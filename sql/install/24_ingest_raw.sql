@@ -113,7 +113,7 @@ WHERE l.loaded_by = SESSION_USER;
 COMMENT ON VIEW evmgmt.my_ingest_load IS 'The loads of interval_inbox_raw made by the current session user, with their counts';
 
 CREATE VIEW evmgmt.my_interval_quarantine WITH (security_barrier) AS
-SELECT q.quarantine_id, q.received_at, q.row_data, q.sqlstate, q.reason, q.detail, q.constraint_name
+SELECT q.quarantine_id, q.received_at, q.row_data, q.sqlstate, q.reason, q.detail, q.constraint_name, q.target_table
 FROM evmgmt.interval_quarantine q
 WHERE q.received_by = SESSION_USER;
-COMMENT ON VIEW evmgmt.my_interval_quarantine IS 'The quarantined interval rows the current session user loaded, with the reason';
+COMMENT ON VIEW evmgmt.my_interval_quarantine IS 'The quarantined interval and forecast rows the current session user loaded, with the reason and the table they were meant for';

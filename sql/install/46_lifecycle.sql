@@ -116,6 +116,13 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION evmgmt.resolve_pool(bigint, evmgmt.pool, text) IS 'Resolves one responding pool condition';
 
+CREATE FUNCTION evmgmt.avert_pool(event_id bigint, pool evmgmt.pool, reason text)
+RETURNS evmgmt.event_state
+AS 'MODULE_PATHNAME', 'evmgmt_avert_pool'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.avert_pool(bigint, evmgmt.pool, text) IS 'Resolves one pool condition of a predicted event whose breach was prevented before it began (from classified, diagnosed or responding), with what prevented it';
+
 CREATE FUNCTION evmgmt.resolve_event(event_id bigint, note text DEFAULT NULL)
 RETURNS evmgmt.event_state
 AS 'MODULE_PATHNAME', 'evmgmt_resolve_event'

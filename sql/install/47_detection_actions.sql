@@ -227,6 +227,15 @@ BEGIN
 	IF v_found AND d.status <> 'recovered' THEN
 		v_event := d.event_id;
 	END IF;
+	-- a breach prediction foresaw (49_prediction.sql): its event carries on
+	IF v_event IS NULL AND EXISTS (SELECT FROM evmgmt.prediction_state ps
+								   WHERE ps.site_id = p_site AND ps.queue_id = p_queue AND ps.pool = p_pool
+									 AND ps.status = 'predicted') THEN
+		v_event := evmgmt.prediction_confirm(p_site, p_queue, p_pool, pt.interval_start, v_tier);
+		IF v_event IS NOT NULL THEN
+			v_decision := 'continued';
+		END IF;
+	END IF;
 	-- an open sev1 outage at the site/queue absorbs the lower tiers it explains
 	SELECT e.event_id INTO v_inhibitor
 	FROM evmgmt.event e

@@ -9,7 +9,7 @@ CREATE TABLE evmgmt.notification (
 	idempotency_key	uuid NOT NULL UNIQUE DEFAULT pg_catalog.gen_random_uuid(),
 	event_id		bigint REFERENCES evmgmt.event ON DELETE CASCADE,
 	escalation_id	bigint REFERENCES evmgmt.escalation ON DELETE CASCADE,
-	kind			text NOT NULL CHECK (kind IN ('escalation_step', 'opened', 'status_update', 'target_warning', 'target_breach', 'resolved', 'digest', 'test')),
+	kind			text NOT NULL CHECK (kind IN ('escalation_step', 'opened', 'status_update', 'target_warning', 'target_breach', 'resolved', 'digest', 'test', 'response_action')),
 	channel			evmgmt.channel NOT NULL,
 	provider_id		text NOT NULL REFERENCES evmgmt.channel_provider,
 	contact_id		bigint REFERENCES evmgmt.contact,

@@ -386,6 +386,12 @@ BEGIN
 		END IF;
 	END IF;
 
+	-- a prediction below the tiers the operation lets predictions page for
+	-- told the footprint's audiences (above) and pages nobody
+	IF NOT evmgmt.prediction_pages(p_event, p_pool) THEN
+		RETURN NULL;
+	END IF;
+
 	SELECT p.plan_id INTO v_plan
 	FROM evmgmt.escalation_plan p
 	WHERE p.active
@@ -410,7 +416,7 @@ BEGIN
 	RETURN v_id;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz) IS 'Starts the escalation of a pool condition with the matching plan (lowest priority number; criteria severity, type, site, pool, start reason), snapshotting the plan; opened/upgraded replace the running one and send the footprint''s open messages; returns the escalation id or NULL when no plan matches';
+COMMENT ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz) IS 'Starts the escalation of a pool condition with the matching plan (lowest priority number; criteria severity, type, site, pool, start reason), snapshotting the plan; opened/upgraded replace the running one and send the footprint''s open messages; returns the escalation id or NULL when no plan matches or the condition is a prediction below the tiers predictions page for (prediction_pages)';
 
 -- The same at the current time: the form granted to evmgmt_admin.  The form
 -- with a clock argument is for tests and the worker only.

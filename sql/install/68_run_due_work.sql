@@ -93,6 +93,7 @@ DECLARE
 	v_failures boolean;
 	v_next timestamptz;
 	v_feed timestamptz;
+	v_pred timestamptz;
 	v_lock text;
 	n integer;
 	r record;
@@ -237,6 +238,27 @@ BEGIN
 				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. It is tried again in 10 seconds; escalations are not held up.';
 			v_feed := p_now + interval '10 seconds';
 	END;
+
+	-- Prediction (49_prediction.sql): a pass when a load changed a series'
+	-- inputs, and every evmgmt.prediction_refresh; never a poison pill (each
+	-- series has its own subtransaction inside, and a failing pass is
+	-- reported and tried again in 10 seconds)
+	SELECT d.due_at, d.full_pass INTO r FROM evmgmt.prediction_due(p_now) d;
+	v_pred := r.due_at;
+	IF v_pred <= p_now THEN
+		BEGIN
+			PERFORM evmgmt.run_predictions(p_now, r.full_pass);
+			SELECT d.due_at INTO v_pred FROM evmgmt.prediction_due(p_now) d;
+			IF v_pred <= p_now THEN
+				v_pred := p_now + interval '1 second';
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'evmgmt prediction pass failed: %', SQLERRM
+				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. It is tried again in 10 seconds; escalations are not held up.';
+			v_pred := p_now + interval '10 seconds';
+		END;
+	END IF;
+	v_feed := LEAST(v_feed, v_pred);
 
 	IF v_more THEN
 		RETURN p_now;

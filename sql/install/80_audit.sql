@@ -124,7 +124,8 @@ BEGIN
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'escalation', 'escalation_ack', 'message_template',
 		'detection_policy', 'maintenance_window', 'sending_origin', 'site_binding',
-		'action_key']
+		'action_key', 'prediction_policy', 'response_rule', 'response_rule_firing', 'response_switch',
+		'runbook', 'runbook_step']
 	LOOP
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
 		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);
@@ -152,7 +153,11 @@ DECLARE
 		'notification', 'delivery_attempt', 'escalation_step_run', 'target_timer', 'audit_log',
 		'work_failure', 'installation', 'listener_refusal',
 		-- its own record (requested_by, confirmed_at, confirmed_via), written only by SECURITY DEFINER functions
-		'paging_test'];
+		'paging_test',
+		-- loaded data and what prediction derives from it (prediction_log is its history)
+		'interval_forecast', 'forecast_inbox', 'forecast_series', 'prediction_state', 'prediction_log', 'prediction_run',
+		-- its own record (who, when, what), written only by runbook_step_done
+		'runbook_progress'];
 	missing text;
 BEGIN
 	SELECT pg_catalog.string_agg(c.relname, ', ' ORDER BY c.relname) INTO missing

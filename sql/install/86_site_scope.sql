@@ -112,7 +112,8 @@ DECLARE
 	in_scope constant text := 'site_id = ANY ((SELECT evmgmt.site_scope())::text[])';
 BEGIN
 	-- tables with a site
-	FOREACH t IN ARRAY ARRAY['event', 'detection_state', 'detection_log', 'feed_health', 'interval_series'] LOOP
+	FOREACH t IN ARRAY ARRAY['event', 'detection_state', 'detection_log', 'feed_health', 'interval_series',
+							 'forecast_series', 'prediction_state', 'prediction_log'] LOOP
 		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ROW LEVEL SECURITY', t);
 		EXECUTE pg_catalog.format('CREATE POLICY site_scope ON evmgmt.%I USING (%s OR %s)', t, scope_null, in_scope);
 	END LOOP;
@@ -128,7 +129,7 @@ BEGIN
 	-- tables that hang off an event
 	FOREACH t IN ARRAY ARRAY['pool_condition', 'event_timeline', 'response_action', 'post_resolution_analysis',
 							 'action_item', 'objective_impact', 'status_schedule', 'target_timer', 'escalation',
-							 'work_failure', 'notification'] LOOP
+							 'work_failure', 'notification', 'response_rule_firing', 'runbook_progress'] LOOP
 		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ROW LEVEL SECURITY', t);
 		EXECUTE pg_catalog.format(
 			'CREATE POLICY site_scope ON evmgmt.%I USING (%s OR evmgmt.event_in_scope(event_id))', t, scope_null);
@@ -183,4 +184,5 @@ COMMENT ON FUNCTION evmgmt.restrict_view_to_site_scope(text) IS 'Install helper:
 SELECT evmgmt.restrict_view_to_site_scope(v)
 FROM pg_catalog.unnest(ARRAY['detection_conditions', 'detection_evidence', 'escalation_history', 'escalation_status',
 							 'event_rollup', 'live_power_of_one', 'delivery_attempt_redacted', 'open_event_clocks',
-							 'series_severity', 'notification_redacted']) v;
+							 'series_severity', 'notification_redacted', 'forecast_projection', 'prediction_outcome',
+							 'rule_handled_conditions', 'runbook_checklist']) v;

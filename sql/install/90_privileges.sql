@@ -25,10 +25,13 @@ DECLARE
 		'cause_category', 'lever_class', 'lever', 'lever_applicability',
 		'contact', 'contact_channel', 'contact_group', 'group_member', 'rota', 'rota_shift', 'audience_group',
 		'channel_provider', 'provider_secret', 'escalation_plan', 'escalation_step', 'message_template',
-		'detection_policy', 'maintenance_window', 'site_binding'];
+		'detection_policy', 'maintenance_window', 'site_binding',
+		'prediction_policy', 'response_rule', 'runbook', 'runbook_step'];
 	-- what readers may not see at all (contact data has masked views)
 	hidden text[] := ARRAY['contact_channel', 'provider_secret', 'notification', 'audit_log', 'escalation_step_run', 'action_key',
-						   'listener_refusal', 'paging_test', 'notification_redacted'];
+						   'listener_refusal', 'paging_test', 'notification_redacted',
+						   -- forecasts are read through forecast_projection, by site
+						   'interval_forecast', 'forecast_inbox'];
 BEGIN
 	FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
 			 WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
@@ -274,3 +277,28 @@ GRANT EXECUTE ON FUNCTION evmgmt.send_test_page(bigint, evmgmt.channel) TO evmgm
 REVOKE ALL ON FUNCTION evmgmt.confirm_test_page(bigint, bigint, text), evmgmt.phone_test_target(text, evmgmt.channel),
 	evmgmt.listener_test_link(text, bigint, bigint, text, text), evmgmt.escalation_reply(bigint, bigint, text, text, text) FROM PUBLIC;
 GRANT SELECT ON evmgmt.paging_test TO evmgmt_responder;
+
+-- Prediction and rule-driven response (22_forecast.sql, 49_prediction.sql,
+-- 72_response_rules.sql, 74_runbooks.sql).  Ingest loads forecasts, directly
+-- or through the inbox; readers see projections, predictions, firings and
+-- runbooks by site; admins configure policies, rules and runbooks and throw
+-- the kill switch; responders avert a predicted event by hand and record
+-- runbook steps.  Prediction runs only inside run_due_work, the rules only
+-- from their trigger.
+GRANT INSERT ON evmgmt.interval_forecast, evmgmt.forecast_inbox TO evmgmt_ingest;
+GRANT DELETE ON evmgmt.interval_forecast TO evmgmt_admin;
+REVOKE ALL ON FUNCTION evmgmt.interval_forecast_loaded(), evmgmt.forecast_inbox_route(),
+	evmgmt.interval_forecast_problem(text, text, text, text, text, text, text, text, text, boolean, boolean),
+	evmgmt.intraday_ratios(timestamptz), evmgmt.forecast_projection_at(timestamptz),
+	evmgmt.predict_series(text, text, evmgmt.pool, text, timestamptz, jsonb),
+	evmgmt.prediction_confirm(text, text, evmgmt.pool, timestamptz, evmgmt.severity),
+	evmgmt.prediction_pages(bigint, evmgmt.pool), evmgmt.run_predictions(timestamptz, boolean),
+	evmgmt.prediction_due(timestamptz),
+	evmgmt.apply_response_rules(bigint, evmgmt.pool), evmgmt.response_rules_trigger(),
+	evmgmt.set_response_rules(boolean, text),
+	evmgmt.runbook_step_done(bigint, evmgmt.pool, integer, text, text),
+	evmgmt.avert_pool(bigint, evmgmt.pool, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.intraday_ratios(timestamptz), evmgmt.forecast_projection_at(timestamptz),
+	evmgmt.set_response_rules(boolean, text) TO evmgmt_admin;
+GRANT EXECUTE ON FUNCTION evmgmt.avert_pool(bigint, evmgmt.pool, text),
+	evmgmt.runbook_step_done(bigint, evmgmt.pool, integer, text, text) TO evmgmt_responder, evmgmt_admin;

@@ -10,7 +10,7 @@ DO $dump$
 DECLARE
 	t text;
 	s text;
-	reference text[] := ARRAY['pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience', 'interval_inbox', 'interval_inbox_raw',
+	reference text[] := ARRAY['pool_info', 'severity_policy_default', 'notification_footprint_default', 'audience', 'interval_inbox', 'interval_inbox_raw', 'forecast_inbox',
 		-- the identity of this installation: a restored copy must not bring it (06_installation.sql)
 		'installation'];
 	with_builtin text[] := ARRAY['event_subtype', 'detection_source', 'cause_category', 'lever_class', 'lever', 'lever_applicability', 'message_template'];

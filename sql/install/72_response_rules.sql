@@ -1,0 +1,309 @@
+-- Rule-driven response (docs/prediction.md, "Response rules"): routine
+-- conditions handled without the ROC.
+--
+-- A response rule of an operation names a condition (event types, subtypes,
+-- a tier range, pools, sites, queues, predicted or actual) and a lever of the
+-- catalogue.  When a pool condition that matches is classified or raised,
+-- the rule logs the lever on it (diagnosing a classified condition with the
+-- cause category of its type and the lever's class first) and sends a signed
+-- webhook with the lever and the event's facts to the operation's WFM or
+-- routing system, through the outbox.  A rule fires at most once per event,
+-- pool and lever; each rule has a cap of actions per hour; one switch stops
+-- every rule at once.  Every firing and every firing held back is in
+-- response_rule_firing (audited) and on the event's timeline (actor
+-- rule:response:<rule_id>).  Rules never stop an escalation: a sev1 pages
+-- people whatever the rules do.
+
+CREATE TABLE evmgmt.response_rule (
+	rule_id			text PRIMARY KEY CHECK (rule_id ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+	operation_id	text NOT NULL REFERENCES evmgmt.operation ON DELETE CASCADE,
+	enabled			boolean NOT NULL DEFAULT true,
+	event_types		evmgmt.event_type[],
+	subtypes		text[],
+	most_severe		evmgmt.severity NOT NULL DEFAULT 'sev1',
+	least_severe	evmgmt.severity NOT NULL DEFAULT 'sev4',
+	pools			evmgmt.pool[],
+	site_ids		text[],
+	queue_ids		text[],
+	source			text NOT NULL DEFAULT 'any'
+		CONSTRAINT response_rule_source_known CHECK (source IN ('predicted', 'actual', 'any')),
+	lever			text NOT NULL REFERENCES evmgmt.lever,
+	provider_id		text REFERENCES evmgmt.channel_provider ON DELETE SET NULL,
+	max_per_hour	integer NOT NULL DEFAULT 10
+		CONSTRAINT response_rule_rate_range CHECK (max_per_hour BETWEEN 1 AND 10000),
+	instruction		text CONSTRAINT response_rule_instruction_length CHECK (pg_catalog.length(instruction) <= 2000),
+	created_by		text NOT NULL DEFAULT SESSION_USER,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT response_rule_tier_range CHECK (most_severe <= least_severe),
+	CONSTRAINT response_rule_lists_not_empty CHECK (
+		COALESCE(pg_catalog.cardinality(event_types), 1) > 0 AND COALESCE(pg_catalog.cardinality(subtypes), 1) > 0
+		AND COALESCE(pg_catalog.cardinality(pools), 1) > 0 AND COALESCE(pg_catalog.cardinality(site_ids), 1) > 0
+		AND COALESCE(pg_catalog.cardinality(queue_ids), 1) > 0)
+);
+CREATE INDEX ON evmgmt.response_rule (operation_id) WHERE enabled;
+COMMENT ON TABLE evmgmt.response_rule IS 'Automatic responses per operation: a condition (types, subtypes, tier range, pools, sites, queues, predicted or actual; NULL lists match all) and a lever that is logged and sent as a signed webhook to provider_id';
+COMMENT ON COLUMN evmgmt.response_rule.source IS 'predicted: only predicted events; actual: only events not predicted; any: both';
+COMMENT ON COLUMN evmgmt.response_rule.provider_id IS 'Webhook provider of the WFM or routing system that acts on the lever (NULL: the lever is only logged)';
+COMMENT ON COLUMN evmgmt.response_rule.max_per_hour IS 'Most firings of this rule in any hour; a firing beyond it is held back and recorded as rate_capped';
+
+-- The global kill switch: one row.
+CREATE TABLE evmgmt.response_switch (
+	single			boolean PRIMARY KEY DEFAULT true CONSTRAINT response_switch_single CHECK (single),
+	enabled			boolean NOT NULL DEFAULT true,
+	reason			text,
+	changed_by		text NOT NULL DEFAULT SESSION_USER,
+	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE evmgmt.response_switch IS 'The kill switch of rule-driven response (no row: on): while enabled is false no rule fires (each firing held back is recorded as switched_off)';
+
+CREATE FUNCTION evmgmt.set_response_rules(enabled boolean, reason text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF enabled IS NULL THEN
+		RAISE EXCEPTION 'enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF reason IS NULL OR pg_catalog.btrim(reason) = '' OR pg_catalog.length(reason) > 500 THEN
+		RAISE EXCEPTION 'the kill switch needs a reason'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Give why the rules are switched on or off, in at most 500 characters.';
+	END IF;
+	INSERT INTO evmgmt.response_switch AS s (single, enabled, reason, changed_by, changed_at)
+	VALUES (true, set_response_rules.enabled, set_response_rules.reason, SESSION_USER, pg_catalog.clock_timestamp())
+	ON CONFLICT (single) DO UPDATE
+	SET enabled = EXCLUDED.enabled, reason = EXCLUDED.reason, changed_by = EXCLUDED.changed_by, changed_at = EXCLUDED.changed_at;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.set_response_rules(boolean, text) IS 'The kill switch: switches every response rule off (false) or on again (true), with the reason (audited)';
+
+CREATE TABLE evmgmt.response_rule_firing (
+	firing_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	rule_id			text NOT NULL,
+	event_id		bigint NOT NULL REFERENCES evmgmt.event ON DELETE CASCADE,
+	pool			evmgmt.pool NOT NULL,
+	lever			text NOT NULL,
+	outcome			text NOT NULL CONSTRAINT response_rule_firing_outcome_known
+						CHECK (outcome IN ('fired', 'rate_capped', 'switched_off', 'not_applicable')),
+	fired_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	severity		evmgmt.severity,
+	response_id		bigint,			-- response_action.action_id
+	notification_id	bigint,
+	detail			text
+);
+-- at most once per event, pool and lever
+CREATE UNIQUE INDEX response_rule_firing_once ON evmgmt.response_rule_firing (event_id, pool, lever) WHERE outcome = 'fired';
+-- a held-back firing is recorded once per rule, event, pool and reason
+CREATE UNIQUE INDEX response_rule_firing_held_once ON evmgmt.response_rule_firing (rule_id, event_id, pool, outcome) WHERE outcome <> 'fired';
+CREATE INDEX ON evmgmt.response_rule_firing (rule_id, fired_at) WHERE outcome = 'fired';
+COMMENT ON TABLE evmgmt.response_rule_firing IS 'Every action a response rule took (fired: the lever logged as response_id, the webhook queued as notification_id) and every one it held back (rate_capped, switched_off, not_applicable for the pool and type)';
+
+-- Whether a rule matches a pool condition.
+CREATE FUNCTION evmgmt.response_rule_matches(r evmgmt.response_rule, e evmgmt.event, pool evmgmt.pool,
+											 severity evmgmt.severity)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+	SELECT r.enabled AND r.operation_id = e.operation_id
+		   AND response_rule_matches.severity BETWEEN r.most_severe AND r.least_severe
+		   AND (r.event_types IS NULL OR e.event_type = ANY (r.event_types))
+		   AND (r.subtypes IS NULL OR e.subtype = ANY (r.subtypes))
+		   AND (r.pools IS NULL OR response_rule_matches.pool = ANY (r.pools))
+		   AND (r.site_ids IS NULL OR e.site_id = ANY (r.site_ids))
+		   AND (r.queue_ids IS NULL OR e.queue_id = ANY (r.queue_ids))
+		   AND CASE r.source WHEN 'predicted' THEN e.detection_source = 'predictive'
+							 WHEN 'actual' THEN e.detection_source <> 'predictive' ELSE true END;
+END;
+COMMENT ON FUNCTION evmgmt.response_rule_matches(evmgmt.response_rule, evmgmt.event, evmgmt.pool, evmgmt.severity) IS 'Whether a response rule''s condition covers a pool condition of an event at a tier';
+
+-- The cause category a rule's diagnosis names for an event type.
+CREATE FUNCTION evmgmt.type_cause_category(event_type evmgmt.event_type) RETURNS text
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+	SELECT CASE type_cause_category.event_type WHEN 'capacity' THEN 'people' WHEN 'demand' THEN 'demand'
+		   WHEN 'system' THEN 'technology' WHEN 'process' THEN 'process' ELSE 'third_party' END;
+END;
+COMMENT ON FUNCTION evmgmt.type_cause_category(evmgmt.event_type) IS 'The fishbone bone of an event type (capacity: people, demand: demand, system: technology, process: process, third_party: third party): what a rule diagnoses a classified condition with';
+
+-- Apply the rules to one pool condition.  Returns the firings made.
+CREATE FUNCTION evmgmt.apply_response_rules(p_event_id bigint, p_pool evmgmt.pool) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	e evmgmt.event;
+	pc evmgmt.pool_condition;
+	r evmgmt.response_rule;
+	v_on boolean;
+	v_outcome text;
+	v_response bigint;
+	v_notification bigint;
+	v_firing bigint;
+	v_detail text;
+	v_vars jsonb;
+	v_n integer := 0;
+	q record;
+BEGIN
+	SELECT * INTO e FROM evmgmt.event x WHERE x.event_id = p_event_id;
+	SELECT * INTO pc FROM evmgmt.pool_condition x WHERE x.event_id = p_event_id AND x.pool = p_pool;
+	IF e.event_id IS NULL OR pc.severity IS NULL OR pc.state NOT IN ('classified', 'diagnosed', 'responding')
+	   OR e.closed_at IS NOT NULL OR e.cancelled_at IS NOT NULL THEN
+		RETURN 0;
+	END IF;
+	SELECT s.enabled INTO v_on FROM evmgmt.response_switch s;
+	FOR r IN SELECT x.* FROM evmgmt.response_rule x
+			 WHERE x.operation_id = e.operation_id AND x.enabled
+			 ORDER BY x.rule_id
+	LOOP
+		CONTINUE WHEN NOT evmgmt.response_rule_matches(r, e, p_pool, pc.severity);
+		-- once per event, pool and lever
+		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.response_rule_firing f
+							  WHERE f.event_id = p_event_id AND f.pool = p_pool AND f.lever = r.lever AND f.outcome = 'fired');
+		v_outcome := CASE
+			WHEN NOT COALESCE(v_on, true) THEN 'switched_off'
+			WHEN NOT EXISTS (SELECT FROM evmgmt.lever_applicability a
+							 WHERE a.lever = r.lever AND a.pool = p_pool AND a.event_type = e.event_type) THEN 'not_applicable'
+			-- the rule's firings in the last hour, counted under a lock on
+			-- the rule so that two sessions cannot both take the last one
+			WHEN (SELECT pg_catalog.count(*) FROM evmgmt.response_rule_firing f
+				  WHERE f.rule_id = r.rule_id AND f.outcome = 'fired'
+					AND f.fired_at > pg_catalog.clock_timestamp() - interval '1 hour') >= r.max_per_hour THEN 'rate_capped'
+			ELSE 'fired' END;
+		IF v_outcome = 'fired' THEN
+			PERFORM FROM evmgmt.response_rule x WHERE x.rule_id = r.rule_id FOR UPDATE;
+			IF (SELECT pg_catalog.count(*) FROM evmgmt.response_rule_firing f
+				WHERE f.rule_id = r.rule_id AND f.outcome = 'fired'
+				  AND f.fired_at > pg_catalog.clock_timestamp() - interval '1 hour') >= r.max_per_hour THEN
+				v_outcome := 'rate_capped';
+			END IF;
+		END IF;
+		IF v_outcome <> 'fired' THEN
+			INSERT INTO evmgmt.response_rule_firing (rule_id, event_id, pool, lever, outcome, severity, detail)
+			VALUES (r.rule_id, p_event_id, p_pool, r.lever, v_outcome, pc.severity,
+					CASE v_outcome WHEN 'rate_capped' THEN pg_catalog.format('%s firings in the last hour', r.max_per_hour)
+								   WHEN 'switched_off' THEN 'response rules are switched off (evmgmt.set_response_rules)'
+								   ELSE pg_catalog.format('lever %s is not allowed for pool %s and type %s', r.lever, p_pool, e.event_type) END)
+			ON CONFLICT DO NOTHING
+			RETURNING firing_id INTO v_firing;
+			IF v_firing IS NOT NULL THEN
+				INSERT INTO evmgmt.event_timeline (event_id, pool, actor, action, reason, details)
+				VALUES (p_event_id, p_pool, 'rule:response:' || r.rule_id, 'note',
+						pg_catalog.format('response rule %s held back (%s): lever %s', r.rule_id, v_outcome, r.lever),
+						pg_catalog.jsonb_build_object('rule', r.rule_id, 'lever', r.lever, 'outcome', v_outcome,
+													  'session_user', SESSION_USER::text));
+			END IF;
+			CONTINUE;
+		END IF;
+
+		-- the lever, through the lifecycle (a classified condition is
+		-- diagnosed first with its type's cause and the lever's class)
+		v_detail := pg_catalog.format('rule:response:%s: %s', r.rule_id, COALESCE(r.instruction, 'automatic response'));
+		IF pc.state = 'classified' THEN
+			PERFORM evmgmt.diagnose_pool(p_event_id, p_pool, evmgmt.type_cause_category(e.event_type),
+										 (SELECT l.lever_class FROM evmgmt.lever l WHERE l.lever = r.lever), v_detail);
+		END IF;
+		v_response := evmgmt.log_response(p_event_id, p_pool, r.lever, v_detail);
+		SELECT * INTO pc FROM evmgmt.pool_condition x WHERE x.event_id = p_event_id AND x.pool = p_pool;
+		INSERT INTO evmgmt.response_rule_firing (rule_id, event_id, pool, lever, outcome, severity, response_id)
+		VALUES (r.rule_id, p_event_id, p_pool, r.lever, 'fired', pc.severity, v_response)
+		RETURNING firing_id INTO v_firing;
+		-- the receiving system acts on the lever
+		IF r.provider_id IS NOT NULL THEN
+			v_vars := evmgmt.event_facts(p_event_id) || pg_catalog.jsonb_build_object(
+				'rule', r.rule_id, 'lever', r.lever, 'lever_name', (SELECT l.name FROM evmgmt.lever l WHERE l.lever = r.lever),
+				'lever_class', (SELECT l.lever_class FROM evmgmt.lever l WHERE l.lever = r.lever),
+				'pool', p_pool, 'pool_severity', pc.severity, 'firing_id', v_firing, 'response_id', v_response,
+				'instruction', COALESCE(r.instruction, ''), 'predicted', e.detection_source = 'predictive');
+			SELECT * INTO q FROM evmgmt.notify_endpoint('response_action', r.provider_id, p_event_id, NULL, e.operation_id,
+														v_vars, pg_catalog.clock_timestamp());
+			v_notification := q.notification_id;
+			UPDATE evmgmt.response_rule_firing f SET notification_id = v_notification,
+				detail = CASE WHEN q.outcome <> 'queued' THEN 'webhook not sent: ' || q.outcome END
+			WHERE f.firing_id = v_firing;
+		END IF;
+		INSERT INTO evmgmt.event_timeline (event_id, pool, actor, action, lever, reason, details)
+		VALUES (p_event_id, p_pool, 'rule:response:' || r.rule_id, 'note', r.lever,
+				pg_catalog.format('response rule %s fired: lever %s', r.rule_id, r.lever),
+				pg_catalog.jsonb_build_object('rule', r.rule_id, 'lever', r.lever, 'outcome', 'fired', 'firing_id', v_firing,
+											  'response_id', v_response, 'notification_id', v_notification,
+											  'session_user', SESSION_USER::text));
+		v_n := v_n + 1;
+	END LOOP;
+	RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.apply_response_rules(bigint, evmgmt.pool) IS 'Applies the operation''s response rules to one pool condition: logs each matching rule''s lever once per event, pool and lever (diagnosing a classified condition first), queues its webhook, and records every firing and every one held back (rate cap, kill switch, lever not applicable) with a timeline note';
+
+-- Rules act when a condition is classified or raised; a condition a rule
+-- handled that resolves without anyone from the ROC is recorded as such.
+CREATE FUNCTION evmgmt.response_rules_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on'
+	   OR pg_catalog.current_setting('evmgmt_internal.applying_response_rules', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	IF NEW.state = 'resolved' AND OLD.state IS DISTINCT FROM 'resolved' THEN
+		-- the level-3 share: every response a rule's, nobody acknowledged,
+		-- resolved by a rule
+		IF EXISTS (SELECT FROM evmgmt.response_rule_firing f
+				   WHERE f.event_id = NEW.event_id AND f.pool = NEW.pool AND f.outcome = 'fired')
+		   AND NOT EXISTS (SELECT FROM evmgmt.response_action a
+						   WHERE a.event_id = NEW.event_id AND a.pool = NEW.pool
+							 AND NOT EXISTS (SELECT FROM evmgmt.response_rule_firing f WHERE f.response_id = a.action_id))
+		   AND NOT EXISTS (SELECT FROM evmgmt.escalation x JOIN evmgmt.escalation_ack k ON k.escalation_id = x.escalation_id
+						   WHERE x.event_id = NEW.event_id AND x.pool = NEW.pool)
+		   AND NEW.resolution_note LIKE 'rule:%' THEN
+			INSERT INTO evmgmt.event_timeline (event_id, pool, actor, action, reason, details)
+			VALUES (NEW.event_id, NEW.pool, 'rule:response', 'note',
+					pg_catalog.format('%s handled without ROC intervention', NEW.pool),
+					pg_catalog.jsonb_build_object('handled_without_roc', true, 'severity', NEW.severity,
+						'rules', (SELECT pg_catalog.jsonb_agg(DISTINCT f.rule_id) FROM evmgmt.response_rule_firing f
+								  WHERE f.event_id = NEW.event_id AND f.pool = NEW.pool AND f.outcome = 'fired')));
+		END IF;
+		RETURN NULL;
+	END IF;
+	IF NEW.severity IS NULL OR NEW.state NOT IN ('classified', 'diagnosed', 'responding')
+	   OR (TG_OP = 'UPDATE' AND OLD.severity IS NOT DISTINCT FROM NEW.severity AND OLD.state IS NOT DISTINCT FROM NEW.state) THEN
+		RETURN NULL;
+	END IF;
+	IF NOT EXISTS (SELECT FROM evmgmt.response_rule r JOIN evmgmt.event e ON e.operation_id = r.operation_id
+				   WHERE e.event_id = NEW.event_id AND r.enabled) THEN
+		RETURN NULL;
+	END IF;
+	PERFORM pg_catalog.set_config('evmgmt_internal.applying_response_rules', 'on', true);
+	BEGIN
+		PERFORM evmgmt.apply_response_rules(NEW.event_id, NEW.pool);
+	EXCEPTION WHEN OTHERS THEN
+		-- a broken rule (a lever retired, a provider gone) never stops the
+		-- classification that triggered it
+		PERFORM pg_catalog.set_config('evmgmt_internal.applying_response_rules', 'off', true);
+		RAISE WARNING 'evmgmt response rules failed for event % pool %: %', NEW.event_id, NEW.pool, SQLERRM
+			USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. The classification stands; the rules are applied again when the condition next changes.';
+		RETURN NULL;
+	END;
+	PERFORM pg_catalog.set_config('evmgmt_internal.applying_response_rules', 'off', true);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.response_rules_trigger() IS 'Trigger on pool_condition: applies the response rules when a condition is classified, raised or moves on; records a condition a rule handled that resolved without ROC intervention';
+CREATE TRIGGER response_rules AFTER INSERT OR UPDATE OF severity, state ON evmgmt.pool_condition
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.response_rules_trigger();
+
+-- The level-3 share: conditions rules handled without the ROC.
+CREATE VIEW evmgmt.rule_handled_conditions AS
+SELECT pc.event_id, pc.pool, e.operation_id, e.site_id, e.queue_id, e.event_type, e.subtype, pc.severity,
+	   e.detection_source, pc.state, pc.resolved_at,
+	   (SELECT pg_catalog.array_agg(DISTINCT f.rule_id ORDER BY f.rule_id) FROM evmgmt.response_rule_firing f
+		WHERE f.event_id = pc.event_id AND f.pool = pc.pool AND f.outcome = 'fired') AS rules,
+	   (SELECT pg_catalog.array_agg(DISTINCT f.lever ORDER BY f.lever) FROM evmgmt.response_rule_firing f
+		WHERE f.event_id = pc.event_id AND f.pool = pc.pool AND f.outcome = 'fired') AS levers,
+	   EXISTS (SELECT FROM evmgmt.event_timeline t
+			   WHERE t.event_id = pc.event_id AND t.pool = pc.pool AND t.actor = 'rule:response'
+				 AND (t.details ->> 'handled_without_roc')::boolean) AS handled_without_roc
+FROM evmgmt.pool_condition pc
+JOIN evmgmt.event e ON e.event_id = pc.event_id
+WHERE EXISTS (SELECT FROM evmgmt.response_rule_firing f
+			  WHERE f.event_id = pc.event_id AND f.pool = pc.pool AND f.outcome = 'fired');
+COMMENT ON VIEW evmgmt.rule_handled_conditions IS 'Every pool condition a response rule acted on, with the rules and levers, and whether it resolved without ROC intervention (the maturity model''s level-3 share)';
