@@ -6463,3 +6463,2423 @@ COMMENT ON VIEW evmgmt.notification_redacted IS 'The outbox for responders: ever
 SELECT evmgmt.restrict_view_to_site_scope('notification_redacted');
 REVOKE SELECT (body, payload) ON evmgmt.notification FROM evmgmt_responder;
 GRANT SELECT ON evmgmt.notification_redacted TO evmgmt_responder, evmgmt_admin;
+
+-- ---------------------------------------------------------------------------
+-- Issue 10: predictive detection and rule-driven response
+-- (22_forecast.sql, 49_prediction.sql, 72_response_rules.sql,
+-- 74_runbooks.sql; the avert move of the lifecycle; detection continuing a
+-- predicted event; prediction in run_due_work; prediction and runbook facts
+-- in messages; paging held back for predictions below page_up_to).
+-- ---------------------------------------------------------------------------
+
+-- Quarantined rows say which table they were meant for.
+ALTER TABLE evmgmt.interval_quarantine ADD COLUMN target_table text NOT NULL DEFAULT 'interval_stat'
+	CONSTRAINT interval_quarantine_target_known CHECK (target_table IN ('interval_stat', 'interval_forecast'));
+CREATE OR REPLACE VIEW evmgmt.my_interval_quarantine WITH (security_barrier) AS
+SELECT q.quarantine_id, q.received_at, q.row_data, q.sqlstate, q.reason, q.detail, q.constraint_name, q.target_table
+FROM evmgmt.interval_quarantine q
+WHERE q.received_by = SESSION_USER;
+COMMENT ON VIEW evmgmt.my_interval_quarantine IS 'The quarantined interval and forecast rows the current session user loaded, with the reason and the table they were meant for';
+
+-- New message and notification kind: the webhook of a response rule.
+ALTER TABLE evmgmt.message_template DROP CONSTRAINT message_template_kind_check;
+ALTER TABLE evmgmt.message_template ADD CONSTRAINT message_template_kind_check
+	CHECK (kind IN ('escalation_step', 'opened', 'status_update', 'target_warning', 'target_breach', 'resolved', 'digest', 'response_action'));
+ALTER TABLE evmgmt.notification DROP CONSTRAINT notification_kind_check;
+ALTER TABLE evmgmt.notification ADD CONSTRAINT notification_kind_check
+	CHECK (kind IN ('escalation_step', 'opened', 'status_update', 'target_warning', 'target_breach', 'resolved', 'digest', 'test', 'response_action'));
+-- (as a fresh install ships them: without audit rows)
+ALTER TABLE evmgmt.message_template DISABLE TRIGGER protect_builtin, DISABLE TRIGGER audit;
+INSERT INTO evmgmt.message_template (kind, channel, subject, body, max_length, builtin)
+SELECT k.kind, c.channel,
+	   CASE WHEN c.channel IN ('email', 'push') THEN k.subject END,
+	   CASE c.channel WHEN 'voice' THEN k.spoken WHEN 'email' THEN k.long ELSE k.short END,
+	   CASE c.channel WHEN 'sms' THEN 160 WHEN 'push' THEN 1024 WHEN 'voice' THEN 1000 END,
+	   true
+FROM (VALUES
+	('response_action',
+	 '[{{tier}}] Rule {{rule}}: {{lever_name}}',
+	 '{{tier}} #{{event_id}} {{site}} {{queue}} pool {{pool}}: rule {{rule}} activates {{lever}} ({{lever_name}})',
+	 'Response rule {{rule}} activated the lever {{lever_name}} ({{lever}}) for pool {{pool}} of event {{event_id}} ({{tier}}, {{type}}) at {{site_name}}.'
+	 || E'\nTitle: {{title}}\nInstruction: {{instruction}}\n{{link}}',
+	 'This is evmgmt. Response rule {{rule}} activated {{lever_name}} for the {{tier}} event at site {{site_name}}.')
+) AS k(kind, subject, short, long, spoken)
+CROSS JOIN (SELECT pg_catalog.unnest(pg_catalog.enum_range(NULL::evmgmt.channel)) AS channel) c;
+ALTER TABLE evmgmt.message_template ENABLE TRIGGER protect_builtin, ENABLE ALWAYS TRIGGER audit;
+
+-- The lifecycle's avert move (src/lifecycle.c, src/state_machine.c).
+CREATE FUNCTION evmgmt.avert_pool(event_id bigint, pool evmgmt.pool, reason text)
+RETURNS evmgmt.event_state
+AS 'MODULE_PATHNAME', 'evmgmt_avert_pool'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION evmgmt.avert_pool(bigint, evmgmt.pool, text) IS 'Resolves one pool condition of a predicted event whose breach was prevented before it began (from classified, diagnosed or responding), with what prevented it';
+
+-- Forecast and schedule per interval, loaded by WFM ETL jobs (evmgmt_ingest),
+-- and its quarantine path.  What prediction reads (49_prediction.sql).
+--
+-- WFM re-forecasts and re-schedules intraday: a re-delivered interval
+-- replaces the earlier row, the last one delivered wins (within one
+-- statement, the row loaded last).  Each bad row is refused with a named
+-- constraint, as interval_stat refuses its rows; forecast_inbox takes rows as
+-- text and routes each bad one to interval_quarantine with its most specific
+-- reason, set-based, without a subtransaction per row.
+--
+-- Volume is small next to interval_stat (the next days of every series), so
+-- the table is a plain one with real foreign keys and row-level CHECKs.
+
+CREATE TABLE evmgmt.interval_forecast (
+	site_id			text COLLATE "C" NOT NULL
+		CONSTRAINT interval_forecast_site_id_fkey REFERENCES evmgmt.site (site_id) ON DELETE CASCADE ON UPDATE CASCADE,
+	queue_id		text COLLATE "C" NOT NULL
+		CONSTRAINT interval_forecast_queue_id_fkey REFERENCES evmgmt.queue (queue_id) ON DELETE CASCADE ON UPDATE CASCADE,
+	pool			evmgmt.pool NOT NULL,
+	interval_start	timestamptz NOT NULL,
+	interval_minutes smallint NOT NULL,
+	forecast_offered real NOT NULL,
+	forecast_aht	real NOT NULL,
+	scheduled		real NOT NULL,
+	patience_seconds real,
+	loaded_at		timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
+	loaded_by		text NOT NULL DEFAULT SESSION_USER,
+	CONSTRAINT interval_forecast_aht_positive CHECK (forecast_aht > 0 AND forecast_aht <= 86400),
+	CONSTRAINT interval_forecast_length_divides_hour CHECK (interval_minutes > 0 AND 60 % interval_minutes = 0),
+	CONSTRAINT interval_forecast_offered_not_negative CHECK (forecast_offered >= 0 AND forecast_offered <= 100000000),
+	CONSTRAINT interval_forecast_patience_positive CHECK (patience_seconds > 0 AND patience_seconds <= 86400),
+	CONSTRAINT interval_forecast_scheduled_not_negative CHECK (scheduled >= 0 AND scheduled <= 1000000),
+	CONSTRAINT interval_forecast_start_aligned CHECK (evmgmt.interval_start_aligned(interval_start, interval_minutes)),
+	CONSTRAINT interval_forecast_start_plausible CHECK (interval_start >= timestamptz '2000-01-01 00:00+00'
+														AND interval_start < timestamptz '2200-01-01 00:00+00')
+);
+CREATE INDEX interval_forecast_series_idx ON evmgmt.interval_forecast (site_id, queue_id, pool, interval_start);
+CREATE INDEX interval_forecast_start_idx ON evmgmt.interval_forecast (interval_start);
+COMMENT ON TABLE evmgmt.interval_forecast IS 'Forecast volume and handle time and scheduled agents per site, queue, pool and future interval, loaded by WFM ETL (COPY or INSERT); a re-delivered interval replaces the earlier forecast';
+COMMENT ON COLUMN evmgmt.interval_forecast.forecast_offered IS 'Contacts forecast to arrive in the interval';
+COMMENT ON COLUMN evmgmt.interval_forecast.forecast_aht IS 'Forecast average handle time, seconds';
+COMMENT ON COLUMN evmgmt.interval_forecast.scheduled IS 'Agents scheduled for the interval (on the phones, after planned shrinkage)';
+COMMENT ON COLUMN evmgmt.interval_forecast.patience_seconds IS 'Mean customer patience, seconds: when given, the projection uses Erlang A (abandonment) instead of Erlang C';
+COMMENT ON COLUMN evmgmt.interval_forecast.loaded_at IS 'When the statement that loaded the row started (of two deliveries of an interval the later one is kept)';
+
+-- Per series: when its forecast last changed and when prediction last
+-- looked at it (the worker predicts changed series at once, every series
+-- with a forecast again every evmgmt.prediction_refresh).
+CREATE TABLE evmgmt.forecast_series (
+	site_id			text COLLATE "C" NOT NULL REFERENCES evmgmt.site (site_id) ON DELETE CASCADE ON UPDATE CASCADE,
+	queue_id		text COLLATE "C" NOT NULL REFERENCES evmgmt.queue (queue_id) ON DELETE CASCADE ON UPDATE CASCADE,
+	pool			evmgmt.pool NOT NULL,
+	changed_at		timestamptz NOT NULL,
+	predicted_at	timestamptz,
+	PRIMARY KEY (site_id, queue_id, pool)
+);
+CREATE INDEX forecast_series_changed_idx ON evmgmt.forecast_series (changed_at) WHERE predicted_at IS NULL OR predicted_at < changed_at;
+COMMENT ON TABLE evmgmt.forecast_series IS 'Every series with a forecast: when a load (of the forecast, or of actual intervals) last changed what prediction sees, and when prediction last ran on it';
+
+-- After each load: the later of two deliveries of an interval stays, the
+-- series are marked for prediction, the worker is woken at commit.
+CREATE FUNCTION evmgmt.interval_forecast_loaded() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+	DELETE FROM evmgmt.interval_forecast f
+	USING (SELECT DISTINCT n.site_id, n.queue_id, n.pool, n.interval_start FROM new_rows n) k
+	WHERE f.site_id = k.site_id AND f.queue_id = k.queue_id AND f.pool = k.pool AND f.interval_start = k.interval_start
+	  AND EXISTS (SELECT FROM evmgmt.interval_forecast g
+				  WHERE g.site_id = f.site_id AND g.queue_id = f.queue_id AND g.pool = f.pool
+					AND g.interval_start = f.interval_start
+					AND (g.loaded_at, g.ctid) > (f.loaded_at, f.ctid));
+	INSERT INTO evmgmt.forecast_series AS s (site_id, queue_id, pool, changed_at)
+	SELECT k.site_id, k.queue_id, k.pool, pg_catalog.clock_timestamp()
+	FROM (SELECT DISTINCT n.site_id, n.queue_id, n.pool FROM new_rows n) k
+	ON CONFLICT (site_id, queue_id, pool) DO UPDATE SET changed_at = EXCLUDED.changed_at;
+	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		PERFORM evmgmt.wake_workers();
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_forecast_loaded() IS 'Statement trigger of interval_forecast: keeps the later delivery of each interval, marks the series for prediction and wakes the worker at commit';
+CREATE TRIGGER interval_forecast_loaded AFTER INSERT ON evmgmt.interval_forecast
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.interval_forecast_loaded();
+
+-- The forgiving entry point, as interval_inbox: every column text, nothing
+-- stays here after its statement.
+CREATE UNLOGGED TABLE evmgmt.forecast_inbox (
+	site_id text, queue_id text, pool text, interval_start text, interval_minutes text,
+	forecast_offered text, forecast_aht text, scheduled text, patience_seconds text
+);
+COMMENT ON TABLE evmgmt.forecast_inbox IS 'COPY target for forecasts that never fails on a bad row: good rows go to interval_forecast, bad rows to interval_quarantine with the reason (empty after every statement)';
+
+-- Why one inbox row cannot become an interval_forecast row, as inserting it
+-- would say: input syntax and range column by column, NOT NULL, the CHECK
+-- constraints in name order (the order PostgreSQL evaluates them in), then
+-- the codes.  {sqlstate, constraint, message[, detail]}, NULL when it can be
+-- stored; never raises.
+CREATE FUNCTION evmgmt.interval_forecast_problem(site_id text, queue_id text, pool text, interval_start text,
+												 interval_minutes text, forecast_offered text, forecast_aht text,
+												 scheduled text, patience_seconds text,
+												 site_known boolean, queue_known boolean)
+RETURNS text[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_start timestamptz;
+	v_minutes bigint;
+	v_offered double precision;
+	v_aht double precision;
+	v_scheduled double precision;
+	v_patience double precision;
+	v_col text;
+	v_val text;
+	v_real text[] := ARRAY['forecast_offered', 'forecast_aht', 'scheduled', 'patience_seconds'];
+	v_vals text[] := ARRAY[forecast_offered, forecast_aht, scheduled, patience_seconds];
+	v_chk text;
+BEGIN
+	-- input syntax and range, in column order
+	IF pool IS NOT NULL AND NOT pool = ANY (pg_catalog.enum_range(NULL::evmgmt.pool)::text[]) THEN
+		RETURN ARRAY['22P02', NULL, pg_catalog.format('invalid input value for enum evmgmt.pool: "%s"', pool)];
+	END IF;
+	IF interval_start IS NOT NULL THEN
+		v_start := evmgmt.try_timestamptz(interval_start);
+		IF v_start IS NULL THEN
+			RETURN ARRAY['22007', NULL, pg_catalog.format('invalid input syntax for type timestamp with time zone: "%s"', interval_start)];
+		END IF;
+	END IF;
+	IF interval_minutes IS NOT NULL THEN
+		v_minutes := evmgmt.try_integer(interval_minutes);
+		IF v_minutes IS NULL THEN
+			RETURN ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type smallint: "%s"', interval_minutes)];
+		ELSIF v_minutes < -32768 OR v_minutes > 32767 THEN
+			RETURN ARRAY['22003', NULL, pg_catalog.format('value "%s" is out of range for type smallint', interval_minutes)];
+		END IF;
+	END IF;
+	FOR i IN 1 .. 4 LOOP
+		v_val := v_vals[i];
+		CONTINUE WHEN v_val IS NULL;
+		IF evmgmt.try_real(v_val) IS NULL THEN
+			RETURN ARRAY['22P02', NULL, pg_catalog.format('invalid input syntax for type real: "%s"', v_val)];
+		END IF;
+		-- float8 reads it; real must hold it
+		IF pg_catalog.abs(evmgmt.try_real(v_val)) > 3.4028234663852886e38
+		   AND evmgmt.try_real(v_val) NOT IN ('Infinity', '-Infinity', 'NaN') THEN
+			RETURN ARRAY['22003', NULL, pg_catalog.format('"%s" is out of range for type real', v_val)];
+		END IF;
+	END LOOP;
+	v_offered := evmgmt.try_real(forecast_offered);
+	v_aht := evmgmt.try_real(forecast_aht);
+	v_scheduled := evmgmt.try_real(scheduled);
+	v_patience := evmgmt.try_real(patience_seconds);
+
+	-- NOT NULL, in column order
+	v_col := CASE WHEN site_id IS NULL THEN 'site_id' WHEN queue_id IS NULL THEN 'queue_id' WHEN pool IS NULL THEN 'pool'
+				  WHEN interval_start IS NULL THEN 'interval_start' WHEN interval_minutes IS NULL THEN 'interval_minutes'
+				  WHEN forecast_offered IS NULL THEN 'forecast_offered' WHEN forecast_aht IS NULL THEN 'forecast_aht'
+				  WHEN scheduled IS NULL THEN 'scheduled' END;
+	IF v_col IS NOT NULL THEN
+		RETURN ARRAY['23502', NULL, pg_catalog.format('null value in column "%s" of relation "interval_forecast" violates not-null constraint', v_col)];
+	END IF;
+
+	-- the CHECK constraints, in name order
+	v_chk := CASE
+		WHEN NOT (v_aht > 0 AND v_aht <= 86400) THEN 'interval_forecast_aht_positive'
+		WHEN NOT (v_minutes > 0 AND 60 % v_minutes = 0) THEN 'interval_forecast_length_divides_hour'
+		WHEN NOT (v_offered >= 0 AND v_offered <= 100000000) THEN 'interval_forecast_offered_not_negative'
+		WHEN v_patience IS NOT NULL AND NOT (v_patience > 0 AND v_patience <= 86400) THEN 'interval_forecast_patience_positive'
+		WHEN NOT (v_scheduled >= 0 AND v_scheduled <= 1000000) THEN 'interval_forecast_scheduled_not_negative'
+		WHEN NOT evmgmt.interval_start_aligned(v_start, v_minutes::smallint) THEN 'interval_forecast_start_aligned'
+		WHEN NOT (v_start >= timestamptz '2000-01-01 00:00+00' AND v_start < timestamptz '2200-01-01 00:00+00') THEN 'interval_forecast_start_plausible'
+	END;
+	IF v_chk IS NOT NULL THEN
+		RETURN ARRAY['23514', v_chk, pg_catalog.format('new row for relation "interval_forecast" violates check constraint "%s"', v_chk)];
+	END IF;
+
+	-- the codes
+	IF NOT site_known THEN
+		RETURN ARRAY['23503', 'interval_forecast_site_id_fkey',
+					 'insert or update on table "interval_forecast" violates foreign key constraint "interval_forecast_site_id_fkey"',
+					 pg_catalog.format('Key (site_id)=(%s) is not present in table "site".', site_id)];
+	END IF;
+	IF NOT queue_known THEN
+		RETURN ARRAY['23503', 'interval_forecast_queue_id_fkey',
+					 'insert or update on table "interval_forecast" violates foreign key constraint "interval_forecast_queue_id_fkey"',
+					 pg_catalog.format('Key (queue_id)=(%s) is not present in table "queue".', queue_id)];
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_forecast_problem(text, text, text, text, text, text, text, text, text, boolean, boolean) IS 'Why a forecast_inbox row cannot be stored in interval_forecast: {sqlstate, constraint, message[, detail]} as inserting it would raise (input syntax, NOT NULL, CHECK constraints in name order, codes), NULL when it can; never raises';
+
+-- Route one statement's inbox rows: bad ones to quarantine with their
+-- reason, good ones to interval_forecast, one INSERT each; then empty the
+-- inbox of them.
+CREATE FUNCTION evmgmt.forecast_inbox_route() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+	CREATE TEMPORARY TABLE IF NOT EXISTS evmgmt_forecast_routed (
+		n bigint, site_id text, queue_id text, pool text, interval_start text, interval_minutes text,
+		forecast_offered text, forecast_aht text, scheduled text, patience_seconds text, problem text[]
+	) ON COMMIT DROP;
+	DELETE FROM pg_temp.evmgmt_forecast_routed;
+	INSERT INTO pg_temp.evmgmt_forecast_routed
+	SELECT pg_catalog.row_number() OVER (), r.*,
+		   evmgmt.interval_forecast_problem(r.site_id, r.queue_id, r.pool, r.interval_start, r.interval_minutes,
+											r.forecast_offered, r.forecast_aht, r.scheduled, r.patience_seconds,
+											EXISTS (SELECT FROM evmgmt.site s WHERE s.site_id = r.site_id),
+											EXISTS (SELECT FROM evmgmt.queue q WHERE q.queue_id = r.queue_id))
+	FROM new_rows r;
+	INSERT INTO evmgmt.interval_quarantine (target_table, row_data, sqlstate, reason, detail, constraint_name)
+	SELECT 'interval_forecast',
+		   pg_catalog.jsonb_build_object('site_id', x.site_id, 'queue_id', x.queue_id, 'pool', x.pool,
+			   'interval_start', x.interval_start, 'interval_minutes', x.interval_minutes,
+			   'forecast_offered', x.forecast_offered, 'forecast_aht', x.forecast_aht, 'scheduled', x.scheduled,
+			   'patience_seconds', x.patience_seconds),
+		   x.problem[1], x.problem[3], x.problem[4], x.problem[2]
+	FROM pg_temp.evmgmt_forecast_routed x WHERE x.problem IS NOT NULL ORDER BY x.n;
+	INSERT INTO evmgmt.interval_forecast (site_id, queue_id, pool, interval_start, interval_minutes, forecast_offered,
+										  forecast_aht, scheduled, patience_seconds)
+	SELECT x.site_id, x.queue_id, x.pool::evmgmt.pool, x.interval_start::timestamptz, x.interval_minutes::smallint,
+		   x.forecast_offered::real, x.forecast_aht::real, x.scheduled::real, x.patience_seconds::real
+	FROM pg_temp.evmgmt_forecast_routed x WHERE x.problem IS NULL ORDER BY x.n;
+	-- what this transaction put into the inbox (earlier statements' rows
+	-- are gone already; other sessions' rows are theirs)
+	DELETE FROM evmgmt.forecast_inbox i WHERE evmgmt.stored_by_this_transaction(i.xmin);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.forecast_inbox_route() IS 'Statement trigger of forecast_inbox: quarantines each bad row with its most specific reason and loads the good rows into interval_forecast with one INSERT';
+CREATE TRIGGER forecast_inbox_route AFTER INSERT ON evmgmt.forecast_inbox
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.forecast_inbox_route();
+
+-- Predictive detection: forecast and schedule in, projected service level
+-- out, and predicted events before the breach (docs/prediction.md).
+--
+-- For every series with a forecast (22_forecast.sql) and every interval that
+-- has not ended and starts within the operation's horizon, the projection
+-- computes the traffic, the service level and the ASA at the scheduled
+-- agents with Erlang C (Erlang A where the forecast gives a patience), and
+-- the agents needed to meet the queue's target (agents_required).  It does so
+-- twice: on the forecast as loaded, and corrected by today's actuals of the
+-- same series (the intraday correction, below).  The operation chooses which
+-- projection drives prediction.
+--
+-- Prediction applies the detection rule of 30_classify.sql (the trailing
+-- run below each tier's threshold, classify_sustained_runs) to the projected
+-- series.  A series whose projection crosses a tier for longer than its
+-- sustain time gets a predicted event (detection_source 'predictive') before
+-- the first breaching interval starts; a re-forecast or schedule change that
+-- makes the projection healthy before the breach starts averts it
+-- (avert_pool); actuals that confirm it continue the same event (detection,
+-- 47_detection_actions.sql).  The worker runs it (run_due_work) right after
+-- a load changed what a series' projection depends on, and every series
+-- again every evmgmt.prediction_refresh as the horizon moves on.
+
+CREATE TABLE evmgmt.prediction_policy (
+	operation_id		text PRIMARY KEY REFERENCES evmgmt.operation ON DELETE CASCADE,
+	enabled				boolean NOT NULL DEFAULT true,
+	horizon				interval NOT NULL DEFAULT '2 hours'
+		CONSTRAINT prediction_policy_horizon_range CHECK (horizon >= interval '15 minutes' AND horizon <= interval '2 days'),
+	drive				text NOT NULL DEFAULT 'corrected'
+		CONSTRAINT prediction_policy_drive_known CHECK (drive IN ('corrected', 'forecast')),
+	page_up_to			evmgmt.severity NOT NULL DEFAULT 'sev2',
+	correction_min_intervals integer NOT NULL DEFAULT 2
+		CONSTRAINT prediction_policy_min_intervals_range CHECK (correction_min_intervals BETWEEN 1 AND 96),
+	correction_min_ratio double precision NOT NULL DEFAULT 0.5
+		CONSTRAINT prediction_policy_min_ratio_range CHECK (correction_min_ratio > 0 AND correction_min_ratio <= 1),
+	correction_max_ratio double precision NOT NULL DEFAULT 2.0
+		CONSTRAINT prediction_policy_max_ratio_range CHECK (correction_max_ratio >= 1 AND correction_max_ratio <= 10)
+);
+COMMENT ON TABLE evmgmt.prediction_policy IS 'Prediction settings per operation (an operation without a row uses the defaults)';
+COMMENT ON COLUMN evmgmt.prediction_policy.horizon IS 'How far ahead intervals are projected and predicted (from now; the interval in progress included)';
+COMMENT ON COLUMN evmgmt.prediction_policy.drive IS 'Which projection drives predicted events: corrected (by today''s actual-to-forecast ratios) or forecast (as loaded)';
+COMMENT ON COLUMN evmgmt.prediction_policy.page_up_to IS 'Predicted pool conditions of this tier or a more severe one page as detected ones do; less severe ones notify only the footprint''s audiences (the ROC)';
+COMMENT ON COLUMN evmgmt.prediction_policy.correction_min_intervals IS 'Intraday correction: actual intervals of the series today needed before the ratios apply (before that the corrected projection equals the forecast one)';
+COMMENT ON COLUMN evmgmt.prediction_policy.correction_min_ratio IS 'Intraday correction: lowest volume or AHT ratio applied (a smaller one is clamped to it)';
+COMMENT ON COLUMN evmgmt.prediction_policy.correction_max_ratio IS 'Intraday correction: highest volume or AHT ratio applied (a larger one is clamped to it)';
+
+CREATE VIEW evmgmt.effective_prediction_policy AS
+SELECT o.operation_id,
+	   COALESCE(p.enabled, true) AS enabled,
+	   COALESCE(p.horizon, interval '2 hours') AS horizon,
+	   COALESCE(p.drive, 'corrected') AS drive,
+	   COALESCE(p.page_up_to, 'sev2'::evmgmt.severity) AS page_up_to,
+	   COALESCE(p.correction_min_intervals, 2) AS correction_min_intervals,
+	   COALESCE(p.correction_min_ratio, 0.5) AS correction_min_ratio,
+	   COALESCE(p.correction_max_ratio, 2.0) AS correction_max_ratio
+FROM evmgmt.operation o
+LEFT JOIN evmgmt.prediction_policy p ON p.operation_id = o.operation_id;
+COMMENT ON VIEW evmgmt.effective_prediction_policy IS 'Prediction settings in force for every operation: its prediction_policy row or the defaults';
+
+------------------------------------------------------------------------------
+-- The projection
+------------------------------------------------------------------------------
+
+-- One interval at given volume, handle time and agents.  Fractional
+-- scheduled agents count down (7.6 scheduled are 7 on the phones all
+-- interval long); no volume meets the target; no agents for some volume
+-- answers nothing.  Agents needed are those of Erlang C also where Erlang A
+-- projects the service level (patience lets some callers go, which the
+-- staffing should not count on).  An SQL function that PostgreSQL inlines
+-- into the projection's query.
+CREATE FUNCTION evmgmt.project_interval(offered double precision, aht double precision, scheduled double precision,
+										patience double precision, interval_minutes integer,
+										target_sl double precision, target_seconds double precision)
+RETURNS TABLE (traffic double precision, service_level double precision, asa double precision, agents_needed integer)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT t.traffic,
+		   CASE WHEN project_interval.offered <= 0 THEN 1
+				WHEN pg_catalog.floor(project_interval.scheduled) < 1 THEN 0
+				WHEN project_interval.patience IS NULL
+					THEN evmgmt.service_level(t.traffic, pg_catalog.floor(project_interval.scheduled)::integer,
+											  project_interval.aht, project_interval.target_seconds)
+				ELSE (evmgmt.erlang_a(t.traffic, pg_catalog.floor(project_interval.scheduled)::integer, project_interval.aht,
+									  project_interval.patience, project_interval.target_seconds)).service_level END,
+		   CASE WHEN project_interval.offered <= 0 THEN 0
+				WHEN pg_catalog.floor(project_interval.scheduled) < 1 THEN NULL
+				WHEN project_interval.patience IS NULL
+					THEN NULLIF(evmgmt.asa(t.traffic, pg_catalog.floor(project_interval.scheduled)::integer, project_interval.aht),
+								'Infinity'::double precision)
+				ELSE (evmgmt.erlang_a(t.traffic, pg_catalog.floor(project_interval.scheduled)::integer, project_interval.aht,
+									  project_interval.patience, project_interval.target_seconds)).asa END,
+		   CASE WHEN project_interval.offered <= 0 THEN 0
+				ELSE evmgmt.agents_required(t.traffic, project_interval.aht, project_interval.target_sl,
+											project_interval.target_seconds) END
+	FROM (SELECT project_interval.offered * project_interval.aht / (project_interval.interval_minutes * 60.0) AS traffic) t;
+END;
+COMMENT ON FUNCTION evmgmt.project_interval(double precision, double precision, double precision, double precision, integer, double precision, double precision) IS 'Traffic (Erlangs), projected service level and ASA at the scheduled agents (whole agents; Erlang A when a patience is given, else Erlang C) and the agents Erlang C needs for the target';
+
+-- Today's actual-to-forecast ratios of each series (the intraday
+-- correction): over the actual intervals of the series since the site's
+-- local midnight that ended by "at" and have a forecast (interval_forecast
+-- for the same interval, else the forecast columns of interval_stat),
+--   volume ratio = sum(offered) / sum(forecast offered)
+--   AHT ratio    = sum(aht x handled) / sum(forecast aht x handled)
+-- applied once the series has correction_min_intervals of them, clamped to
+-- [correction_min_ratio, correction_max_ratio]; 1 otherwise.
+CREATE FUNCTION evmgmt.intraday_ratios(at timestamptz)
+RETURNS TABLE (site_id text, queue_id text, pool evmgmt.pool, intervals integer,
+			   volume_ratio double precision, aht_ratio double precision,
+			   raw_volume_ratio double precision, raw_aht_ratio double precision)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT r.site_id, r.queue_id, r.pool, r.n,
+		   CASE WHEN r.n >= pol.correction_min_intervals AND r.vol IS NOT NULL
+				THEN GREATEST(pol.correction_min_ratio, LEAST(pol.correction_max_ratio, r.vol)) ELSE 1 END,
+		   CASE WHEN r.n >= pol.correction_min_intervals AND r.aht IS NOT NULL
+				THEN GREATEST(pol.correction_min_ratio, LEAST(pol.correction_max_ratio, r.aht)) ELSE 1 END,
+		   r.vol, r.aht
+	FROM (SELECT s.site_id, s.queue_id, s.pool, si.operation_id,
+				 pg_catalog.count(*)::integer AS n,
+				 pg_catalog.sum(a.offered)::float8 / NULLIF(pg_catalog.sum(COALESCE(f.forecast_offered, a.forecast_offered)), 0) AS vol,
+				 pg_catalog.sum(a.aht_seconds::float8 * a.handled) FILTER (WHERE a.aht_seconds IS NOT NULL AND COALESCE(f.forecast_aht, a.forecast_aht) IS NOT NULL)
+					 / NULLIF(pg_catalog.sum(COALESCE(f.forecast_aht, a.forecast_aht)::float8 * a.handled)
+								  FILTER (WHERE a.aht_seconds IS NOT NULL AND COALESCE(f.forecast_aht, a.forecast_aht) IS NOT NULL), 0) AS aht
+		  FROM evmgmt.forecast_series s
+		  JOIN evmgmt.site si ON si.site_id = s.site_id
+		  JOIN evmgmt.interval_stat a
+			ON a.site_id = s.site_id AND a.queue_id = s.queue_id AND a.pool = s.pool
+		   AND a.interval_start >= (pg_catalog.date_trunc('day', intraday_ratios.at AT TIME ZONE si.time_zone) AT TIME ZONE si.time_zone)
+		   AND a.interval_start < intraday_ratios.at
+		   AND a.interval_start + a.interval_minutes * interval '1 minute' <= intraday_ratios.at
+		  LEFT JOIN evmgmt.interval_forecast f
+			ON f.site_id = a.site_id AND f.queue_id = a.queue_id AND f.pool = a.pool AND f.interval_start = a.interval_start
+		  WHERE COALESCE(f.forecast_offered, a.forecast_offered) IS NOT NULL
+		  GROUP BY s.site_id, s.queue_id, s.pool, si.operation_id) r
+	JOIN evmgmt.effective_prediction_policy pol ON pol.operation_id = r.operation_id;
+END;
+COMMENT ON FUNCTION evmgmt.intraday_ratios(timestamptz) IS 'Per series with a forecast and actuals today (site-local day, intervals ended by the given time): the number of actual intervals with a forecast, the volume and AHT ratios of actual to forecast (raw, and as applied: clamped, 1 until enough intervals)';
+
+-- The projection of every series at a moment: each forecast interval that
+-- has not ended and starts within the horizon, projected as loaded and as
+-- corrected.
+CREATE FUNCTION evmgmt.forecast_projection_at(at timestamptz)
+RETURNS TABLE (operation_id text, site_id text, queue_id text, pool evmgmt.pool, interval_start timestamptz,
+			   interval_minutes integer, scheduled real, patience_seconds real, target_service_level double precision,
+			   target_seconds integer,
+			   forecast_offered real, forecast_aht real, traffic double precision,
+			   projected_service_level double precision, projected_asa double precision, agents_needed integer,
+			   staffing_gap double precision,
+			   correction_intervals integer, volume_ratio double precision, aht_ratio double precision,
+			   corrected_offered double precision, corrected_aht double precision, corrected_traffic double precision,
+			   corrected_service_level double precision, corrected_asa double precision, corrected_agents_needed integer,
+			   corrected_staffing_gap double precision,
+			   drive text, driving_service_level double precision, driving_agents_needed integer)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT si.operation_id, f.site_id, f.queue_id, f.pool, f.interval_start, f.interval_minutes, f.scheduled,
+		   f.patience_seconds, q.sl_target, q.sl_seconds, f.forecast_offered, f.forecast_aht,
+		   p.traffic, p.service_level, p.asa, p.agents_needed, p.agents_needed - f.scheduled,
+		   COALESCE(r.intervals, 0), COALESCE(r.volume_ratio, 1), COALESCE(r.aht_ratio, 1),
+		   f.forecast_offered * COALESCE(r.volume_ratio, 1), f.forecast_aht * COALESCE(r.aht_ratio, 1),
+		   c.traffic, c.service_level, c.asa, c.agents_needed, c.agents_needed - f.scheduled,
+		   pol.drive,
+		   CASE pol.drive WHEN 'forecast' THEN p.service_level ELSE c.service_level END,
+		   CASE pol.drive WHEN 'forecast' THEN p.agents_needed ELSE c.agents_needed END
+	FROM evmgmt.interval_forecast f
+	JOIN evmgmt.site si ON si.site_id = f.site_id
+	JOIN evmgmt.queue q ON q.queue_id = f.queue_id
+	JOIN evmgmt.effective_prediction_policy pol ON pol.operation_id = si.operation_id
+	LEFT JOIN evmgmt.intraday_ratios(forecast_projection_at.at) r
+	  ON r.site_id = f.site_id AND r.queue_id = f.queue_id AND r.pool = f.pool
+	CROSS JOIN LATERAL evmgmt.project_interval(f.forecast_offered, f.forecast_aht, f.scheduled, f.patience_seconds,
+											   f.interval_minutes, q.sl_target, q.sl_seconds) p
+	CROSS JOIN LATERAL evmgmt.project_interval(f.forecast_offered * COALESCE(r.volume_ratio, 1),
+											   f.forecast_aht * COALESCE(r.aht_ratio, 1), f.scheduled,
+											   f.patience_seconds, f.interval_minutes, q.sl_target, q.sl_seconds) c
+	WHERE f.interval_start < forecast_projection_at.at + pol.horizon
+	  AND f.interval_start > forecast_projection_at.at - interval '1 hour'
+	  AND f.interval_start + f.interval_minutes * interval '1 minute' > forecast_projection_at.at
+	ORDER BY f.site_id, f.queue_id, f.pool, f.interval_start;
+END;
+COMMENT ON FUNCTION evmgmt.forecast_projection_at(timestamptz) IS 'Projection of every forecast interval not ended at the given time and starting within the horizon: traffic, service level, ASA, agents needed and the gap to scheduled, as forecast and as corrected by today''s actuals, and which one drives prediction';
+
+CREATE VIEW evmgmt.forecast_projection AS
+SELECT p.* FROM evmgmt.forecast_projection_at(pg_catalog.now()) p;
+COMMENT ON VIEW evmgmt.forecast_projection IS 'The ROC''s "next two hours" screen: every series'' forecast intervals within the horizon, projected as forecast and as corrected by today''s actuals (service level, ASA, agents needed, gap to scheduled)';
+
+------------------------------------------------------------------------------
+-- What prediction knows and did
+------------------------------------------------------------------------------
+
+CREATE TABLE evmgmt.prediction_state (
+	site_id			text COLLATE "C" NOT NULL,
+	queue_id		text COLLATE "C" NOT NULL,
+	pool			evmgmt.pool NOT NULL,
+	status			text NOT NULL CONSTRAINT prediction_state_status_known
+						CHECK (status IN ('predicted', 'confirmed', 'averted', 'not_confirmed')),
+	event_id		bigint NOT NULL,
+	severity		evmgmt.severity NOT NULL,
+	predicted_at	timestamptz NOT NULL,
+	breach_starts_at timestamptz NOT NULL,
+	breach_ends_at	timestamptz NOT NULL,
+	projected_service_level double precision,
+	agents_needed	integer,
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	PRIMARY KEY (site_id, queue_id, pool)
+);
+CREATE INDEX ON evmgmt.prediction_state (event_id);
+COMMENT ON TABLE evmgmt.prediction_state IS 'Per series, the latest predicted breach: predicted (event open, breach ahead or under way), confirmed (actuals breached: detection carries the event on), averted (the projection became healthy before the breach began), not_confirmed (the predicted intervals passed and the actuals stayed healthy)';
+COMMENT ON COLUMN evmgmt.prediction_state.agents_needed IS 'Agents to add to scheduled so that the worst breaching interval meets the queue''s service-level target';
+
+CREATE TABLE evmgmt.prediction_log (
+	prediction_id	bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	recorded_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	site_id			text NOT NULL,
+	queue_id		text NOT NULL,
+	pool			evmgmt.pool NOT NULL,
+	decision		text NOT NULL CONSTRAINT prediction_log_decision_known
+						CHECK (decision IN ('predicted', 'joined', 'raised', 'confirmed', 'averted', 'not_confirmed')),
+	event_id		bigint,
+	severity		evmgmt.severity,
+	event_type		evmgmt.event_type,
+	subtype			text,
+	breach_starts_at timestamptz,
+	evidence		jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ON evmgmt.prediction_log (event_id);
+CREATE INDEX ON evmgmt.prediction_log (site_id, recorded_at);
+COMMENT ON TABLE evmgmt.prediction_log IS 'Every prediction decision with the projection behind it: predicted, joined (another pool of a predicted event), raised, confirmed by actuals, averted, not confirmed';
+
+-- The run log of the worker's prediction passes.
+CREATE TABLE evmgmt.prediction_run (
+	run_id			bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	started_at		timestamptz NOT NULL,
+	finished_at		timestamptz NOT NULL,
+	full_pass		boolean NOT NULL,
+	series			integer NOT NULL,
+	intervals		integer NOT NULL,
+	breaching		integer NOT NULL,
+	decisions		integer NOT NULL,
+	failures		integer NOT NULL
+);
+CREATE INDEX ON evmgmt.prediction_run (started_at);
+COMMENT ON TABLE evmgmt.prediction_run IS 'One row per prediction pass of the worker: series and intervals projected, series breaching, decisions taken, series that failed (each in its own subtransaction; the others go on)';
+
+------------------------------------------------------------------------------
+-- Acting on a projection
+------------------------------------------------------------------------------
+
+-- One series with the projected intervals that breach: open or join, raise,
+-- or avert.  p_rows: the projected intervals of the series in time order
+-- with the tier each reaches (NULL when the projection is healthy).
+CREATE FUNCTION evmgmt.predict_series(p_site text, p_queue text, p_pool evmgmt.pool, p_operation text,
+									  p_now timestamptz, p_rows jsonb)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	ps evmgmt.prediction_state;
+	v_found boolean;
+	v_tier evmgmt.severity;
+	v_first jsonb;
+	v_worst jsonb;
+	v_start timestamptz;
+	v_end timestamptz;
+	v_type evmgmt.event_type;
+	v_subtype text;
+	v_normal double precision;
+	v_offered double precision;
+	v_event bigint;
+	v_state evmgmt.event_state;
+	v_sev evmgmt.severity;
+	v_decision text;
+	v_evidence jsonb;
+	v_pol evmgmt.effective_detection_policy;
+	v_title text;
+	v_need integer;
+	v_follow text;
+BEGIN
+	SELECT * INTO ps FROM evmgmt.prediction_state s
+	WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool FOR UPDATE;
+	v_found := FOUND;
+	-- a prediction whose event people resolved or cancelled is over
+	IF v_found AND ps.status = 'predicted'
+	   AND NOT EXISTS (SELECT FROM evmgmt.pool_condition pc JOIN evmgmt.event e ON e.event_id = pc.event_id
+					   WHERE pc.event_id = ps.event_id AND pc.pool = p_pool AND pc.state NOT IN ('resolved', 'cancelled')
+						 AND e.closed_at IS NULL AND e.cancelled_at IS NULL) THEN
+		-- resolved by a response before the breach began: averted by people
+		ps.status := CASE WHEN p_now < ps.breach_starts_at
+							   AND EXISTS (SELECT FROM evmgmt.pool_condition pc
+										   WHERE pc.event_id = ps.event_id AND pc.pool = p_pool AND pc.state = 'resolved')
+						  THEN 'averted' ELSE 'not_confirmed' END;
+		UPDATE evmgmt.prediction_state s SET status = ps.status, updated_at = pg_catalog.clock_timestamp()
+		WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+		INSERT INTO evmgmt.prediction_log (site_id, queue_id, pool, decision, event_id, severity, breach_starts_at, evidence)
+		VALUES (p_site, p_queue, p_pool, ps.status, ps.event_id, ps.severity, ps.breach_starts_at,
+				pg_catalog.jsonb_build_object('by', 'people'));
+	END IF;
+
+	-- the most severe tier ahead, the first interval that reaches a tier,
+	-- the worst interval of the breach
+	SELECT pg_catalog.min((x ->> 'tier')::evmgmt.severity) INTO v_tier FROM pg_catalog.jsonb_array_elements(p_rows) x;
+	IF v_tier IS NULL THEN
+		IF v_found AND ps.status = 'predicted' THEN
+			IF p_now < ps.breach_starts_at THEN
+				v_decision := 'averted';
+			ELSIF p_now >= ps.breach_ends_at THEN
+				v_decision := 'not_confirmed';
+			END IF;
+			IF v_decision IS NOT NULL THEN
+				PERFORM evmgmt.avert_pool(ps.event_id, p_pool,
+					CASE v_decision WHEN 'averted' THEN pg_catalog.format('averted: the projection of %s is healthy again before the breach predicted for %s', p_pool, ps.breach_starts_at)
+									ELSE pg_catalog.format('not confirmed: the predicted intervals of %s passed without a breach in the actuals', p_pool) END);
+				UPDATE evmgmt.prediction_state s SET status = v_decision, updated_at = pg_catalog.clock_timestamp()
+				WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+				INSERT INTO evmgmt.prediction_log (site_id, queue_id, pool, decision, event_id, severity, breach_starts_at, evidence)
+				VALUES (p_site, p_queue, p_pool, v_decision, ps.event_id, ps.severity, ps.breach_starts_at,
+						pg_catalog.jsonb_build_object('intervals', p_rows));
+				PERFORM evmgmt.detection_note(ps.event_id, p_pool, 'prediction', v_decision || ': ' || p_pool,
+											  pg_catalog.jsonb_build_object('decision', v_decision, 'breach_starts_at', ps.breach_starts_at));
+			END IF;
+		END IF;
+		RETURN v_decision;
+	END IF;
+
+	SELECT x INTO v_first FROM pg_catalog.jsonb_array_elements(p_rows) x WHERE x ->> 'tier' IS NOT NULL
+	ORDER BY (x ->> 'interval_start')::timestamptz LIMIT 1;
+	v_start := (v_first ->> 'run_started_at')::timestamptz;
+	-- the breach: from its start to the last interval below a threshold
+	SELECT pg_catalog.max((x ->> 'interval_start')::timestamptz + (x ->> 'interval_minutes')::integer * interval '1 minute')
+	INTO v_end FROM pg_catalog.jsonb_array_elements(p_rows) x
+	WHERE (x ->> 'interval_start')::timestamptz >= v_start AND (x ->> 'below')::boolean;
+	SELECT x INTO v_worst FROM pg_catalog.jsonb_array_elements(p_rows) x
+	WHERE (x ->> 'interval_start')::timestamptz >= v_start AND (x ->> 'below')::boolean
+	ORDER BY (x ->> 'service_level')::float8, (x ->> 'interval_start')::timestamptz LIMIT 1;
+	v_need := GREATEST(0, pg_catalog.ceil((v_worst ->> 'agents_needed')::float8 - pg_catalog.floor((v_worst ->> 'scheduled')::float8)))::integer;
+
+	-- a series detection already follows is the actual condition's business
+	SELECT d.status INTO v_follow FROM evmgmt.detection_state d
+	WHERE d.site_id = p_site AND d.queue_id = p_queue AND d.pool = p_pool AND d.status <> 'recovered'
+	  AND EXISTS (SELECT FROM evmgmt.event e WHERE e.event_id = d.event_id AND e.closed_at IS NULL AND e.cancelled_at IS NULL);
+	IF FOUND AND NOT (v_found AND ps.status = 'predicted') THEN
+		RETURN NULL;
+	END IF;
+
+	-- the type: forecast volume well above the series' normal (the mean
+	-- actual volume of the same interval of day over the last 7 days) is
+	-- demand, otherwise too few scheduled against required is capacity
+	SELECT * INTO v_pol FROM evmgmt.effective_detection_policy p WHERE p.operation_id = p_operation;
+	SELECT pg_catalog.sum((x ->> 'offered')::float8) INTO v_offered FROM pg_catalog.jsonb_array_elements(p_rows) x
+	WHERE (x ->> 'interval_start')::timestamptz >= v_start AND (x ->> 'below')::boolean;
+	SELECT pg_catalog.sum(h.offered)::float8 / 7 INTO v_normal
+	FROM pg_catalog.jsonb_array_elements(p_rows) x
+	CROSS JOIN pg_catalog.generate_series(1, 7) k
+	JOIN evmgmt.interval_stat h
+	  ON h.interval_start = (x ->> 'interval_start')::timestamptz - k * interval '1 day'
+	 AND h.site_id = p_site AND h.queue_id = p_queue AND h.pool = p_pool
+	WHERE (x ->> 'interval_start')::timestamptz >= v_start AND (x ->> 'below')::boolean;
+	IF v_normal > 0 AND v_offered >= v_pol.demand_offered_ratio * v_normal THEN
+		v_type := 'demand'; v_subtype := 'volume_spike';
+	ELSE
+		v_type := 'capacity'; v_subtype := 'staffing_shortfall';
+	END IF;
+
+	v_evidence := pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'tier', v_tier, 'breach_starts_at', v_start, 'breach_ends_at', v_end,
+		'projected_service_level', (v_worst ->> 'service_level')::float8,
+		'agents_needed', v_need, 'worst_interval', v_worst ->> 'interval_start',
+		'scheduled', (v_worst ->> 'scheduled')::float8, 'required', (v_worst ->> 'agents_needed')::integer,
+		'forecast_offered', v_offered, 'normal_offered', v_normal,
+		'drive', v_worst ->> 'drive', 'inferred_type', v_type, 'inferred_subtype', v_subtype,
+		'lead_minutes', pg_catalog.round((EXTRACT(epoch FROM v_start - p_now) / 60)::numeric, 1),
+		'intervals', p_rows));
+
+	IF v_found AND ps.status = 'predicted' THEN
+		-- the prediction stands: raise when it got worse, keep its figures current
+		v_event := ps.event_id;
+		SELECT pc.state, pc.severity INTO v_state, v_sev FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = v_event AND pc.pool = p_pool;
+		IF v_sev > v_tier THEN
+			PERFORM evmgmt.reclassify_pool(v_event, p_pool, v_tier,
+				pg_catalog.format('rule:prediction: projected %s for %s', v_tier, p_pool));
+			v_decision := 'raised';
+		END IF;
+		UPDATE evmgmt.prediction_state s
+		SET severity = LEAST(s.severity, v_tier), breach_starts_at = LEAST(s.breach_starts_at, v_start),
+			breach_ends_at = GREATEST(v_end, s.breach_ends_at),
+			projected_service_level = (v_worst ->> 'service_level')::float8, agents_needed = v_need,
+			updated_at = pg_catalog.clock_timestamp()
+		WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+	ELSE
+		-- one event per condition: a predicted event of the same site, queue
+		-- and type still open takes this pool too
+		SELECT e.event_id INTO v_event FROM evmgmt.event e
+		WHERE e.site_id = p_site AND e.queue_id = p_queue AND e.event_type = v_type
+		  AND e.detection_source = 'predictive' AND e.closed_at IS NULL AND e.cancelled_at IS NULL
+		  AND NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = e.event_id AND pc.pool = p_pool)
+		ORDER BY e.event_id DESC LIMIT 1;
+		IF v_event IS NULL THEN
+			v_title := pg_catalog.format('Predicted %s at %s %s: service level %s%% from %s',
+				pg_catalog.lower((SELECT st.name FROM evmgmt.event_subtype st WHERE st.subtype = v_subtype)),
+				p_site, p_queue, pg_catalog.round(((v_worst ->> 'service_level')::float8 * 100)::numeric),
+				pg_catalog.to_char(v_start AT TIME ZONE (SELECT s.time_zone FROM evmgmt.site s WHERE s.site_id = p_site), 'HH24:MI'));
+			v_event := evmgmt.open_event(v_type, p_site, ARRAY[p_pool], 'predictive', v_title,
+										 LEAST(p_now, pg_catalog.now()), p_queue, v_subtype,
+										 pg_catalog.format('Predicted from the forecast and schedule: %s agents short in the worst interval; the breach would start at %s.', v_need, v_start));
+			v_decision := 'predicted';
+		ELSE
+			PERFORM evmgmt.add_pool(v_event, p_pool, pg_catalog.format('rule:prediction: %s projected %s', p_pool, v_tier));
+			v_decision := 'joined';
+		END IF;
+		INSERT INTO evmgmt.prediction_state AS s (site_id, queue_id, pool, status, event_id, severity, predicted_at,
+												  breach_starts_at, breach_ends_at, projected_service_level, agents_needed)
+		VALUES (p_site, p_queue, p_pool, 'predicted', v_event, v_tier, p_now, v_start, v_end,
+				(v_worst ->> 'service_level')::float8, v_need)
+		ON CONFLICT (site_id, queue_id, pool) DO UPDATE
+		SET status = 'predicted', event_id = EXCLUDED.event_id, severity = EXCLUDED.severity,
+			predicted_at = EXCLUDED.predicted_at, breach_starts_at = EXCLUDED.breach_starts_at,
+			breach_ends_at = EXCLUDED.breach_ends_at, projected_service_level = EXCLUDED.projected_service_level,
+			agents_needed = EXCLUDED.agents_needed, updated_at = pg_catalog.clock_timestamp();
+		-- classified last: the escalation start and the response rules read
+		-- the prediction's facts
+		PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+	END IF;
+	IF v_decision IS NOT NULL THEN
+		INSERT INTO evmgmt.prediction_log (site_id, queue_id, pool, decision, event_id, severity, event_type, subtype,
+										   breach_starts_at, evidence)
+		VALUES (p_site, p_queue, p_pool, v_decision, v_event, v_tier, v_type, v_subtype, v_start, v_evidence);
+		PERFORM evmgmt.detection_note(v_event, p_pool, 'prediction',
+			pg_catalog.format('%s: %s projected %s from %s (service level %s%%, %s agents short)', v_decision, p_pool, v_tier,
+							  v_start, pg_catalog.round(((v_worst ->> 'service_level')::float8 * 100)::numeric), v_need),
+			pg_catalog.jsonb_build_object('decision', v_decision, 'tier', v_tier, 'breach_starts_at', v_start,
+										  'agents_needed', v_need));
+	END IF;
+	RETURN v_decision;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.predict_series(text, text, evmgmt.pool, text, timestamptz, jsonb) IS 'Prediction for one series from its projected intervals: opens (or joins) a predicted event classified at the projected tier, raises it, or averts it when the projection is healthy before the breach starts (not_confirmed when the predicted intervals passed healthy); logs every decision with its evidence';
+
+-- Actuals confirmed a predicted breach (called by detection when it acts on
+-- a series with an open prediction): the event carries on.  A pool whose
+-- predicted tier did not page starts paging now, as a detected one would.
+CREATE FUNCTION evmgmt.prediction_confirm(p_site text, p_queue text, p_pool evmgmt.pool, p_data_time timestamptz,
+										  p_tier evmgmt.severity)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ps evmgmt.prediction_state;
+BEGIN
+	SELECT * INTO ps FROM evmgmt.prediction_state s
+	WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool AND s.status = 'predicted' FOR UPDATE;
+	IF NOT FOUND OR NOT EXISTS (SELECT FROM evmgmt.pool_condition pc JOIN evmgmt.event e ON e.event_id = pc.event_id
+								WHERE pc.event_id = ps.event_id AND pc.pool = p_pool
+								  AND pc.state NOT IN ('resolved', 'cancelled')
+								  AND e.closed_at IS NULL AND e.cancelled_at IS NULL) THEN
+		RETURN NULL;
+	END IF;
+	UPDATE evmgmt.prediction_state s SET status = 'confirmed', updated_at = pg_catalog.clock_timestamp()
+	WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+	INSERT INTO evmgmt.prediction_log (site_id, queue_id, pool, decision, event_id, severity, breach_starts_at, evidence)
+	VALUES (p_site, p_queue, p_pool, 'confirmed', ps.event_id, p_tier, ps.breach_starts_at,
+			pg_catalog.jsonb_build_object('data_time', p_data_time, 'predicted_tier', ps.severity, 'actual_tier', p_tier,
+										  'lead_minutes', pg_catalog.round((EXTRACT(epoch FROM p_data_time - ps.predicted_at) / 60)::numeric, 1)));
+	PERFORM evmgmt.detection_note(ps.event_id, p_pool, 'prediction',
+		pg_catalog.format('confirmed: the actuals of %s breached at %s (%s), as predicted at %s', p_pool, p_data_time, p_tier, ps.predicted_at),
+		pg_catalog.jsonb_build_object('decision', 'confirmed', 'data_time', p_data_time, 'tier', p_tier));
+	-- held back as a prediction: pages now
+	IF NOT EXISTS (SELECT FROM evmgmt.escalation x WHERE x.event_id = ps.event_id AND x.pool = p_pool AND x.state = 'active') THEN
+		PERFORM evmgmt.escalation_start(ps.event_id, p_pool, 'opened', pg_catalog.clock_timestamp());
+	END IF;
+	RETURN ps.event_id;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.prediction_confirm(text, text, evmgmt.pool, timestamptz, evmgmt.severity) IS 'Marks the open prediction of a series confirmed by the actuals (timeline and prediction_log), starts the paging a held-back prediction did not, and returns its event (NULL when the series has no open prediction)';
+
+-- Whether a predicted pool condition pages (escalation_start): only at the
+-- tiers the operation lets predictions page for, unless actuals confirmed it.
+CREATE FUNCTION evmgmt.prediction_pages(p_event_id bigint, p_pool evmgmt.pool) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT COALESCE((SELECT e.detection_source <> 'predictive'
+						 OR pc.severity <= pol.page_up_to
+						 OR EXISTS (SELECT FROM evmgmt.prediction_state s
+									WHERE s.event_id = e.event_id AND s.pool = pc.pool AND s.status = 'confirmed')
+					 FROM evmgmt.event e
+					 JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id AND pc.pool = p_pool
+					 JOIN evmgmt.effective_prediction_policy pol ON pol.operation_id = e.operation_id
+					 WHERE e.event_id = p_event_id), true);
+END;
+COMMENT ON FUNCTION evmgmt.prediction_pages(bigint, evmgmt.pool) IS 'False for the pool condition of a predicted event whose tier is less severe than the operation''s page_up_to and that actuals have not confirmed: it notifies the footprint''s audiences only';
+
+-- The prediction pass: the series whose inputs changed (or all series with
+-- a forecast when p_full), projected in one query, the tier of each
+-- interval by the detection rule over the projected series, then each
+-- series that breaches or has an open prediction acted on in its own
+-- subtransaction.  Returns the run's id.
+CREATE FUNCTION evmgmt.run_predictions(p_now timestamptz, p_full boolean) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	v_started timestamptz := pg_catalog.clock_timestamp();
+	v_series integer;
+	v_intervals integer;
+	v_breaching integer := 0;
+	v_decisions integer := 0;
+	v_failures integer := 0;
+	v_marked timestamptz := pg_catalog.clock_timestamp();
+	v_id bigint;
+	c record;
+	v_decision text;
+BEGIN
+	IF p_now IS NULL OR NOT (p_now >= timestamptz '2000-01-01 00:00+00' AND p_now < timestamptz '2200-01-01 00:00+00') THEN
+		RAISE EXCEPTION 'the moment of run_predictions must lie between 2000-01-01 and 2200-01-01'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.to_regclass('pg_temp.evmgmt_predict_series') IS NULL THEN
+		CREATE TEMPORARY TABLE evmgmt_predict_series (
+			site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, PRIMARY KEY (site_id, queue_id, pool)
+		) ON COMMIT DELETE ROWS;
+	END IF;
+	DELETE FROM pg_temp.evmgmt_predict_series;
+	INSERT INTO pg_temp.evmgmt_predict_series
+	SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.forecast_series s
+	WHERE p_full OR s.predicted_at IS NULL OR s.predicted_at < s.changed_at
+	UNION
+	SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.prediction_state s WHERE s.status = 'predicted';
+	GET DIAGNOSTICS v_series = ROW_COUNT;
+	ANALYZE pg_temp.evmgmt_predict_series;
+
+	v_intervals := 0;
+	FOR c IN
+		WITH proj AS MATERIALIZED (
+			SELECT p.*,
+				   ARRAY[th.sev1_threshold, th.sev2_threshold, th.sev3_threshold] AS thresholds,
+				   ARRAY[th.sev1_sustain, th.sev2_sustain, th.sev3_sustain] AS sustains
+			FROM evmgmt.forecast_projection_at(p_now) p
+			JOIN pg_temp.evmgmt_predict_series k ON k.site_id = p.site_id AND k.queue_id = p.queue_id AND k.pool = p.pool
+			JOIN evmgmt.severity_thresholds th ON th.operation_id = p.operation_id
+			JOIN evmgmt.effective_prediction_policy pol ON pol.operation_id = p.operation_id
+			WHERE pol.enabled
+		), runs AS (
+			SELECT x.*, evmgmt.sustained_runs_below(x.driving_service_level, x.thresholds, x.interval_start, x.interval_minutes)
+							OVER (PARTITION BY x.site_id, x.queue_id, x.pool ORDER BY x.interval_start) AS r
+			FROM proj x
+		), tiers AS (
+			SELECT y.*, evmgmt.classify_sustained_runs(y.r[1], y.r[2], y.r[3], y.sustains[1], y.sustains[2], y.sustains[3]) AS tier
+			FROM runs y
+		)
+		SELECT t.operation_id, t.site_id, t.queue_id, t.pool, pg_catalog.count(*)::integer AS n,
+			   pg_catalog.bool_or(t.tier IS NOT NULL) AS breaching,
+			   pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+				   'interval_start', t.interval_start, 'interval_minutes', t.interval_minutes,
+				   'service_level', t.driving_service_level, 'agents_needed', t.driving_agents_needed,
+				   'scheduled', t.scheduled, 'drive', t.drive,
+				   'offered', CASE t.drive WHEN 'forecast' THEN t.forecast_offered::float8 ELSE t.corrected_offered END,
+				   'forecast_service_level', t.projected_service_level, 'corrected_service_level', t.corrected_service_level,
+				   'volume_ratio', t.volume_ratio, 'aht_ratio', t.aht_ratio,
+				   'below', COALESCE(t.driving_service_level < GREATEST(t.thresholds[1], t.thresholds[2], t.thresholds[3])
+									 OR (t.driving_service_level <= 0 AND 0 = ANY (t.thresholds)), false),
+				   'tier', t.tier,
+				   'run_started_at', CASE WHEN t.tier IS NOT NULL THEN
+						t.interval_start + t.interval_minutes * interval '1 minute'
+						- t.r[CASE t.tier WHEN 'sev1' THEN 1 WHEN 'sev2' THEN 2 ELSE 3 END] * interval '1 minute' END))
+				   ORDER BY t.interval_start) AS rows
+		FROM tiers t
+		GROUP BY t.operation_id, t.site_id, t.queue_id, t.pool
+		ORDER BY t.site_id, t.queue_id, t.pool
+	LOOP
+		v_intervals := v_intervals + c.n;
+		IF c.breaching THEN
+			v_breaching := v_breaching + 1;
+		END IF;
+		IF c.breaching OR EXISTS (SELECT FROM evmgmt.prediction_state s
+								  WHERE s.site_id = c.site_id AND s.queue_id = c.queue_id AND s.pool = c.pool
+									AND s.status = 'predicted') THEN
+			BEGIN
+				v_decision := evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, c.rows);
+				IF v_decision IS NOT NULL THEN
+					v_decisions := v_decisions + 1;
+				END IF;
+			EXCEPTION WHEN OTHERS THEN
+				v_failures := v_failures + 1;
+				RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
+					USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. The other series were predicted; this one is tried again on the next pass.';
+			END;
+		END IF;
+	END LOOP;
+	-- open predictions whose forecast has gone beyond the horizon's reach (no
+	-- projected interval left): over once their breach window has passed
+	FOR c IN SELECT s.site_id, s.queue_id, s.pool, si.operation_id FROM evmgmt.prediction_state s
+			 JOIN evmgmt.site si ON si.site_id = s.site_id
+			 WHERE s.status = 'predicted' AND s.breach_ends_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.interval_forecast f
+							   WHERE f.site_id = s.site_id AND f.queue_id = s.queue_id AND f.pool = s.pool
+								 AND f.interval_start + f.interval_minutes * interval '1 minute' > p_now
+								 AND f.interval_start < p_now + interval '1 hour')
+	LOOP
+		BEGIN
+			IF evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, '[]') IS NOT NULL THEN
+				v_decisions := v_decisions + 1;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			v_failures := v_failures + 1;
+			RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
+				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '.';
+		END;
+	END LOOP;
+
+	UPDATE evmgmt.forecast_series s SET predicted_at = v_marked
+	FROM pg_temp.evmgmt_predict_series k
+	WHERE k.site_id = s.site_id AND k.queue_id = s.queue_id AND k.pool = s.pool
+	  AND (s.predicted_at IS NULL OR s.predicted_at < v_marked);
+	-- forecasts of intervals that ended long ago are no longer read
+	DELETE FROM evmgmt.interval_forecast f
+	WHERE f.interval_start < p_now - evmgmt.setting_interval('evmgmt.forecast_retention', interval '35 days');
+	INSERT INTO evmgmt.prediction_run (started_at, finished_at, full_pass, series, intervals, breaching, decisions, failures)
+	VALUES (v_started, pg_catalog.clock_timestamp(), p_full, v_series, v_intervals, v_breaching, v_decisions, v_failures)
+	RETURNING run_id INTO v_id;
+	DELETE FROM evmgmt.prediction_run r WHERE r.started_at < p_now - interval '7 days';
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.run_predictions(timestamptz, boolean) IS 'One prediction pass at the given moment: projects the series whose forecast or actuals changed (all series with a forecast when full), applies the detection rule to the projected series and acts on each series that breaches or has an open prediction in its own subtransaction; records the pass in prediction_run and returns its id';
+
+-- When the worker should run the next pass: now for changed series, else
+-- evmgmt.prediction_refresh after the last full pass.
+CREATE FUNCTION evmgmt.prediction_due(p_now timestamptz, OUT due_at timestamptz, OUT full_pass boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_last timestamptz;
+BEGIN
+	IF NOT EXISTS (SELECT FROM evmgmt.forecast_series) THEN
+		RETURN;
+	END IF;
+	SELECT pg_catalog.max(r.started_at) INTO v_last FROM evmgmt.prediction_run r WHERE r.full_pass;
+	IF v_last IS NULL OR v_last + evmgmt.setting_interval('evmgmt.prediction_refresh', interval '5 minutes') <= p_now THEN
+		due_at := p_now;
+		full_pass := true;
+	ELSIF EXISTS (SELECT FROM evmgmt.forecast_series s WHERE s.predicted_at IS NULL OR s.predicted_at < s.changed_at) THEN
+		due_at := p_now;
+		full_pass := false;
+	ELSE
+		due_at := v_last + evmgmt.setting_interval('evmgmt.prediction_refresh', interval '5 minutes');
+		full_pass := true;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.prediction_due(timestamptz) IS 'When the next prediction pass is due and whether it is a full one (NULL when no series has a forecast)';
+
+-- The outcome of every predicted event and every missed breach, for the
+-- maturity figures: predicted events confirmed, averted or not confirmed
+-- (and still open), and events detected from actuals that no prediction
+-- foresaw.
+CREATE VIEW evmgmt.prediction_outcome AS
+SELECT e.event_id, e.operation_id, e.site_id, e.queue_id, e.event_type, e.opened_at,
+	   'predicted'::text AS source,
+	   CASE WHEN pg_catalog.bool_or(s.status = 'confirmed') THEN 'confirmed'
+			WHEN pg_catalog.bool_or(s.status = 'predicted') THEN 'open'
+			WHEN pg_catalog.bool_or(s.status = 'averted') THEN 'averted'
+			ELSE 'not_confirmed' END AS outcome,
+	   pg_catalog.min(s.breach_starts_at) AS breach_starts_at,
+	   pg_catalog.round((EXTRACT(epoch FROM pg_catalog.min(s.breach_starts_at) - e.opened_at) / 60)::numeric, 1) AS lead_minutes
+FROM evmgmt.event e
+JOIN evmgmt.prediction_state s ON s.event_id = e.event_id
+WHERE e.detection_source = 'predictive'
+GROUP BY e.event_id
+UNION ALL
+SELECT e.event_id, e.operation_id, e.site_id, e.queue_id, e.event_type, e.opened_at, 'rule', 'missed', NULL, NULL
+FROM evmgmt.event e
+WHERE e.detection_source = 'rule'
+  AND EXISTS (SELECT FROM evmgmt.forecast_series f JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
+			  WHERE f.site_id = e.site_id AND f.queue_id = e.queue_id AND f.pool = pc.pool);
+COMMENT ON VIEW evmgmt.prediction_outcome IS 'Every predicted event with its outcome (confirmed by actuals, averted, not confirmed, or still open) and lead time, and every event detected from actuals on a series with a forecast (missed: no prediction foresaw it)';
+
+-- Detection continues a predicted event (47_detection_actions.sql).
+CREATE OR REPLACE FUNCTION evmgmt.detect_point(p_site text, p_queue text, p_pool evmgmt.pool, p_operation text,
+									pol evmgmt.effective_detection_policy, sustains integer[],
+									thresholds double precision[], pt evmgmt.detection_row,
+									buf evmgmt.detection_row[], backfill boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	v_rule constant text := 'sustained_service_level';
+	v_end timestamptz := pt.interval_start + pt.interval_minutes * interval '1 minute';
+	v_tier evmgmt.severity;
+	v_k integer;
+	v_run_start timestamptz;
+	v_healthy boolean;
+	d evmgmt.detection_state;
+	v_found boolean;
+	f record;
+	v_esc_base double precision;
+	v_tra_base double precision;
+	inf record;
+	v_figures jsonb;
+	v_intervals jsonb;
+	v_evidence jsonb;
+	v_event bigint;
+	v_inhibitor bigint;
+	v_decision text;
+	v_status text;
+	v_transitions timestamptz[];
+	v_closed timestamptz;
+	v_state evmgmt.event_state;
+	v_sev evmgmt.severity;
+	v_title text;
+	v_reason text;
+BEGIN
+	v_tier := evmgmt.classify_sustained_runs(pt.runs[1], pt.runs[2], pt.runs[3], sustains[1], sustains[2], sustains[3]);
+	v_healthy := pt.service_level IS NOT NULL
+				 AND COALESCE(pt.runs[1], 0) = 0 AND COALESCE(pt.runs[2], 0) = 0 AND COALESCE(pt.runs[3], 0) = 0;
+
+	SELECT * INTO d FROM evmgmt.detection_state s
+	WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool FOR UPDATE;
+	v_found := FOUND;
+	-- an event a responder resolved, closed or cancelled is no longer followed
+	IF v_found AND d.status <> 'recovered' THEN
+		SELECT pc.state, pc.severity INTO v_state, v_sev FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = d.event_id AND pc.pool = p_pool;
+		IF v_state IS NULL OR v_state IN ('resolved', 'cancelled')
+		   OR EXISTS (SELECT FROM evmgmt.event e WHERE e.event_id = d.event_id
+					  AND (e.closed_at IS NOT NULL OR e.cancelled_at IS NOT NULL)) THEN
+			d.status := 'recovered';
+		END IF;
+	END IF;
+
+	-- a point evaluated before (a re-delivery): only a breach worse than the
+	-- one recorded acts again; nothing else is replayed
+	IF v_found AND v_end <= d.evaluated_at
+	   AND (v_tier IS NULL OR (d.status <> 'recovered' AND d.severity <= v_tier)) THEN
+		RETURN;
+	END IF;
+
+	IF v_tier IS NULL THEN
+		IF NOT v_found OR backfill THEN
+			RETURN;
+		END IF;
+		IF d.status = 'recovered' THEN
+			UPDATE evmgmt.detection_state s SET status = 'recovered', evaluated_at = v_end, updated_at = pg_catalog.clock_timestamp()
+			WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool AND s.status <> 'recovered';
+			RETURN;
+		END IF;
+		v_status := d.status;
+		v_transitions := ARRAY(SELECT x FROM pg_catalog.unnest(d.transitions) x WHERE x > v_end - pol.flap_window ORDER BY x);
+		IF NOT v_healthy THEN
+			-- below a threshold again, not (yet) for long enough
+			UPDATE evmgmt.detection_state s SET evaluated_at = v_end, healthy_intervals = 0, updated_at = pg_catalog.clock_timestamp()
+			WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+			RETURN;
+		END IF;
+		IF d.status = 'breaching' THEN
+			v_transitions := v_transitions || v_end;
+			v_status := CASE WHEN pg_catalog.cardinality(v_transitions) >= pol.flap_transitions THEN 'flapping' ELSE 'recovering' END;
+			d.healthy_intervals := 1;
+		ELSIF d.status = 'flapping' THEN
+			d.healthy_intervals := d.healthy_intervals + 1;
+			-- held until healthy for a whole flap window
+			IF d.healthy_intervals * pt.interval_minutes * interval '1 minute' >= pol.flap_window THEN
+				v_status := 'recovering';
+			END IF;
+		ELSE
+			d.healthy_intervals := d.healthy_intervals + 1;
+		END IF;
+		v_evidence := pg_catalog.jsonb_build_object('figures', pg_catalog.jsonb_build_object(
+						  'service_level', pt.service_level, 'healthy_intervals', d.healthy_intervals));
+		IF v_status <> d.status THEN
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, evidence)
+			VALUES (p_site, p_queue, p_pool, pt.interval_start, 'recovery', v_status, d.event_id, d.severity, v_evidence);
+			PERFORM evmgmt.detection_note(d.event_id, p_pool, 'recovery',
+				CASE v_status WHEN 'flapping' THEN pg_catalog.format('%s flapping: held at %s', p_pool, d.severity)
+							  ELSE pg_catalog.format('%s recovering: service level %s%%', p_pool,
+													 pg_catalog.round((pt.service_level * 100)::numeric)) END,
+				pg_catalog.jsonb_build_object('status', v_status, 'data_time', pt.interval_start));
+		END IF;
+		-- opt-in auto-resolve (routine tiers, after a response was logged)
+		IF v_status = 'recovering' AND pol.auto_resolve_after IS NOT NULL
+		   AND d.healthy_intervals >= pol.auto_resolve_after AND v_sev = ANY (pol.auto_resolve_severities)
+		   AND v_state = 'responding' THEN
+			PERFORM evmgmt.resolve_pool(d.event_id, p_pool,
+				pg_catalog.format('rule:recovery: healthy for %s intervals', d.healthy_intervals));
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, evidence)
+			VALUES (p_site, p_queue, p_pool, pt.interval_start, 'recovery', 'auto_resolved', d.event_id, d.severity, v_evidence);
+			v_status := 'recovered';
+		END IF;
+		UPDATE evmgmt.detection_state s
+		SET status = v_status, evaluated_at = v_end, healthy_intervals = d.healthy_intervals,
+			transitions = v_transitions, updated_at = pg_catalog.clock_timestamp()
+		WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
+		RETURN;
+	END IF;
+
+	------------------------------------------------------------------
+	-- a sustained breach at this interval: what it looks like
+	------------------------------------------------------------------
+	v_k := CASE v_tier WHEN 'sev1' THEN 1 WHEN 'sev2' THEN 2 ELSE 3 END;
+	v_run_start := v_end - pt.runs[v_k] * interval '1 minute';
+	SELECT pg_catalog.sum(x.offered)::float8 AS offered, pg_catalog.sum(x.handled)::float8 AS handled,
+		   pg_catalog.avg(x.staffed) FILTER (WHERE x.scheduled IS NOT NULL) AS staffed,
+		   pg_catalog.avg(x.scheduled) FILTER (WHERE x.staffed IS NOT NULL) AS scheduled,
+		   pg_catalog.sum(x.offered) FILTER (WHERE x.forecast_offered IS NOT NULL)::float8 AS offered_fc,
+		   pg_catalog.sum(x.forecast_offered)::float8 AS forecast_offered,
+		   pg_catalog.sum(x.aht * x.handled) FILTER (WHERE x.forecast_aht IS NOT NULL)
+			   / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.aht IS NOT NULL AND x.forecast_aht IS NOT NULL), 0) AS aht,
+		   pg_catalog.sum(x.forecast_aht * x.handled) FILTER (WHERE x.aht IS NOT NULL)
+			   / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.aht IS NOT NULL AND x.forecast_aht IS NOT NULL), 0) AS forecast_aht,
+		   pg_catalog.sum(x.escalated)::float8 / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.escalated IS NOT NULL), 0) AS escalated_share,
+		   pg_catalog.sum(x.transferred)::float8 / NULLIF(pg_catalog.sum(x.handled) FILTER (WHERE x.transferred IS NOT NULL), 0) AS transferred_share,
+		   pg_catalog.sum(x.answered)::float8 / NULLIF(pg_catalog.sum(x.offered), 0) AS service_level,
+		   pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+			   'interval_start', x.interval_start, 'minutes', x.interval_minutes, 'service_level', x.service_level,
+			   'offered', x.offered, 'handled', x.handled, 'forecast_offered', x.forecast_offered,
+			   'staffed', x.staffed, 'scheduled', x.scheduled, 'aht', x.aht, 'forecast_aht', x.forecast_aht,
+			   'escalated', x.escalated, 'transferred', x.transferred) ORDER BY x.interval_start) AS intervals
+	INTO f
+	FROM pg_catalog.unnest(buf) x
+	WHERE x.interval_start >= v_run_start AND x.interval_start <= pt.interval_start;
+	-- process shares against the same series and interval of day, 7 days back
+	IF f.escalated_share IS NOT NULL OR f.transferred_share IS NOT NULL THEN
+		SELECT pg_catalog.sum(h.escalated)::float8 / NULLIF(pg_catalog.sum(h.handled) FILTER (WHERE h.escalated IS NOT NULL), 0),
+			   pg_catalog.sum(h.transferred)::float8 / NULLIF(pg_catalog.sum(h.handled) FILTER (WHERE h.transferred IS NOT NULL), 0)
+		INTO v_esc_base, v_tra_base
+		FROM pg_catalog.unnest(buf) x
+		CROSS JOIN pg_catalog.generate_series(1, 7) k
+		JOIN evmgmt.interval_stat h
+		  ON h.interval_start = x.interval_start - k * interval '1 day'
+		 AND h.site_id = p_site AND h.queue_id = p_queue AND h.pool = p_pool
+		WHERE x.interval_start >= v_run_start AND x.interval_start <= pt.interval_start;
+	END IF;
+	SELECT * INTO inf FROM evmgmt.infer_event_type(f.offered, f.handled, f.staffed, f.scheduled,
+		f.forecast_offered, f.offered_fc, f.aht, f.forecast_aht,
+		f.escalated_share, v_esc_base, f.transferred_share, v_tra_base, pol) i;
+	v_figures := pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+		'tier', v_tier, 'service_level', f.service_level, 'latest_service_level', pt.service_level,
+		'run_started_at', v_run_start, 'run_minutes', pt.runs[v_k],
+		'minutes_below_sev1', pt.runs[1], 'minutes_below_sev2', pt.runs[2], 'minutes_below_sev3', pt.runs[3],
+		'thresholds', pg_catalog.to_jsonb(thresholds), 'sustain_minutes', pg_catalog.to_jsonb(sustains),
+		'offered', f.offered, 'handled', f.handled, 'forecast_offered', f.forecast_offered,
+		'staffed', f.staffed, 'scheduled', f.scheduled, 'aht', f.aht, 'forecast_aht', f.forecast_aht,
+		'escalated_share', f.escalated_share, 'escalated_share_7d_mean', v_esc_base,
+		'transferred_share', f.transferred_share, 'transferred_share_7d_mean', v_tra_base,
+		'inferred_type', inf.event_type, 'inferred_subtype', inf.subtype, 'inference', inf.matched,
+		'weak_inference', inf.weak));
+	v_evidence := pg_catalog.jsonb_build_object('figures', v_figures, 'intervals', f.intervals);
+
+	IF backfill THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'backfill', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'backfill' AND l.severity = v_tier);
+		RETURN;
+	END IF;
+	IF EXISTS (SELECT FROM evmgmt.maintenance_window w
+			   WHERE w.site_id = p_site AND (w.queue_id IS NULL OR w.queue_id = p_queue)
+				 AND (w.pool IS NULL OR w.pool = p_pool)
+				 AND w.starts_at <= pt.interval_start AND w.ends_at > pt.interval_start) THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, severity, event_type, subtype, weak_inference, evidence)
+		SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'maintenance', v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+		WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+						  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+							AND l.data_time = pt.interval_start AND l.decision = 'maintenance' AND l.severity = v_tier);
+		RETURN;
+	END IF;
+
+	------------------------------------------------------------------
+	-- which event the condition belongs to
+	------------------------------------------------------------------
+	IF v_found AND d.status <> 'recovered' THEN
+		v_event := d.event_id;
+	END IF;
+	-- a breach prediction foresaw (49_prediction.sql): its event carries on
+	IF v_event IS NULL AND EXISTS (SELECT FROM evmgmt.prediction_state ps
+								   WHERE ps.site_id = p_site AND ps.queue_id = p_queue AND ps.pool = p_pool
+									 AND ps.status = 'predicted') THEN
+		v_event := evmgmt.prediction_confirm(p_site, p_queue, p_pool, pt.interval_start, v_tier);
+		IF v_event IS NOT NULL THEN
+			v_decision := 'continued';
+		END IF;
+	END IF;
+	-- an open sev1 outage at the site/queue absorbs the lower tiers it explains
+	SELECT e.event_id INTO v_inhibitor
+	FROM evmgmt.event e
+	JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
+	WHERE e.site_id = p_site AND (e.queue_id IS NULL OR e.queue_id = p_queue) AND e.event_type = 'system'
+	  AND e.closed_at IS NULL AND e.cancelled_at IS NULL
+	  AND pc.severity = 'sev1' AND pc.state NOT IN ('resolved', 'cancelled')
+	  AND e.event_id IS DISTINCT FROM v_event
+	ORDER BY e.event_id LIMIT 1;
+	IF v_inhibitor IS NOT NULL THEN
+		IF v_tier = 'sev1' AND inf.event_type = 'system' THEN
+			v_event := v_inhibitor;
+		ELSIF v_event IS NULL THEN
+			INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, event_type, subtype, weak_inference, evidence)
+			SELECT p_site, p_queue, p_pool, pt.interval_start, v_rule, 'inhibited', v_inhibitor, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence
+			WHERE NOT EXISTS (SELECT FROM evmgmt.detection_log l
+							  WHERE l.site_id = p_site AND l.queue_id = p_queue AND l.pool = p_pool
+								AND l.data_time = pt.interval_start AND l.decision = 'inhibited' AND l.severity = v_tier);
+			RETURN;
+		END IF;
+	END IF;
+	v_reason := pg_catalog.format('%s %s: service level below %s%% for %s min (tier %s)', v_rule, p_pool,
+								  pg_catalog.round((thresholds[v_k] * 100)::numeric), pt.runs[v_k], v_tier);
+	-- the same series breaching again within the recurrence window: its event
+	IF v_event IS NULL AND v_found AND d.event_id IS NOT NULL THEN
+		SELECT e.closed_at INTO v_closed FROM evmgmt.event e
+		WHERE e.event_id = d.event_id AND e.cancelled_at IS NULL;
+		IF v_closed IS NULL AND FOUND THEN
+			v_event := d.event_id;
+		ELSIF v_closed >= pg_catalog.now() - evmgmt.setting_interval('evmgmt.recurrence_window', interval '7 days') THEN
+			PERFORM evmgmt.reopen_event(d.event_id, 'rule:' || v_reason, ARRAY[p_pool]);
+			v_event := d.event_id;
+			v_decision := 'reopened';
+		END IF;
+	END IF;
+	-- one event per condition: the open event of the site, queue and type
+	-- (also one a responder retyped from that type: reclassify_type)
+	IF v_event IS NULL THEN
+		SELECT e.event_id INTO v_event FROM evmgmt.event e
+		WHERE e.site_id = p_site AND e.queue_id = p_queue
+		  AND (e.event_type = inf.event_type
+			   OR EXISTS (SELECT FROM evmgmt.event_timeline t
+						  WHERE t.event_id = e.event_id AND t.action = 'reclassified' AND t.pool IS NULL
+							AND t.details ->> 'from_type' = inf.event_type::text))
+		  AND e.closed_at IS NULL AND e.cancelled_at IS NULL
+		ORDER BY e.event_id DESC LIMIT 1;
+	END IF;
+	IF v_event IS NULL THEN
+		v_title := pg_catalog.format('%s at %s %s: service level %s%% for %s min',
+			COALESCE((SELECT st.name FROM evmgmt.event_subtype st WHERE st.subtype = inf.subtype), pg_catalog.initcap(inf.event_type::text)),
+			p_site, p_queue, pg_catalog.round((COALESCE(f.service_level, 0) * 100)::numeric), pt.runs[v_k]);
+		v_event := evmgmt.open_event(inf.event_type, p_site, ARRAY[p_pool], 'rule', v_title,
+									 LEAST(v_run_start, pg_catalog.now()), p_queue, inf.subtype,
+									 'Opened by rule ' || v_rule || ': ' || inf.matched
+									 || CASE WHEN inf.weak THEN ' (weak inference: check the type)' ELSE '' END);
+		PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+		v_decision := 'opened';
+	ELSE
+		SELECT pc.state, pc.severity INTO v_state, v_sev FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = v_event AND pc.pool = p_pool;
+		IF NOT FOUND THEN
+			PERFORM evmgmt.add_pool(v_event, p_pool, 'rule:' || v_reason);
+			PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+			v_decision := 'joined';
+		ELSIF v_state = 'detected' THEN
+			PERFORM evmgmt.classify_pool(v_event, p_pool, v_tier);
+			v_decision := COALESCE(v_decision, 'joined');
+		ELSIF v_state = 'cancelled' THEN
+			v_decision := NULL;		-- a responder called it a false positive
+		ELSE
+			IF v_state = 'resolved' THEN
+				PERFORM evmgmt.reopen_pool(v_event, p_pool, 'rule:' || v_reason);
+				v_decision := 'reopened';
+			END IF;
+			IF v_sev > v_tier THEN
+				PERFORM evmgmt.reclassify_pool(v_event, p_pool, v_tier, 'rule:' || v_reason);
+				v_decision := COALESCE(v_decision, 'raised');
+			END IF;
+		END IF;
+	END IF;
+
+	-- the series' own state; a breach after recovering is a transition
+	v_transitions := CASE WHEN v_found THEN ARRAY(SELECT x FROM pg_catalog.unnest(d.transitions) x
+												  WHERE x > v_end - pol.flap_window ORDER BY x)
+					 ELSE '{}' END;
+	v_status := 'breaching';
+	IF v_found AND d.status IN ('recovering', 'recovered') AND d.event_id = v_event THEN
+		v_transitions := v_transitions || v_end;
+		v_decision := COALESCE(v_decision, 'continued');
+	END IF;
+	IF v_found AND d.status = 'flapping' AND d.event_id = v_event THEN
+		v_status := 'flapping';
+	ELSIF pg_catalog.cardinality(v_transitions) >= pol.flap_transitions THEN
+		IF d.status IS DISTINCT FROM 'flapping' THEN
+			v_decision := COALESCE(v_decision, 'flapping');
+		END IF;
+		v_status := 'flapping';
+	END IF;
+	INSERT INTO evmgmt.detection_state AS s (site_id, queue_id, pool, status, severity, event_id, breach_started_at,
+											 evaluated_at, healthy_intervals, transitions)
+	VALUES (p_site, p_queue, p_pool, v_status, v_tier, v_event, v_run_start, v_end, 0, v_transitions)
+	ON CONFLICT (site_id, queue_id, pool) DO UPDATE
+	SET status = EXCLUDED.status,
+		severity = CASE WHEN s.event_id = EXCLUDED.event_id AND s.status <> 'recovered' THEN LEAST(s.severity, EXCLUDED.severity)
+						ELSE EXCLUDED.severity END,
+		event_id = EXCLUDED.event_id,
+		breach_started_at = CASE WHEN s.event_id = EXCLUDED.event_id AND s.status <> 'recovered' THEN s.breach_started_at
+								 ELSE EXCLUDED.breach_started_at END,
+		evaluated_at = EXCLUDED.evaluated_at, healthy_intervals = 0, transitions = EXCLUDED.transitions,
+		updated_at = pg_catalog.clock_timestamp();
+
+	IF v_decision IS NOT NULL THEN
+		INSERT INTO evmgmt.detection_log (site_id, queue_id, pool, data_time, rule, decision, event_id, severity, event_type, subtype, weak_inference, evidence)
+		VALUES (p_site, p_queue, p_pool, pt.interval_start, v_rule, v_decision, v_event, v_tier, inf.event_type, inf.subtype, inf.weak, v_evidence);
+		PERFORM evmgmt.detection_note(v_event, p_pool, v_rule, v_decision || ': ' || v_reason,
+			pg_catalog.jsonb_build_object('decision', v_decision, 'data_time', pt.interval_start, 'tier', v_tier,
+										  'suggested_type', inf.event_type, 'suggested_subtype', inf.subtype,
+										  'weak_inference', inf.weak));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.detect_point(text, text, evmgmt.pool, text, evmgmt.effective_detection_policy, integer[], double precision[], evmgmt.detection_row, evmgmt.detection_row[], boolean) IS 'Detection for one series at one interval in data time: opens, joins, raises or reopens through the lifecycle functions, marks recovering or flapping, or records a suppressed breach (maintenance, inhibition, backfill) with its evidence';
+
+-- Actuals mark a forecast series for prediction (20_intervals.sql).
+CREATE OR REPLACE FUNCTION evmgmt.interval_stat_loaded() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	v_touch evmgmt.interval_touch[] := evmgmt.interval_stat_touched();
+	v_bad text;
+BEGIN
+	IF v_touch IS NULL THEN
+		PERFORM evmgmt.interval_stat_load_end();
+		RETURN NULL;
+	END IF;
+
+	-- Codes, once per statement.  The sites and queues named are locked as a
+	-- foreign key would (KEY SHARE), so that they cannot go away before commit.
+	PERFORM FROM evmgmt.site s WHERE s.site_id IN (SELECT t.site_id FROM pg_catalog.unnest(v_touch) t) FOR KEY SHARE;
+	PERFORM FROM evmgmt.queue q WHERE q.queue_id IN (SELECT t.queue_id FROM pg_catalog.unnest(v_touch) t) FOR KEY SHARE;
+	SELECT t.site_id INTO v_bad FROM pg_catalog.unnest(v_touch) t
+	WHERE NOT EXISTS (SELECT FROM evmgmt.site s WHERE s.site_id = t.site_id) ORDER BY 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_site_id_fkey"'
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'interval_stat_site_id_fkey',
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat', COLUMN = 'site_id',
+				  DETAIL = pg_catalog.format('Key (site_id)=(%s) is not present in table "site".', v_bad);
+	END IF;
+	SELECT t.queue_id INTO v_bad FROM pg_catalog.unnest(v_touch) t
+	WHERE NOT EXISTS (SELECT FROM evmgmt.queue q WHERE q.queue_id = t.queue_id) ORDER BY 1 LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'insert or update on table "interval_stat" violates foreign key constraint "interval_stat_queue_id_fkey"'
+			USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'interval_stat_queue_id_fkey',
+				  SCHEMA = 'evmgmt', TABLE = 'interval_stat', COLUMN = 'queue_id',
+				  DETAIL = pg_catalog.format('Key (queue_id)=(%s) is not present in table "queue".', v_bad);
+	END IF;
+
+	-- Re-delivery: only rows at or before a series' high-water mark can meet
+	-- an earlier row (the deferred key lets both stand until here); the
+	-- frame noted exactly those keys.  Of the copies of such a key one is
+	-- kept: the one this transaction stored last.
+	IF EXISTS (SELECT FROM pg_catalog.unnest(v_touch) t WHERE t.first_start <= t.prev_last_start) THEN
+		WITH cand AS (
+			SELECT DISTINCT r.interval_start, r.site_id, r.queue_id, r.pool
+			FROM evmgmt.interval_stat_redelivered() r
+		), copies AS (
+			SELECT x.tableoid AS rel, x.ctid AS tid,
+				   pg_catalog.row_number() OVER (
+					   PARTITION BY x.interval_start, x.site_id, x.queue_id, x.pool
+					   ORDER BY evmgmt.stored_by_this_transaction(x.xmin) DESC,
+								CASE WHEN evmgmt.stored_by_this_transaction(x.xmin)
+									 THEN x.cmin::text::bigint END DESC NULLS LAST,
+								x.tableoid DESC, x.ctid DESC) AS rank
+			FROM evmgmt.interval_stat x
+			JOIN cand c ON x.interval_start = c.interval_start AND x.site_id = c.site_id
+					   AND x.queue_id = c.queue_id AND x.pool = c.pool
+		)
+		DELETE FROM evmgmt.interval_stat x USING copies c
+		WHERE c.rank > 1 AND x.tableoid = c.rel AND x.ctid = c.tid;
+	END IF;
+	PERFORM evmgmt.interval_stat_load_end();
+
+	INSERT INTO evmgmt.interval_series AS s (site_id, queue_id, pool, first_interval_start, last_interval_start, last_loaded_at)
+	SELECT t.site_id, t.queue_id, t.pool, t.first_start, t.last_start, pg_catalog.clock_timestamp()
+	FROM pg_catalog.unnest(v_touch) t
+	ON CONFLICT (site_id, queue_id, pool) DO UPDATE
+	SET first_interval_start = LEAST(s.first_interval_start, EXCLUDED.first_interval_start),
+		last_interval_start = GREATEST(s.last_interval_start, EXCLUDED.last_interval_start),
+		last_loaded_at = EXCLUDED.last_loaded_at;
+
+	-- Detection over the series this statement touched (47_detection_actions.sql),
+	-- not for rows a restore brings back; the worker is woken at commit
+	-- (feed health depends on what arrived).
+	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
+		-- for the operation, whatever sites the loading role is bound to
+		PERFORM evmgmt.site_scope_exempt(true);
+		PERFORM evmgmt.detect_loaded(v_touch);
+		PERFORM evmgmt.site_scope_exempt(false);
+		-- actuals change the intraday correction of a forecast series: the
+		-- worker predicts it again (49_prediction.sql)
+		UPDATE evmgmt.forecast_series f SET changed_at = pg_catalog.clock_timestamp()
+		FROM pg_catalog.unnest(v_touch) t
+		WHERE f.site_id = t.site_id AND f.queue_id = t.queue_id AND f.pool = t.pool;
+		PERFORM evmgmt.wake_workers();
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.interval_stat_loaded() IS 'Statement trigger of interval_stat: checks site and queue codes set-based (foreign-key wording and names), replaces re-delivered intervals, keeps interval_series and runs detection on the series the statement touched';
+
+-- Prediction and runbook facts; runbooks in pages (54_templates.sql).
+CREATE OR REPLACE FUNCTION evmgmt.event_facts(event_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	f jsonb;
+	v_queue text;
+	v_site text;
+	v_pool evmgmt.pool;
+	st record;
+	po text;
+	prefix text := COALESCE(pg_catalog.current_setting('evmgmt.event_link_prefix', true), '');
+	v_any evmgmt.severity;
+BEGIN
+	-- the tier of a cancelled event is the one it had
+	SELECT pg_catalog.min(pc.severity) INTO v_any FROM evmgmt.pool_condition pc WHERE pc.event_id = p_event;
+	SELECT pg_catalog.jsonb_build_object(
+			'event_id', r.event_id, 'operation_id', r.operation_id,
+			'tier', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
+			'severity', COALESCE(r.floor_severity::text, v_any::text, 'unclassified'),
+			'type', r.event_type, 'subtype', COALESCE(r.subtype, ''),
+			'site', r.site_id, 'site_name', s.name, 'time_zone', s.time_zone, 'queue', COALESCE(r.queue_id, ''),
+			'title', r.title, 'state', r.state,
+			'pools', (SELECT pg_catalog.string_agg(pc.pool || ' ' || COALESCE(pc.severity::text, 'unclassified'), ', '
+												   ORDER BY pc.severity NULLS LAST, pc.pool)
+					  FROM evmgmt.pool_condition pc
+					  WHERE pc.event_id = r.event_id AND (pc.state <> 'cancelled' OR r.floor_severity IS NULL)),
+			'opened_at', pg_catalog.to_char(r.opened_at AT TIME ZONE s.time_zone, 'YYYY-MM-DD HH24:MI') || ' ' || s.time_zone,
+			'link', CASE WHEN prefix <> '' THEN prefix || r.event_id END),
+		   r.queue_id, r.site_id
+	INTO f, v_queue, v_site
+	FROM evmgmt.event_rollup r
+	JOIN evmgmt.site s ON s.site_id = r.site_id
+	WHERE r.event_id = p_event;
+
+	-- Power of One for the queue, when the Erlang functions are there and
+	-- the queue has a recent interval with staffing and handle time.
+	IF v_queue IS NOT NULL
+	   AND pg_catalog.to_regprocedure('evmgmt.power_of_one(double precision,integer,double precision,double precision,integer)') IS NOT NULL THEN
+		SELECT pc.pool INTO v_pool FROM evmgmt.pool_condition pc
+		WHERE pc.event_id = p_event ORDER BY pc.severity NULLS LAST, pc.pool LIMIT 1;
+		SELECT i.offered, i.aht_seconds, i.staffed, i.interval_minutes, i.threshold_seconds INTO st
+		FROM evmgmt.interval_stat i
+		WHERE i.site_id = v_site AND i.queue_id = v_queue AND i.pool = v_pool
+		  AND i.staffed IS NOT NULL AND i.aht_seconds IS NOT NULL
+		ORDER BY i.interval_start DESC LIMIT 1;
+		IF FOUND AND st.offered > 0 AND pg_catalog.round(st.staffed) >= 2 THEN
+			EXECUTE $q$
+				SELECT 'Power of One: ' || pg_catalog.string_agg(
+						 p.agents || ' agents SL ' || pg_catalog.round((p.service_level * 100)::numeric) || '%', ', '
+						 ORDER BY pg_catalog.abs(p.delta), p.delta DESC)
+				FROM evmgmt.power_of_one($1, $2, $3, $4, 1) p
+				WHERE p.delta BETWEEN -1 AND 1$q$
+			INTO po
+			USING st.offered * st.aht_seconds / (st.interval_minutes * 60.0), pg_catalog.round(st.staffed)::integer,
+				  st.aht_seconds::double precision, st.threshold_seconds::double precision;
+			f := f || pg_catalog.jsonb_build_object('power_of_one', po);
+		END IF;
+	END IF;
+	-- what rule-driven detection saw for each of its decisions on the event
+	-- (detection_log, 32_detection.sql): rule, tier, inferred type, figures
+	f := f || COALESCE((
+		SELECT pg_catalog.jsonb_build_object('evidence', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+				   'decision', l.decision, 'rule', l.rule, 'pool', l.pool, 'data_time', l.data_time,
+				   'figures', l.evidence -> 'figures') ORDER BY l.detection_id))
+		FROM evmgmt.detection_log l
+		WHERE l.event_id = p_event
+		HAVING pg_catalog.count(*) > 0), '{}');
+	-- what prediction foresaw (49_prediction.sql): the projected service
+	-- level of the worst breaching interval, when the breach starts and the
+	-- agents to add to the schedule
+	f := f || COALESCE((
+		SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+				   'prediction', pg_catalog.string_agg(ps.pool || ' ' || ps.status, ', ' ORDER BY ps.pool),
+				   'projected_service_level', pg_catalog.min(ps.projected_service_level),
+				   'projected_service_level_pct', pg_catalog.round((pg_catalog.min(ps.projected_service_level) * 100)::numeric) || '%',
+				   'breach_starts_at', pg_catalog.min(ps.breach_starts_at),
+				   'breach_starts', pg_catalog.to_char(pg_catalog.min(ps.breach_starts_at) AT TIME ZONE (f ->> 'time_zone'), 'YYYY-MM-DD HH24:MI')
+									|| ' ' || (f ->> 'time_zone'),
+				   'agents_needed', pg_catalog.max(ps.agents_needed)))
+		FROM evmgmt.prediction_state ps
+		WHERE ps.event_id = p_event
+		HAVING pg_catalog.count(*) > 0), '{}');
+	-- the runbook for the event's type, subtype and pool (74_runbooks.sql)
+	f := f || COALESCE(evmgmt.runbook_facts(p_event), '{}');
+	RETURN f;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.event_facts(bigint) IS 'Facts about an event for messages: tier, type, site, pools with severities, title, state, opening time in the site zone, link and, when available, the Power-of-One figures of its queue';
+
+CREATE OR REPLACE FUNCTION evmgmt.render_message(kind text, channel evmgmt.channel, operation_id text, vars jsonb,
+									  OUT subject text, OUT body text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	t record;
+BEGIN
+	SELECT m.subject, m.body, m.max_length INTO t
+	FROM evmgmt.message_template m
+	WHERE m.kind = $1 AND m.channel = $2 AND (m.operation_id = $3 OR m.builtin)
+	ORDER BY m.builtin
+	LIMIT 1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no message template for kind "%" and channel %', $1, $2
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'The built-in templates cover every kind and channel; restore them by recreating the extension.';
+	END IF;
+	subject := evmgmt.fill_template_fields(t.subject, vars);
+	body := evmgmt.fill_template_fields(t.body, vars);
+	-- A page that can be acknowledged from where it lands says how, even when
+	-- its template has no {{ack_...}} field: first on SMS (so that cutting
+	-- keeps it), last elsewhere.
+	IF $1 = 'escalation_step' AND COALESCE(vars ->> 'ack_hint', '') <> '' AND t.body !~ '\{\{ack_' THEN
+		body := CASE WHEN $2 = 'sms' THEN (vars ->> 'ack_hint') || ' ' || body
+					 ELSE body || CASE WHEN $2 = 'email' THEN E'\n\n' ELSE ' ' END || (vars ->> 'ack_hint') END;
+	END IF;
+	-- A page or an opening message carries the event's runbook (74_runbooks.sql)
+	-- when its template does not place it: in full by e-mail, else its first
+	-- step and a link to the rest.
+	IF $1 IN ('escalation_step', 'opened') AND COALESCE(vars ->> 'runbook', '') <> '' AND t.body !~ '\{\{runbook' THEN
+		body := body || CASE $2 WHEN 'email' THEN E'\n\nRunbook:\n' || (vars ->> 'runbook')
+								WHEN 'voice' THEN ''
+								ELSE ' ' || (vars ->> 'runbook_short') END;
+	END IF;
+	body := evmgmt.fit_length(body, t.max_length);
+END
+$$;
+COMMENT ON FUNCTION evmgmt.render_message(text, evmgmt.channel, text, jsonb) IS 'Renders the subject and body of a message from the operation''s template or the built-in one (with the ack hint of a page whose template has no {{ack_...}} field), cut to the channel''s length';
+
+-- Predictions below page_up_to page nobody (60_runs.sql).
+CREATE OR REPLACE FUNCTION evmgmt.escalation_start(event_id bigint, pool evmgmt.pool, reason text,
+										now timestamptz) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_event bigint := $1;
+	p_pool evmgmt.pool := $2;
+	p_reason text := $3;
+	p_now timestamptz := $4;
+	c record;
+	old record;
+	v_plan text;
+	v_snapshot jsonb;
+	v_first integer;
+	v_id bigint;
+BEGIN
+	IF p_reason IS NULL OR p_reason NOT IN ('opened', 'upgraded', 'response_breach', 'resolution_breach', 'status_overdue', 'manual') THEN
+		RAISE EXCEPTION 'unknown escalation start reason "%"', p_reason
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use opened, upgraded, response_breach, resolution_breach, status_overdue or manual.';
+	END IF;
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	PERFORM evmgmt.lock_event(p_event, true);
+	SELECT x.operation_id, x.event_type, x.site_id, pc.severity, pc.state
+	INTO c
+	FROM evmgmt.pool_condition pc JOIN evmgmt.event x ON x.event_id = pc.event_id
+	WHERE pc.event_id = p_event AND pc.pool = p_pool
+	FOR UPDATE OF pc;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event % has no condition in pool %', p_event, p_pool
+			USING ERRCODE = 'no_data_found';
+	END IF;
+	IF c.state IN ('resolved', 'cancelled') THEN
+		RAISE EXCEPTION 'cannot start an escalation for pool % of event %', p_pool, p_event
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = pg_catalog.format('The pool condition is %s.', c.state);
+	END IF;
+
+	IF p_reason IN ('opened', 'upgraded') THEN
+		-- a new classification replaces the escalation that ran for the old one
+		FOR old IN SELECT x.escalation_id FROM evmgmt.escalation x
+				   WHERE x.event_id = p_event AND x.pool = p_pool AND x.state = 'active'
+					 AND x.start_reason IN ('opened', 'upgraded', 'manual')
+				   ORDER BY x.escalation_id
+				   FOR UPDATE
+		LOOP
+			UPDATE evmgmt.escalation
+			SET state = 'superseded', ended_at = p_now, next_due_at = NULL, next_step_no = NULL, next_retry_no = 0, end_reason = 'superseded: ' || p_reason
+			WHERE escalation_id = old.escalation_id;
+			PERFORM evmgmt.cancel_unsent(old.escalation_id);
+		END LOOP;
+		PERFORM evmgmt.footprint_open(p_event, p_now);
+	ELSE
+		SELECT x.escalation_id INTO v_id FROM evmgmt.escalation x
+		WHERE x.event_id = p_event AND x.pool = p_pool AND x.state = 'active' AND x.start_reason = p_reason;
+		IF FOUND THEN
+			RETURN v_id;
+		END IF;
+	END IF;
+
+	-- a prediction below the tiers the operation lets predictions page for
+	-- told the footprint's audiences (above) and pages nobody
+	IF NOT evmgmt.prediction_pages(p_event, p_pool) THEN
+		RETURN NULL;
+	END IF;
+
+	SELECT p.plan_id INTO v_plan
+	FROM evmgmt.escalation_plan p
+	WHERE p.active
+	  AND (p.operation_id IS NULL OR p.operation_id = c.operation_id)
+	  AND (p.severities IS NULL OR c.severity = ANY (p.severities))
+	  AND (p.event_types IS NULL OR c.event_type = ANY (p.event_types))
+	  AND (p.site_ids IS NULL OR c.site_id = ANY (p.site_ids))
+	  AND (p.pools IS NULL OR p_pool = ANY (p.pools))
+	  AND (p.start_reasons IS NULL OR p_reason = ANY (p.start_reasons))
+	  AND EXISTS (SELECT FROM evmgmt.escalation_step s WHERE s.plan_id = p.plan_id)
+	ORDER BY p.priority, p.operation_id IS NULL, p.plan_id
+	LIMIT 1;
+	IF v_plan IS NULL THEN
+		RETURN NULL;
+	END IF;
+	v_snapshot := evmgmt.plan_snapshot(v_plan);
+	v_first := evmgmt.snapshot_next_step(v_snapshot, NULL);
+	INSERT INTO evmgmt.escalation (event_id, pool, plan_id, plan_snapshot, started_at, start_reason, next_step_no, next_due_at)
+	VALUES (p_event, p_pool, v_plan, v_snapshot, p_now, p_reason, v_first,
+			evmgmt.escalation_step_due(v_snapshot, p_now, 1, v_first))
+	RETURNING escalation_id INTO v_id;
+	RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.escalation_start(bigint, evmgmt.pool, text, timestamptz) IS 'Starts the escalation of a pool condition with the matching plan (lowest priority number; criteria severity, type, site, pool, start reason), snapshotting the plan; opened/upgraded replace the running one and send the footprint''s open messages; returns the escalation id or NULL when no plan matches or the condition is a prediction below the tiers predictions page for (prediction_pages)';
+
+-- The prediction pass in due work (68_run_due_work.sql).
+CREATE OR REPLACE FUNCTION evmgmt.run_due_work(now timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	p_now timestamptz := $1;
+	v_batch integer := COALESCE(NULLIF(pg_catalog.current_setting('evmgmt.escalation_batch_size', true), '')::integer, 500);
+	v_more boolean := false;
+	v_busy boolean := false;
+	v_failures boolean;
+	v_next timestamptz;
+	v_feed timestamptz;
+	v_pred timestamptz;
+	v_lock text;
+	n integer;
+	r record;
+BEGIN
+	IF p_now IS NULL THEN
+		RAISE EXCEPTION 'run_due_work needs a moment' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT (p_now >= timestamptz '2000-01-01 00:00+00' AND p_now < timestamptz '2200-01-01 00:00+00') THEN
+		RAISE EXCEPTION 'the moment of run_due_work must lie between 2000-01-01 and 2200-01-01'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = 'It is ' || p_now || '.';
+	END IF;
+	IF v_batch < 1 OR v_batch > 100000 THEN
+		v_batch := 500;
+	END IF;
+
+	-- Failures of items that are no longer due (acknowledged, resolved,
+	-- rescheduled away) are forgotten, unless they were parked: those stay
+	-- until an admin deletes them.
+	v_failures := EXISTS (SELECT FROM evmgmt.work_failure);
+	IF v_failures THEN
+		DELETE FROM evmgmt.work_failure f
+		WHERE NOT f.parked AND NOT CASE
+			WHEN f.item = 'status' THEN
+				EXISTS (SELECT FROM evmgmt.status_schedule s
+						WHERE s.event_id = f.event_id AND s.ended_at IS NULL AND s.next_status_at IS NOT NULL)
+			WHEN f.item LIKE 'escalation %' THEN
+				EXISTS (SELECT FROM evmgmt.escalation e
+						WHERE e.event_id = f.event_id AND f.item = 'escalation ' || e.escalation_id AND e.state = 'active')
+			ELSE
+				EXISTS (SELECT FROM evmgmt.target_timer t
+						WHERE t.event_id = f.event_id AND t.next_at IS NOT NULL
+						  AND f.item = 'timer ' || t.pool || ' ' || t.target)
+			END;
+	END IF;
+
+	-- Candidates are read without locks; each is then taken event first
+	-- (SKIP LOCKED: a busy event waits for the next call) and re-checked
+	-- under its own row lock, so a concurrent caller never fires it twice.
+	n := 0;
+	FOR r IN SELECT t.event_id, t.pool, t.target, 'timer ' || t.pool || ' ' || t.target AS item
+			 FROM evmgmt.target_timer t
+			 WHERE t.next_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = t.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target
+								 AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY t.next_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.target_timer t
+		WHERE t.event_id = r.event_id AND t.pool = r.pool AND t.target = r.target AND t.next_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.target_timer_fire(r.event_id, r.pool, r.target, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT s.event_id, 'status' AS item FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = s.event_id AND f.item = 'status' AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY s.next_status_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.status_schedule s
+		WHERE s.event_id = r.event_id AND s.ended_at IS NULL AND s.next_status_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.status_tick(r.event_id, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	n := 0;
+	FOR r IN SELECT e.escalation_id, e.event_id, 'escalation ' || e.escalation_id AS item
+			 FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at <= p_now
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = e.event_id AND f.item = 'escalation ' || e.escalation_id
+								 AND (f.parked OR f.retry_at > p_now))
+			 ORDER BY e.next_due_at LIMIT v_batch
+	LOOP
+		n := n + 1;
+		IF NOT evmgmt.lock_event(r.event_id, false) THEN
+			v_busy := true;
+			CONTINUE;
+		END IF;
+		PERFORM FROM evmgmt.escalation e
+		WHERE e.escalation_id = r.escalation_id AND e.state = 'active' AND e.next_due_at <= p_now
+		FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		BEGIN
+			PERFORM evmgmt.escalation_advance(r.escalation_id, p_now);
+			IF v_failures THEN
+				DELETE FROM evmgmt.work_failure f WHERE f.event_id = r.event_id AND f.item = r.item;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			PERFORM evmgmt.work_failure_record(r.event_id, r.item, SQLSTATE, SQLERRM, p_now);
+		END;
+	END LOOP;
+	v_more := v_more OR n >= v_batch;
+
+	-- Interval upkeep (25_partitions.sql, 48_feed_health.sql): partitions
+	-- ahead of time, and sites whose feed went silent.  Last, and never
+	-- waiting for a lock (a load or DDL holding one; the locks it took are
+	-- given back when it gives up): it is tried again on the next call.
+	v_lock := pg_catalog.current_setting('lock_timeout');
+	BEGIN
+		PERFORM pg_catalog.set_config('lock_timeout', '200ms', true);
+		PERFORM evmgmt.maintain_interval_partitions(p_now);
+		v_feed := evmgmt.check_feed_health(p_now);
+		PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+	EXCEPTION
+		WHEN lock_not_available THEN
+			PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+			v_feed := p_now + interval '1 second';
+		WHEN OTHERS THEN
+			-- never a poison pill: the steps fired above still commit
+			PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+			RAISE WARNING 'evmgmt interval upkeep failed: %', SQLERRM
+				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. It is tried again in 10 seconds; escalations are not held up.';
+			v_feed := p_now + interval '10 seconds';
+	END;
+
+	-- Prediction (49_prediction.sql): a pass when a load changed a series'
+	-- inputs, and every evmgmt.prediction_refresh; never a poison pill (each
+	-- series has its own subtransaction inside, and a failing pass is
+	-- reported and tried again in 10 seconds)
+	SELECT d.due_at, d.full_pass INTO r FROM evmgmt.prediction_due(p_now) d;
+	v_pred := r.due_at;
+	IF v_pred <= p_now THEN
+		BEGIN
+			PERFORM evmgmt.run_predictions(p_now, r.full_pass);
+			SELECT d.due_at INTO v_pred FROM evmgmt.prediction_due(p_now) d;
+			IF v_pred <= p_now THEN
+				v_pred := p_now + interval '1 second';
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'evmgmt prediction pass failed: %', SQLERRM
+				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. It is tried again in 10 seconds; escalations are not held up.';
+			v_pred := p_now + interval '10 seconds';
+		END;
+	END IF;
+	v_feed := LEAST(v_feed, v_pred);
+
+	IF v_more THEN
+		RETURN p_now;
+	END IF;
+	v_failures := v_failures OR EXISTS (SELECT FROM evmgmt.work_failure);
+	IF NOT v_failures THEN
+		v_next := LEAST((SELECT pg_catalog.min(e.next_due_at) FROM evmgmt.escalation e WHERE e.state = 'active'),
+						(SELECT pg_catalog.min(s.next_status_at) FROM evmgmt.status_schedule s WHERE s.ended_at IS NULL),
+						(SELECT pg_catalog.min(t.next_at) FROM evmgmt.target_timer t WHERE t.next_at IS NOT NULL),
+						v_feed);
+	ELSE
+		-- items that failed count at their retry time, parked ones not at all
+		v_next := LEAST(
+			(SELECT e.next_due_at FROM evmgmt.escalation e
+			 WHERE e.state = 'active' AND e.next_due_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = e.event_id AND f.item = 'escalation ' || e.escalation_id)
+			 ORDER BY e.next_due_at LIMIT 1),
+			(SELECT s.next_status_at FROM evmgmt.status_schedule s
+			 WHERE s.ended_at IS NULL AND s.next_status_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f WHERE f.event_id = s.event_id AND f.item = 'status')
+			 ORDER BY s.next_status_at LIMIT 1),
+			(SELECT t.next_at FROM evmgmt.target_timer t
+			 WHERE t.next_at IS NOT NULL
+			   AND NOT EXISTS (SELECT FROM evmgmt.work_failure f
+							   WHERE f.event_id = t.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target)
+			 ORDER BY t.next_at LIMIT 1),
+			(SELECT pg_catalog.min(GREATEST(f.retry_at,
+				CASE WHEN f.item = 'status' THEN
+						(SELECT s.next_status_at FROM evmgmt.status_schedule s WHERE s.event_id = f.event_id AND s.ended_at IS NULL)
+					 WHEN f.item LIKE 'escalation %' THEN
+						(SELECT e.next_due_at FROM evmgmt.escalation e
+						 WHERE e.event_id = f.event_id AND f.item = 'escalation ' || e.escalation_id AND e.state = 'active')
+					 ELSE
+						(SELECT t.next_at FROM evmgmt.target_timer t
+						 WHERE t.event_id = f.event_id AND f.item = 'timer ' || t.pool || ' ' || t.target) END))
+			 FROM evmgmt.work_failure f WHERE NOT f.parked),
+			v_feed);
+	END IF;
+	-- what is left due belongs to events busy elsewhere: look again shortly
+	-- rather than at once
+	IF v_busy AND v_next <= p_now THEN
+		v_next := p_now + interval '1 second';
+	END IF;
+	RETURN v_next;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.run_due_work(timestamptz) IS 'Fires every due target timer, status update and escalation step at the given moment in the caller''s transaction (event, then row, locked with SKIP LOCKED, so concurrent callers never double-fire and never wait; each item in its own subtransaction, a failing one recorded in work_failure, retried with backoff or parked, the others fired on time), then keeps interval partitions ahead and opens feed-health events for silent sites, and returns when something is due next (NULL: nothing scheduled; the given moment: more is due than one batch; a second later when what is due belongs to events busy in other transactions)';
+
+-- Rule-driven response (docs/prediction.md, "Response rules"): routine
+-- conditions handled without the ROC.
+--
+-- A response rule of an operation names a condition (event types, subtypes,
+-- a tier range, pools, sites, queues, predicted or actual) and a lever of the
+-- catalogue.  When a pool condition that matches is classified or raised,
+-- the rule logs the lever on it (diagnosing a classified condition with the
+-- cause category of its type and the lever's class first) and sends a signed
+-- webhook with the lever and the event's facts to the operation's WFM or
+-- routing system, through the outbox.  A rule fires at most once per event,
+-- pool and lever; each rule has a cap of actions per hour; one switch stops
+-- every rule at once.  Every firing and every firing held back is in
+-- response_rule_firing (audited) and on the event's timeline (actor
+-- rule:response:<rule_id>).  Rules never stop an escalation: a sev1 pages
+-- people whatever the rules do.
+
+CREATE TABLE evmgmt.response_rule (
+	rule_id			text PRIMARY KEY CHECK (rule_id ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+	operation_id	text NOT NULL REFERENCES evmgmt.operation ON DELETE CASCADE,
+	enabled			boolean NOT NULL DEFAULT true,
+	event_types		evmgmt.event_type[],
+	subtypes		text[],
+	most_severe		evmgmt.severity NOT NULL DEFAULT 'sev1',
+	least_severe	evmgmt.severity NOT NULL DEFAULT 'sev4',
+	pools			evmgmt.pool[],
+	site_ids		text[],
+	queue_ids		text[],
+	source			text NOT NULL DEFAULT 'any'
+		CONSTRAINT response_rule_source_known CHECK (source IN ('predicted', 'actual', 'any')),
+	lever			text NOT NULL REFERENCES evmgmt.lever,
+	provider_id		text REFERENCES evmgmt.channel_provider ON DELETE SET NULL,
+	max_per_hour	integer NOT NULL DEFAULT 10
+		CONSTRAINT response_rule_rate_range CHECK (max_per_hour BETWEEN 1 AND 10000),
+	instruction		text CONSTRAINT response_rule_instruction_length CHECK (pg_catalog.length(instruction) <= 2000),
+	created_by		text NOT NULL DEFAULT SESSION_USER,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT response_rule_tier_range CHECK (most_severe <= least_severe),
+	CONSTRAINT response_rule_lists_not_empty CHECK (
+		COALESCE(pg_catalog.cardinality(event_types), 1) > 0 AND COALESCE(pg_catalog.cardinality(subtypes), 1) > 0
+		AND COALESCE(pg_catalog.cardinality(pools), 1) > 0 AND COALESCE(pg_catalog.cardinality(site_ids), 1) > 0
+		AND COALESCE(pg_catalog.cardinality(queue_ids), 1) > 0)
+);
+CREATE INDEX ON evmgmt.response_rule (operation_id) WHERE enabled;
+COMMENT ON TABLE evmgmt.response_rule IS 'Automatic responses per operation: a condition (types, subtypes, tier range, pools, sites, queues, predicted or actual; NULL lists match all) and a lever that is logged and sent as a signed webhook to provider_id';
+COMMENT ON COLUMN evmgmt.response_rule.source IS 'predicted: only predicted events; actual: only events not predicted; any: both';
+COMMENT ON COLUMN evmgmt.response_rule.provider_id IS 'Webhook provider of the WFM or routing system that acts on the lever (NULL: the lever is only logged)';
+COMMENT ON COLUMN evmgmt.response_rule.max_per_hour IS 'Most firings of this rule in any hour; a firing beyond it is held back and recorded as rate_capped';
+
+-- The global kill switch: one row.
+CREATE TABLE evmgmt.response_switch (
+	single			boolean PRIMARY KEY DEFAULT true CONSTRAINT response_switch_single CHECK (single),
+	enabled			boolean NOT NULL DEFAULT true,
+	reason			text,
+	changed_by		text NOT NULL DEFAULT SESSION_USER,
+	changed_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE evmgmt.response_switch IS 'The kill switch of rule-driven response (no row: on): while enabled is false no rule fires (each firing held back is recorded as switched_off)';
+
+CREATE FUNCTION evmgmt.set_response_rules(enabled boolean, reason text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF enabled IS NULL THEN
+		RAISE EXCEPTION 'enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF reason IS NULL OR pg_catalog.btrim(reason) = '' OR pg_catalog.length(reason) > 500 THEN
+		RAISE EXCEPTION 'the kill switch needs a reason'
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Give why the rules are switched on or off, in at most 500 characters.';
+	END IF;
+	INSERT INTO evmgmt.response_switch AS s (single, enabled, reason, changed_by, changed_at)
+	VALUES (true, set_response_rules.enabled, set_response_rules.reason, SESSION_USER, pg_catalog.clock_timestamp())
+	ON CONFLICT (single) DO UPDATE
+	SET enabled = EXCLUDED.enabled, reason = EXCLUDED.reason, changed_by = EXCLUDED.changed_by, changed_at = EXCLUDED.changed_at;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.set_response_rules(boolean, text) IS 'The kill switch: switches every response rule off (false) or on again (true), with the reason (audited)';
+
+CREATE TABLE evmgmt.response_rule_firing (
+	firing_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	rule_id			text NOT NULL,
+	event_id		bigint NOT NULL REFERENCES evmgmt.event ON DELETE CASCADE,
+	pool			evmgmt.pool NOT NULL,
+	lever			text NOT NULL,
+	outcome			text NOT NULL CONSTRAINT response_rule_firing_outcome_known
+						CHECK (outcome IN ('fired', 'rate_capped', 'switched_off', 'not_applicable')),
+	fired_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	severity		evmgmt.severity,
+	response_id		bigint,			-- response_action.action_id
+	notification_id	bigint,
+	detail			text
+);
+-- at most once per event, pool and lever
+CREATE UNIQUE INDEX response_rule_firing_once ON evmgmt.response_rule_firing (event_id, pool, lever) WHERE outcome = 'fired';
+-- a held-back firing is recorded once per rule, event, pool and reason
+CREATE UNIQUE INDEX response_rule_firing_held_once ON evmgmt.response_rule_firing (rule_id, event_id, pool, outcome) WHERE outcome <> 'fired';
+CREATE INDEX ON evmgmt.response_rule_firing (rule_id, fired_at) WHERE outcome = 'fired';
+COMMENT ON TABLE evmgmt.response_rule_firing IS 'Every action a response rule took (fired: the lever logged as response_id, the webhook queued as notification_id) and every one it held back (rate_capped, switched_off, not_applicable for the pool and type)';
+
+-- Whether a rule matches a pool condition.
+CREATE FUNCTION evmgmt.response_rule_matches(r evmgmt.response_rule, e evmgmt.event, pool evmgmt.pool,
+											 severity evmgmt.severity)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+	SELECT r.enabled AND r.operation_id = e.operation_id
+		   AND response_rule_matches.severity BETWEEN r.most_severe AND r.least_severe
+		   AND (r.event_types IS NULL OR e.event_type = ANY (r.event_types))
+		   AND (r.subtypes IS NULL OR e.subtype = ANY (r.subtypes))
+		   AND (r.pools IS NULL OR response_rule_matches.pool = ANY (r.pools))
+		   AND (r.site_ids IS NULL OR e.site_id = ANY (r.site_ids))
+		   AND (r.queue_ids IS NULL OR e.queue_id = ANY (r.queue_ids))
+		   AND CASE r.source WHEN 'predicted' THEN e.detection_source = 'predictive'
+							 WHEN 'actual' THEN e.detection_source <> 'predictive' ELSE true END;
+END;
+COMMENT ON FUNCTION evmgmt.response_rule_matches(evmgmt.response_rule, evmgmt.event, evmgmt.pool, evmgmt.severity) IS 'Whether a response rule''s condition covers a pool condition of an event at a tier';
+
+-- The cause category a rule's diagnosis names for an event type.
+CREATE FUNCTION evmgmt.type_cause_category(event_type evmgmt.event_type) RETURNS text
+LANGUAGE sql IMMUTABLE
+BEGIN ATOMIC
+	SELECT CASE type_cause_category.event_type WHEN 'capacity' THEN 'people' WHEN 'demand' THEN 'demand'
+		   WHEN 'system' THEN 'technology' WHEN 'process' THEN 'process' ELSE 'third_party' END;
+END;
+COMMENT ON FUNCTION evmgmt.type_cause_category(evmgmt.event_type) IS 'The fishbone bone of an event type (capacity: people, demand: demand, system: technology, process: process, third_party: third party): what a rule diagnoses a classified condition with';
+
+-- Apply the rules to one pool condition.  Returns the firings made.
+CREATE FUNCTION evmgmt.apply_response_rules(p_event_id bigint, p_pool evmgmt.pool) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	e evmgmt.event;
+	pc evmgmt.pool_condition;
+	r evmgmt.response_rule;
+	v_on boolean;
+	v_outcome text;
+	v_response bigint;
+	v_notification bigint;
+	v_firing bigint;
+	v_detail text;
+	v_vars jsonb;
+	v_n integer := 0;
+	q record;
+BEGIN
+	SELECT * INTO e FROM evmgmt.event x WHERE x.event_id = p_event_id;
+	SELECT * INTO pc FROM evmgmt.pool_condition x WHERE x.event_id = p_event_id AND x.pool = p_pool;
+	IF e.event_id IS NULL OR pc.severity IS NULL OR pc.state NOT IN ('classified', 'diagnosed', 'responding')
+	   OR e.closed_at IS NOT NULL OR e.cancelled_at IS NOT NULL THEN
+		RETURN 0;
+	END IF;
+	SELECT s.enabled INTO v_on FROM evmgmt.response_switch s;
+	FOR r IN SELECT x.* FROM evmgmt.response_rule x
+			 WHERE x.operation_id = e.operation_id AND x.enabled
+			 ORDER BY x.rule_id
+	LOOP
+		CONTINUE WHEN NOT evmgmt.response_rule_matches(r, e, p_pool, pc.severity);
+		-- once per event, pool and lever
+		CONTINUE WHEN EXISTS (SELECT FROM evmgmt.response_rule_firing f
+							  WHERE f.event_id = p_event_id AND f.pool = p_pool AND f.lever = r.lever AND f.outcome = 'fired');
+		v_outcome := CASE
+			WHEN NOT COALESCE(v_on, true) THEN 'switched_off'
+			WHEN NOT EXISTS (SELECT FROM evmgmt.lever_applicability a
+							 WHERE a.lever = r.lever AND a.pool = p_pool AND a.event_type = e.event_type) THEN 'not_applicable'
+			-- the rule's firings in the last hour, counted under a lock on
+			-- the rule so that two sessions cannot both take the last one
+			WHEN (SELECT pg_catalog.count(*) FROM evmgmt.response_rule_firing f
+				  WHERE f.rule_id = r.rule_id AND f.outcome = 'fired'
+					AND f.fired_at > pg_catalog.clock_timestamp() - interval '1 hour') >= r.max_per_hour THEN 'rate_capped'
+			ELSE 'fired' END;
+		IF v_outcome = 'fired' THEN
+			PERFORM FROM evmgmt.response_rule x WHERE x.rule_id = r.rule_id FOR UPDATE;
+			IF (SELECT pg_catalog.count(*) FROM evmgmt.response_rule_firing f
+				WHERE f.rule_id = r.rule_id AND f.outcome = 'fired'
+				  AND f.fired_at > pg_catalog.clock_timestamp() - interval '1 hour') >= r.max_per_hour THEN
+				v_outcome := 'rate_capped';
+			END IF;
+		END IF;
+		IF v_outcome <> 'fired' THEN
+			INSERT INTO evmgmt.response_rule_firing (rule_id, event_id, pool, lever, outcome, severity, detail)
+			VALUES (r.rule_id, p_event_id, p_pool, r.lever, v_outcome, pc.severity,
+					CASE v_outcome WHEN 'rate_capped' THEN pg_catalog.format('%s firings in the last hour', r.max_per_hour)
+								   WHEN 'switched_off' THEN 'response rules are switched off (evmgmt.set_response_rules)'
+								   ELSE pg_catalog.format('lever %s is not allowed for pool %s and type %s', r.lever, p_pool, e.event_type) END)
+			ON CONFLICT DO NOTHING
+			RETURNING firing_id INTO v_firing;
+			IF v_firing IS NOT NULL THEN
+				INSERT INTO evmgmt.event_timeline (event_id, pool, actor, action, reason, details)
+				VALUES (p_event_id, p_pool, 'rule:response:' || r.rule_id, 'note',
+						pg_catalog.format('response rule %s held back (%s): lever %s', r.rule_id, v_outcome, r.lever),
+						pg_catalog.jsonb_build_object('rule', r.rule_id, 'lever', r.lever, 'outcome', v_outcome,
+													  'session_user', SESSION_USER::text));
+			END IF;
+			CONTINUE;
+		END IF;
+
+		-- the lever, through the lifecycle (a classified condition is
+		-- diagnosed first with its type's cause and the lever's class)
+		v_detail := pg_catalog.format('rule:response:%s: %s', r.rule_id, COALESCE(r.instruction, 'automatic response'));
+		IF pc.state = 'classified' THEN
+			PERFORM evmgmt.diagnose_pool(p_event_id, p_pool, evmgmt.type_cause_category(e.event_type),
+										 (SELECT l.lever_class FROM evmgmt.lever l WHERE l.lever = r.lever), v_detail);
+		END IF;
+		v_response := evmgmt.log_response(p_event_id, p_pool, r.lever, v_detail);
+		SELECT * INTO pc FROM evmgmt.pool_condition x WHERE x.event_id = p_event_id AND x.pool = p_pool;
+		INSERT INTO evmgmt.response_rule_firing (rule_id, event_id, pool, lever, outcome, severity, response_id)
+		VALUES (r.rule_id, p_event_id, p_pool, r.lever, 'fired', pc.severity, v_response)
+		RETURNING firing_id INTO v_firing;
+		-- the receiving system acts on the lever
+		IF r.provider_id IS NOT NULL THEN
+			v_vars := evmgmt.event_facts(p_event_id) || pg_catalog.jsonb_build_object(
+				'rule', r.rule_id, 'lever', r.lever, 'lever_name', (SELECT l.name FROM evmgmt.lever l WHERE l.lever = r.lever),
+				'lever_class', (SELECT l.lever_class FROM evmgmt.lever l WHERE l.lever = r.lever),
+				'pool', p_pool, 'pool_severity', pc.severity, 'firing_id', v_firing, 'response_id', v_response,
+				'instruction', COALESCE(r.instruction, ''), 'predicted', e.detection_source = 'predictive');
+			SELECT * INTO q FROM evmgmt.notify_endpoint('response_action', r.provider_id, p_event_id, NULL, e.operation_id,
+														v_vars, pg_catalog.clock_timestamp());
+			v_notification := q.notification_id;
+			UPDATE evmgmt.response_rule_firing f SET notification_id = v_notification,
+				detail = CASE WHEN q.outcome <> 'queued' THEN 'webhook not sent: ' || q.outcome END
+			WHERE f.firing_id = v_firing;
+		END IF;
+		INSERT INTO evmgmt.event_timeline (event_id, pool, actor, action, lever, reason, details)
+		VALUES (p_event_id, p_pool, 'rule:response:' || r.rule_id, 'note', r.lever,
+				pg_catalog.format('response rule %s fired: lever %s', r.rule_id, r.lever),
+				pg_catalog.jsonb_build_object('rule', r.rule_id, 'lever', r.lever, 'outcome', 'fired', 'firing_id', v_firing,
+											  'response_id', v_response, 'notification_id', v_notification,
+											  'session_user', SESSION_USER::text));
+		v_n := v_n + 1;
+	END LOOP;
+	RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.apply_response_rules(bigint, evmgmt.pool) IS 'Applies the operation''s response rules to one pool condition: logs each matching rule''s lever once per event, pool and lever (diagnosing a classified condition first), queues its webhook, and records every firing and every one held back (rate cap, kill switch, lever not applicable) with a timeline note';
+
+-- Rules act when a condition is classified or raised; a condition a rule
+-- handled that resolves without anyone from the ROC is recorded as such.
+CREATE FUNCTION evmgmt.response_rules_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on'
+	   OR pg_catalog.current_setting('evmgmt_internal.applying_response_rules', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
+	IF NEW.state = 'resolved' AND OLD.state IS DISTINCT FROM 'resolved' THEN
+		-- the level-3 share: every response a rule's, nobody acknowledged,
+		-- resolved by a rule
+		IF EXISTS (SELECT FROM evmgmt.response_rule_firing f
+				   WHERE f.event_id = NEW.event_id AND f.pool = NEW.pool AND f.outcome = 'fired')
+		   AND NOT EXISTS (SELECT FROM evmgmt.response_action a
+						   WHERE a.event_id = NEW.event_id AND a.pool = NEW.pool
+							 AND NOT EXISTS (SELECT FROM evmgmt.response_rule_firing f WHERE f.response_id = a.action_id))
+		   AND NOT EXISTS (SELECT FROM evmgmt.escalation x JOIN evmgmt.escalation_ack k ON k.escalation_id = x.escalation_id
+						   WHERE x.event_id = NEW.event_id AND x.pool = NEW.pool)
+		   AND NEW.resolution_note LIKE 'rule:%' THEN
+			INSERT INTO evmgmt.event_timeline (event_id, pool, actor, action, reason, details)
+			VALUES (NEW.event_id, NEW.pool, 'rule:response', 'note',
+					pg_catalog.format('%s handled without ROC intervention', NEW.pool),
+					pg_catalog.jsonb_build_object('handled_without_roc', true, 'severity', NEW.severity,
+						'rules', (SELECT pg_catalog.jsonb_agg(DISTINCT f.rule_id) FROM evmgmt.response_rule_firing f
+								  WHERE f.event_id = NEW.event_id AND f.pool = NEW.pool AND f.outcome = 'fired')));
+		END IF;
+		RETURN NULL;
+	END IF;
+	IF NEW.severity IS NULL OR NEW.state NOT IN ('classified', 'diagnosed', 'responding')
+	   OR (TG_OP = 'UPDATE' AND OLD.severity IS NOT DISTINCT FROM NEW.severity AND OLD.state IS NOT DISTINCT FROM NEW.state) THEN
+		RETURN NULL;
+	END IF;
+	IF NOT EXISTS (SELECT FROM evmgmt.response_rule r JOIN evmgmt.event e ON e.operation_id = r.operation_id
+				   WHERE e.event_id = NEW.event_id AND r.enabled) THEN
+		RETURN NULL;
+	END IF;
+	PERFORM pg_catalog.set_config('evmgmt_internal.applying_response_rules', 'on', true);
+	BEGIN
+		PERFORM evmgmt.apply_response_rules(NEW.event_id, NEW.pool);
+	EXCEPTION WHEN OTHERS THEN
+		-- a broken rule (a lever retired, a provider gone) never stops the
+		-- classification that triggered it
+		PERFORM pg_catalog.set_config('evmgmt_internal.applying_response_rules', 'off', true);
+		RAISE WARNING 'evmgmt response rules failed for event % pool %: %', NEW.event_id, NEW.pool, SQLERRM
+			USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. The classification stands; the rules are applied again when the condition next changes.';
+		RETURN NULL;
+	END;
+	PERFORM pg_catalog.set_config('evmgmt_internal.applying_response_rules', 'off', true);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.response_rules_trigger() IS 'Trigger on pool_condition: applies the response rules when a condition is classified, raised or moves on; records a condition a rule handled that resolved without ROC intervention';
+CREATE TRIGGER response_rules AFTER INSERT OR UPDATE OF severity, state ON evmgmt.pool_condition
+	FOR EACH ROW EXECUTE FUNCTION evmgmt.response_rules_trigger();
+
+-- The level-3 share: conditions rules handled without the ROC.
+CREATE VIEW evmgmt.rule_handled_conditions AS
+SELECT pc.event_id, pc.pool, e.operation_id, e.site_id, e.queue_id, e.event_type, e.subtype, pc.severity,
+	   e.detection_source, pc.state, pc.resolved_at,
+	   (SELECT pg_catalog.array_agg(DISTINCT f.rule_id ORDER BY f.rule_id) FROM evmgmt.response_rule_firing f
+		WHERE f.event_id = pc.event_id AND f.pool = pc.pool AND f.outcome = 'fired') AS rules,
+	   (SELECT pg_catalog.array_agg(DISTINCT f.lever ORDER BY f.lever) FROM evmgmt.response_rule_firing f
+		WHERE f.event_id = pc.event_id AND f.pool = pc.pool AND f.outcome = 'fired') AS levers,
+	   EXISTS (SELECT FROM evmgmt.event_timeline t
+			   WHERE t.event_id = pc.event_id AND t.pool = pc.pool AND t.actor = 'rule:response'
+				 AND (t.details ->> 'handled_without_roc')::boolean) AS handled_without_roc
+FROM evmgmt.pool_condition pc
+JOIN evmgmt.event e ON e.event_id = pc.event_id
+WHERE EXISTS (SELECT FROM evmgmt.response_rule_firing f
+			  WHERE f.event_id = pc.event_id AND f.pool = pc.pool AND f.outcome = 'fired');
+COMMENT ON VIEW evmgmt.rule_handled_conditions IS 'Every pool condition a response rule acted on, with the rules and levers, and whether it resolved without ROC intervention (the maturity model''s level-3 share)';
+
+-- Runbooks: the "preparation" stage of incident management, for the people
+-- (docs/prediction.md, "Runbooks").
+--
+-- Per operation, event type and optionally subtype and pool, an ordered
+-- checklist of steps, each an instruction and optionally a lever of the
+-- catalogue.  The most specific runbook for an event's type, subtype and
+-- most severe pool appears in its facts ({{runbook}}, {{runbook_short}}) and
+-- so in its pages (render_message: in full by e-mail, else the first step
+-- and a link); each step a responder completes or skips is recorded
+-- (runbook_progress) and noted on the timeline, so that the analysis sees
+-- what was done, in what order, next to what the rules did.
+
+CREATE TABLE evmgmt.runbook (
+	runbook_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	operation_id	text NOT NULL REFERENCES evmgmt.operation ON DELETE CASCADE,
+	event_type		evmgmt.event_type NOT NULL,
+	subtype			text,
+	pool			evmgmt.pool,
+	name			text NOT NULL CHECK (name <> '' AND pg_catalog.length(name) <= 200),
+	FOREIGN KEY (subtype, event_type) REFERENCES evmgmt.event_subtype (subtype, event_type),
+	CONSTRAINT runbook_one_per_condition UNIQUE NULLS NOT DISTINCT (operation_id, event_type, subtype, pool)
+);
+COMMENT ON TABLE evmgmt.runbook IS 'A checklist per operation, event type and optionally subtype and pool (NULL: any); the most specific one applies to an event';
+
+CREATE TABLE evmgmt.runbook_step (
+	runbook_id		bigint NOT NULL REFERENCES evmgmt.runbook ON DELETE CASCADE,
+	step_no			integer NOT NULL CHECK (step_no BETWEEN 1 AND 100),
+	instruction		text NOT NULL CHECK (instruction <> '' AND pg_catalog.length(instruction) <= 1000),
+	lever			text REFERENCES evmgmt.lever,
+	PRIMARY KEY (runbook_id, step_no)
+);
+COMMENT ON TABLE evmgmt.runbook_step IS 'The ordered steps of a runbook: an instruction and, where the step is a lever of the catalogue, that lever';
+
+CREATE TABLE evmgmt.runbook_progress (
+	event_id		bigint NOT NULL REFERENCES evmgmt.event ON DELETE CASCADE,
+	pool			evmgmt.pool NOT NULL,
+	runbook_id		bigint NOT NULL,
+	step_no			integer NOT NULL,
+	outcome			text NOT NULL CONSTRAINT runbook_progress_outcome_known CHECK (outcome IN ('done', 'skipped')),
+	note			text CHECK (pg_catalog.length(note) <= 1000),
+	recorded_by		text NOT NULL DEFAULT SESSION_USER,
+	recorded_at		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+	PRIMARY KEY (event_id, pool, runbook_id, step_no)
+);
+COMMENT ON TABLE evmgmt.runbook_progress IS 'Each runbook step a responder completed or skipped on a pool condition, by whom and when (also on the timeline)';
+
+-- The runbook for a pool condition: same type, the subtype and the pool
+-- where the runbook names them, the most specific first.
+CREATE FUNCTION evmgmt.runbook_for(p_event_id bigint, p_pool evmgmt.pool) RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT rb.runbook_id
+	FROM evmgmt.event e
+	JOIN evmgmt.runbook rb ON rb.operation_id = e.operation_id AND rb.event_type = e.event_type
+	WHERE e.event_id = p_event_id
+	  AND (rb.subtype IS NULL OR rb.subtype = e.subtype)
+	  AND (rb.pool IS NULL OR rb.pool = p_pool)
+	  AND EXISTS (SELECT FROM evmgmt.runbook_step st WHERE st.runbook_id = rb.runbook_id)
+	ORDER BY rb.subtype IS NULL, rb.pool IS NULL, rb.runbook_id
+	LIMIT 1;
+END;
+COMMENT ON FUNCTION evmgmt.runbook_for(bigint, evmgmt.pool) IS 'The runbook that applies to a pool condition (type, then subtype and pool where named; the most specific first), NULL for none';
+
+-- Template fields: runbook (every step on its own line), runbook_short (the
+-- first step and, when there are more, how many and the event link).
+CREATE FUNCTION evmgmt.runbook_facts(p_event_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_pool evmgmt.pool;
+	v_rb bigint;
+	v_name text;
+	v_steps text[];
+	v_link text;
+BEGIN
+	SELECT pc.pool INTO v_pool FROM evmgmt.pool_condition pc
+	WHERE pc.event_id = p_event_id ORDER BY pc.severity NULLS LAST, pc.pool LIMIT 1;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	v_rb := evmgmt.runbook_for(p_event_id, v_pool);
+	IF v_rb IS NULL THEN
+		RETURN NULL;
+	END IF;
+	SELECT rb.name INTO v_name FROM evmgmt.runbook rb WHERE rb.runbook_id = v_rb;
+	SELECT pg_catalog.array_agg(st.step_no || '. ' || st.instruction
+								|| CASE WHEN st.lever IS NOT NULL THEN ' [' || st.lever || ']' ELSE '' END
+								|| CASE WHEN p.outcome IS NOT NULL THEN ' (' || p.outcome || ')' ELSE '' END
+								ORDER BY st.step_no)
+	INTO v_steps
+	FROM evmgmt.runbook_step st
+	LEFT JOIN evmgmt.runbook_progress p ON p.event_id = p_event_id AND p.pool = v_pool AND p.runbook_id = st.runbook_id
+									   AND p.step_no = st.step_no
+	WHERE st.runbook_id = v_rb;
+	v_link := NULLIF(pg_catalog.current_setting('evmgmt.event_link_prefix', true), '') || p_event_id;
+	RETURN pg_catalog.jsonb_build_object(
+		'runbook_id', v_rb, 'runbook_name', v_name, 'runbook_steps', pg_catalog.cardinality(v_steps),
+		'runbook', v_name || E'\n' || pg_catalog.array_to_string(v_steps, E'\n'),
+		'runbook_short', 'Runbook: ' || evmgmt.fit_length(v_steps[1], 80)
+						 || CASE WHEN pg_catalog.cardinality(v_steps) > 1
+								 THEN pg_catalog.format(' (+%s more%s)', pg_catalog.cardinality(v_steps) - 1,
+														COALESCE(': ' || v_link, ''))
+								 ELSE '' END);
+END
+$$;
+COMMENT ON FUNCTION evmgmt.runbook_facts(bigint) IS 'Template fields of the runbook that applies to an event''s most severe pool: runbook (name and every step, with the progress made), runbook_short (the first step, how many more and the event link), runbook_id, runbook_name, runbook_steps; NULL when none applies';
+
+-- A responder completed or skipped a step.
+CREATE FUNCTION evmgmt.runbook_step_done(event_id bigint, pool evmgmt.pool, step_no integer, outcome text DEFAULT 'done',
+										 note text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+	v_rb bigint;
+	st evmgmt.runbook_step;
+	e evmgmt.event;
+	v_entry bigint;
+BEGIN
+	IF event_id IS NULL OR pool IS NULL OR step_no IS NULL THEN
+		RAISE EXCEPTION 'event_id, pool and step_no must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF outcome IS NULL OR outcome NOT IN ('done', 'skipped') THEN
+		RAISE EXCEPTION 'unknown runbook step outcome "%"', outcome
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use done or skipped.';
+	END IF;
+	IF pg_catalog.length(note) > 1000 THEN
+		RAISE EXCEPTION 'the note of a runbook step is longer than 1000 characters' USING ERRCODE = 'string_data_right_truncation';
+	END IF;
+	SELECT * INTO e FROM evmgmt.event x WHERE x.event_id = runbook_step_done.event_id;
+	-- the acting role's sites only (issue 14): an event elsewhere is not found
+	IF NOT FOUND OR NOT (evmgmt.site_scope() IS NULL OR e.site_id = ANY (evmgmt.site_scope())) THEN
+		RAISE EXCEPTION 'event % does not exist', event_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF e.closed_at IS NOT NULL OR e.cancelled_at IS NOT NULL THEN
+		RAISE EXCEPTION 'event % is %', event_id, CASE WHEN e.closed_at IS NOT NULL THEN 'closed' ELSE 'cancelled' END
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF NOT EXISTS (SELECT FROM evmgmt.pool_condition pc WHERE pc.event_id = e.event_id AND pc.pool = runbook_step_done.pool) THEN
+		RAISE EXCEPTION 'event % has no condition in pool %', event_id, pool USING ERRCODE = 'no_data_found';
+	END IF;
+	v_rb := evmgmt.runbook_for(e.event_id, pool);
+	SELECT * INTO st FROM evmgmt.runbook_step x WHERE x.runbook_id = v_rb AND x.step_no = runbook_step_done.step_no;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the runbook of event % pool % has no step %', event_id, pool, step_no
+			USING ERRCODE = 'no_data_found',
+				  HINT = CASE WHEN v_rb IS NULL THEN 'No runbook applies to this condition.' ELSE 'See evmgmt.runbook_step for its steps.' END;
+	END IF;
+	INSERT INTO evmgmt.runbook_progress AS p (event_id, pool, runbook_id, step_no, outcome, note)
+	VALUES (e.event_id, pool, v_rb, step_no, outcome, note)
+	ON CONFLICT ON CONSTRAINT runbook_progress_pkey DO UPDATE
+	SET outcome = EXCLUDED.outcome, note = EXCLUDED.note, recorded_by = SESSION_USER, recorded_at = pg_catalog.clock_timestamp();
+	INSERT INTO evmgmt.event_timeline (event_id, pool, action, lever, reason, details)
+	VALUES (e.event_id, pool, 'note', st.lever,
+			pg_catalog.format('runbook step %s %s: %s', step_no, outcome, st.instruction),
+			pg_catalog.jsonb_build_object('runbook_id', v_rb, 'step_no', step_no, 'outcome', outcome, 'note', note))
+	RETURNING entry_id INTO v_entry;
+	RETURN v_entry;
+END
+$$;
+COMMENT ON FUNCTION evmgmt.runbook_step_done(bigint, evmgmt.pool, integer, text, text) IS 'Records that a responder completed (done) or skipped a step of the runbook of a pool condition, on the timeline and in runbook_progress; returns the timeline entry';
+
+-- Steps in order with their progress per pool condition.
+CREATE VIEW evmgmt.runbook_checklist AS
+SELECT pc.event_id, pc.pool, rb.runbook_id, rb.name AS runbook_name, st.step_no, st.instruction, st.lever,
+	   p.outcome, p.note, p.recorded_by, p.recorded_at
+FROM evmgmt.pool_condition pc
+CROSS JOIN LATERAL (SELECT evmgmt.runbook_for(pc.event_id, pc.pool) AS runbook_id) r
+JOIN evmgmt.runbook rb ON rb.runbook_id = r.runbook_id
+JOIN evmgmt.runbook_step st ON st.runbook_id = rb.runbook_id
+LEFT JOIN evmgmt.runbook_progress p ON p.event_id = pc.event_id AND p.pool = pc.pool AND p.runbook_id = rb.runbook_id
+								   AND p.step_no = st.step_no;
+COMMENT ON VIEW evmgmt.runbook_checklist IS 'The runbook of every pool condition step by step, with what was done or skipped, by whom and when';
+
+-- Audit, privileges, row-level security, views by site and dump
+-- registration of the new objects (80_audit.sql, 90_privileges.sql,
+-- 86_site_scope.sql, 99_config_dump.sql).
+DO $issue10$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['prediction_policy', 'response_rule', 'response_rule_firing', 'response_switch', 'runbook', 'runbook_step'] LOOP
+		EXECUTE pg_catalog.format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON evmgmt.%I FOR EACH ROW EXECUTE FUNCTION evmgmt.audit_row()', t);
+		EXECUTE pg_catalog.format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON evmgmt.%I FOR EACH STATEMENT EXECUTE FUNCTION evmgmt.audit_truncate()', t);
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ALWAYS TRIGGER audit, ENABLE ALWAYS TRIGGER audit_truncate', t);
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['interval_forecast', 'forecast_series', 'prediction_policy', 'prediction_state', 'prediction_log',
+							 'prediction_run', 'response_rule', 'response_switch', 'response_rule_firing', 'runbook',
+							 'runbook_step', 'runbook_progress', 'effective_prediction_policy', 'forecast_projection',
+							 'prediction_outcome', 'rule_handled_conditions', 'runbook_checklist', 'forecast_inbox'] LOOP
+		IF t NOT IN ('interval_forecast', 'forecast_inbox') THEN
+			EXECUTE pg_catalog.format('GRANT SELECT ON evmgmt.%I TO evmgmt_reader', t);
+		END IF;
+		EXECUTE pg_catalog.format('GRANT SELECT ON evmgmt.%I TO evmgmt_admin', t);
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['prediction_policy', 'response_rule', 'runbook', 'runbook_step'] LOOP
+		EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON evmgmt.%I TO evmgmt_admin', t);
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['forecast_series', 'prediction_state', 'prediction_log'] LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ROW LEVEL SECURITY', t);
+		EXECUTE pg_catalog.format('CREATE POLICY site_scope ON evmgmt.%I USING ((SELECT evmgmt.site_scope()) IS NULL OR site_id = ANY ((SELECT evmgmt.site_scope())::text[]))', t);
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['response_rule_firing', 'runbook_progress'] LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE evmgmt.%I ENABLE ROW LEVEL SECURITY', t);
+		EXECUTE pg_catalog.format('CREATE POLICY site_scope ON evmgmt.%I USING ((SELECT evmgmt.site_scope()) IS NULL OR evmgmt.event_in_scope(event_id))', t);
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['forecast_projection', 'prediction_outcome', 'rule_handled_conditions', 'runbook_checklist'] LOOP
+		PERFORM evmgmt.restrict_view_to_site_scope(t);
+	END LOOP;
+	FOREACH t IN ARRAY ARRAY['interval_forecast', 'forecast_series', 'prediction_policy', 'prediction_state', 'prediction_log',
+							 'prediction_run', 'response_rule', 'response_switch', 'response_rule_firing', 'runbook',
+							 'runbook_step', 'runbook_progress'] LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(pg_catalog.format('evmgmt.%I', t), '');
+	END LOOP;
+	FOR t IN SELECT c.oid::regclass::text FROM pg_catalog.pg_class c
+			 WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind = 'S'
+			   AND c.relname IN ('prediction_log_prediction_id_seq', 'prediction_run_run_id_seq',
+								 'response_rule_firing_firing_id_seq', 'runbook_runbook_id_seq') LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(t, '');
+		EXECUTE pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO evmgmt_admin', t);
+	END LOOP;
+END
+$issue10$;
+-- Prediction and rule-driven response (22_forecast.sql, 49_prediction.sql,
+-- 72_response_rules.sql, 74_runbooks.sql).  Ingest loads forecasts, directly
+-- or through the inbox; readers see projections, predictions, firings and
+-- runbooks by site; admins configure policies, rules and runbooks and throw
+-- the kill switch; responders avert a predicted event by hand and record
+-- runbook steps.  Prediction runs only inside run_due_work, the rules only
+-- from their trigger.
+GRANT INSERT ON evmgmt.interval_forecast, evmgmt.forecast_inbox TO evmgmt_ingest;
+GRANT DELETE ON evmgmt.interval_forecast TO evmgmt_admin;
+REVOKE ALL ON FUNCTION evmgmt.interval_forecast_loaded(), evmgmt.forecast_inbox_route(),
+	evmgmt.interval_forecast_problem(text, text, text, text, text, text, text, text, text, boolean, boolean),
+	evmgmt.intraday_ratios(timestamptz), evmgmt.forecast_projection_at(timestamptz),
+	evmgmt.predict_series(text, text, evmgmt.pool, text, timestamptz, jsonb),
+	evmgmt.prediction_confirm(text, text, evmgmt.pool, timestamptz, evmgmt.severity),
+	evmgmt.prediction_pages(bigint, evmgmt.pool), evmgmt.run_predictions(timestamptz, boolean),
+	evmgmt.prediction_due(timestamptz),
+	evmgmt.apply_response_rules(bigint, evmgmt.pool), evmgmt.response_rules_trigger(),
+	evmgmt.set_response_rules(boolean, text),
+	evmgmt.runbook_step_done(bigint, evmgmt.pool, integer, text, text),
+	evmgmt.avert_pool(bigint, evmgmt.pool, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evmgmt.intraday_ratios(timestamptz), evmgmt.forecast_projection_at(timestamptz),
+	evmgmt.set_response_rules(boolean, text) TO evmgmt_admin;
+GRANT EXECUTE ON FUNCTION evmgmt.avert_pool(bigint, evmgmt.pool, text),
+	evmgmt.runbook_step_done(bigint, evmgmt.pool, integer, text, text) TO evmgmt_responder, evmgmt_admin;
