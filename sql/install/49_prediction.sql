@@ -66,13 +66,13 @@ COMMENT ON VIEW evmgmt.effective_prediction_policy IS 'Prediction settings in fo
 -- interval long); no volume meets the target; no agents for some volume
 -- answers nothing.  Agents needed are those of Erlang C also where Erlang A
 -- projects the service level (patience lets some callers go, which the
--- staffing should not count on).  An SQL function that PostgreSQL inlines
--- into the projection's query.
+-- staffing should not count on).
 CREATE FUNCTION evmgmt.project_interval(offered double precision, aht double precision, scheduled double precision,
 										patience double precision, interval_minutes integer,
 										target_sl double precision, target_seconds double precision)
 RETURNS TABLE (traffic double precision, service_level double precision, asa double precision, agents_needed integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT t.traffic,
 		   CASE WHEN project_interval.offered <= 0 THEN 1

@@ -102,6 +102,7 @@ CREATE FUNCTION evmgmt.response_rule_matches(r evmgmt.response_rule, e evmgmt.ev
 											 severity evmgmt.severity)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT r.enabled AND r.operation_id = e.operation_id
 		   AND response_rule_matches.severity BETWEEN r.most_severe AND r.least_severe
@@ -118,6 +119,7 @@ COMMENT ON FUNCTION evmgmt.response_rule_matches(evmgmt.response_rule, evmgmt.ev
 -- The cause category a rule's diagnosis names for an event type.
 CREATE FUNCTION evmgmt.type_cause_category(event_type evmgmt.event_type) RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT CASE type_cause_category.event_type WHEN 'capacity' THEN 'people' WHEN 'demand' THEN 'demand'
 		   WHEN 'system' THEN 'technology' WHEN 'process' THEN 'process' ELSE 'third_party' END;

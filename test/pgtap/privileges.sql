@@ -1,6 +1,6 @@
 -- pgTAP: what each role may do, and nothing more.
 BEGIN;
-SELECT plan(58);
+SELECT plan(61);
 
 SELECT has_role(r) FROM unnest(ARRAY['evmgmt_admin', 'evmgmt_responder', 'evmgmt_reader', 'evmgmt_ingest']) AS r;
 SELECT is((SELECT bool_or(rolcanlogin) FROM pg_roles WHERE rolname LIKE 'evmgmt\_%' AND rolname <> 'evmgmt_worker'), false, 'the evmgmt roles cannot log in (but the workers'' role)');
@@ -23,10 +23,14 @@ SELECT table_privs_are('evmgmt', 'audit_log', 'evmgmt_admin', ARRAY['SELECT'], '
 SELECT table_privs_are('evmgmt', 'audit_log', 'evmgmt_reader', ARRAY[]::text[]);
 SELECT table_privs_are('evmgmt', 'interval_stat', 'evmgmt_ingest', ARRAY['INSERT']);
 SELECT table_privs_are('evmgmt', 'interval_inbox', 'evmgmt_ingest', ARRAY['INSERT']);
+SELECT table_privs_are('evmgmt', 'interval_forecast', 'evmgmt_ingest', ARRAY['INSERT']);
+SELECT table_privs_are('evmgmt', 'forecast_inbox', 'evmgmt_ingest', ARRAY['INSERT']);
+SELECT table_privs_are('evmgmt', 'interval_forecast', 'evmgmt_reader', ARRAY[]::text[], 'readers read forecasts through forecast_projection, by site');
 SELECT table_privs_are('evmgmt', 'interval_stat', 'evmgmt_reader', ARRAY['SELECT']);
 SELECT is_empty(
 	$$SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'evmgmt'::regnamespace AND c.relkind IN ('r', 'v', 'p')
-	  AND c.relname NOT IN ('interval_stat', 'interval_inbox', 'interval_quarantine', 'interval_inbox_raw', 'my_ingest_load', 'my_interval_quarantine')
+	  AND c.relname NOT IN ('interval_stat', 'interval_inbox', 'interval_quarantine', 'interval_inbox_raw', 'my_ingest_load', 'my_interval_quarantine',
+							'interval_forecast', 'forecast_inbox')
 	  AND (has_table_privilege('evmgmt_ingest', c.oid, 'SELECT') OR has_table_privilege('evmgmt_ingest', c.oid, 'INSERT')
 		   OR has_table_privilege('evmgmt_ingest', c.oid, 'UPDATE') OR has_table_privilege('evmgmt_ingest', c.oid, 'DELETE'))$$,
 	'ingest has no privilege outside the interval tables');
