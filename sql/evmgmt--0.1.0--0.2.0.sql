@@ -6582,6 +6582,10 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
+	-- a restore brings back rows and series as they were dumped
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
 	DELETE FROM evmgmt.interval_forecast f
 	USING (SELECT DISTINCT n.site_id, n.queue_id, n.pool, n.interval_start FROM new_rows n) k
 	WHERE f.site_id = k.site_id AND f.queue_id = k.queue_id AND f.pool = k.pool AND f.interval_start = k.interval_start
@@ -6593,9 +6597,7 @@ BEGIN
 	SELECT k.site_id, k.queue_id, k.pool, pg_catalog.clock_timestamp()
 	FROM (SELECT DISTINCT n.site_id, n.queue_id, n.pool FROM new_rows n) k
 	ON CONFLICT (site_id, queue_id, pool) DO UPDATE SET changed_at = EXCLUDED.changed_at;
-	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
-		PERFORM evmgmt.wake_workers();
-	END IF;
+	PERFORM evmgmt.wake_workers();
 	RETURN NULL;
 END
 $$;
@@ -6825,13 +6827,13 @@ COMMENT ON VIEW evmgmt.effective_prediction_policy IS 'Prediction settings in fo
 -- interval long); no volume meets the target; no agents for some volume
 -- answers nothing.  Agents needed are those of Erlang C also where Erlang A
 -- projects the service level (patience lets some callers go, which the
--- staffing should not count on).  An SQL function that PostgreSQL inlines
--- into the projection's query.
+-- staffing should not count on).
 CREATE FUNCTION evmgmt.project_interval(offered double precision, aht double precision, scheduled double precision,
 										patience double precision, interval_minutes integer,
 										target_sl double precision, target_seconds double precision)
 RETURNS TABLE (traffic double precision, service_level double precision, asa double precision, agents_needed integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT t.traffic,
 		   CASE WHEN project_interval.offered <= 0 THEN 1
@@ -7283,15 +7285,16 @@ BEGIN
 	END IF;
 	IF pg_catalog.to_regclass('pg_temp.evmgmt_predict_series') IS NULL THEN
 		CREATE TEMPORARY TABLE evmgmt_predict_series (
-			site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, PRIMARY KEY (site_id, queue_id, pool)
+			site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, changed_at timestamptz,
+			PRIMARY KEY (site_id, queue_id, pool)
 		) ON COMMIT DELETE ROWS;
 	END IF;
 	DELETE FROM pg_temp.evmgmt_predict_series;
 	INSERT INTO pg_temp.evmgmt_predict_series
-	SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.forecast_series s
+	SELECT s.site_id, s.queue_id, s.pool, s.changed_at FROM evmgmt.forecast_series s
 	WHERE p_full OR s.predicted_at IS NULL OR s.predicted_at < s.changed_at
-	UNION
-	SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.prediction_state s WHERE s.status = 'predicted';
+	   OR EXISTS (SELECT FROM evmgmt.prediction_state p
+				  WHERE p.site_id = s.site_id AND p.queue_id = s.queue_id AND p.pool = s.pool AND p.status = 'predicted');
 	GET DIAGNOSTICS v_series = ROW_COUNT;
 	ANALYZE pg_temp.evmgmt_predict_series;
 
@@ -7374,9 +7377,13 @@ BEGIN
 		END;
 	END LOOP;
 
+	-- done for what this pass saw: a load that changed a series since (its
+	-- row is newer than this pass's snapshot, so changed_at differs here)
+	-- leaves the series due for the next pass
 	UPDATE evmgmt.forecast_series s SET predicted_at = v_marked
 	FROM pg_temp.evmgmt_predict_series k
 	WHERE k.site_id = s.site_id AND k.queue_id = s.queue_id AND k.pool = s.pool
+	  AND s.changed_at = k.changed_at
 	  AND (s.predicted_at IS NULL OR s.predicted_at < v_marked);
 	-- forecasts of intervals that ended long ago are no longer read
 	DELETE FROM evmgmt.interval_forecast f
@@ -7399,7 +7406,17 @@ AS $$
 DECLARE
 	v_last timestamptz;
 BEGIN
-	IF NOT EXISTS (SELECT FROM evmgmt.forecast_series) THEN
+	-- nothing to project: no forecast interval ahead within the longest
+	-- horizon and no open prediction (only old forecasts to forget, maybe)
+	IF NOT EXISTS (SELECT FROM evmgmt.interval_forecast f
+				   WHERE f.interval_start > p_now - interval '1 hour' AND f.interval_start < p_now + interval '2 days'
+					 AND f.interval_start + f.interval_minutes * interval '1 minute' > p_now)
+	   AND NOT EXISTS (SELECT FROM evmgmt.prediction_state s WHERE s.status = 'predicted') THEN
+		IF EXISTS (SELECT FROM evmgmt.interval_forecast f
+				   WHERE f.interval_start < p_now - evmgmt.setting_interval('evmgmt.forecast_retention', interval '35 days')) THEN
+			due_at := p_now;
+			full_pass := false;
+		END IF;
 		RETURN;
 	END IF;
 	SELECT pg_catalog.max(r.started_at) INTO v_last FROM evmgmt.prediction_run r WHERE r.full_pass;
@@ -7415,7 +7432,7 @@ BEGIN
 	END IF;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.prediction_due(timestamptz) IS 'When the next prediction pass is due and whether it is a full one (NULL when no series has a forecast)';
+COMMENT ON FUNCTION evmgmt.prediction_due(timestamptz) IS 'When the next prediction pass is due and whether it is a full one (NULL when no forecast interval lies ahead within two days, no prediction is open and no forecast is older than evmgmt.forecast_retention)';
 
 -- The outcome of every predicted event and every missed breach, for the
 -- maturity figures: predicted events confirmed, averted or not confirmed
@@ -8426,6 +8443,7 @@ CREATE FUNCTION evmgmt.response_rule_matches(r evmgmt.response_rule, e evmgmt.ev
 											 severity evmgmt.severity)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT r.enabled AND r.operation_id = e.operation_id
 		   AND response_rule_matches.severity BETWEEN r.most_severe AND r.least_severe
@@ -8442,6 +8460,7 @@ COMMENT ON FUNCTION evmgmt.response_rule_matches(evmgmt.response_rule, evmgmt.ev
 -- The cause category a rule's diagnosis names for an event type.
 CREATE FUNCTION evmgmt.type_cause_category(event_type evmgmt.event_type) RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT CASE type_cause_category.event_type WHEN 'capacity' THEN 'people' WHEN 'demand' THEN 'demand'
 		   WHEN 'system' THEN 'technology' WHEN 'process' THEN 'process' ELSE 'third_party' END;

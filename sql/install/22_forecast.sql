@@ -65,6 +65,10 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
+	-- a restore brings back rows and series as they were dumped
+	IF pg_catalog.current_setting('evmgmt.restoring', true) = 'on' THEN
+		RETURN NULL;
+	END IF;
 	DELETE FROM evmgmt.interval_forecast f
 	USING (SELECT DISTINCT n.site_id, n.queue_id, n.pool, n.interval_start FROM new_rows n) k
 	WHERE f.site_id = k.site_id AND f.queue_id = k.queue_id AND f.pool = k.pool AND f.interval_start = k.interval_start
@@ -76,9 +80,7 @@ BEGIN
 	SELECT k.site_id, k.queue_id, k.pool, pg_catalog.clock_timestamp()
 	FROM (SELECT DISTINCT n.site_id, n.queue_id, n.pool FROM new_rows n) k
 	ON CONFLICT (site_id, queue_id, pool) DO UPDATE SET changed_at = EXCLUDED.changed_at;
-	IF pg_catalog.current_setting('evmgmt.restoring', true) IS DISTINCT FROM 'on' THEN
-		PERFORM evmgmt.wake_workers();
-	END IF;
+	PERFORM evmgmt.wake_workers();
 	RETURN NULL;
 END
 $$;

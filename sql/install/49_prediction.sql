@@ -524,15 +524,16 @@ BEGIN
 	END IF;
 	IF pg_catalog.to_regclass('pg_temp.evmgmt_predict_series') IS NULL THEN
 		CREATE TEMPORARY TABLE evmgmt_predict_series (
-			site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, PRIMARY KEY (site_id, queue_id, pool)
+			site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool, changed_at timestamptz,
+			PRIMARY KEY (site_id, queue_id, pool)
 		) ON COMMIT DELETE ROWS;
 	END IF;
 	DELETE FROM pg_temp.evmgmt_predict_series;
 	INSERT INTO pg_temp.evmgmt_predict_series
-	SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.forecast_series s
+	SELECT s.site_id, s.queue_id, s.pool, s.changed_at FROM evmgmt.forecast_series s
 	WHERE p_full OR s.predicted_at IS NULL OR s.predicted_at < s.changed_at
-	UNION
-	SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.prediction_state s WHERE s.status = 'predicted';
+	   OR EXISTS (SELECT FROM evmgmt.prediction_state p
+				  WHERE p.site_id = s.site_id AND p.queue_id = s.queue_id AND p.pool = s.pool AND p.status = 'predicted');
 	GET DIAGNOSTICS v_series = ROW_COUNT;
 	ANALYZE pg_temp.evmgmt_predict_series;
 
@@ -615,9 +616,13 @@ BEGIN
 		END;
 	END LOOP;
 
+	-- done for what this pass saw: a load that changed a series since (its
+	-- row is newer than this pass's snapshot, so changed_at differs here)
+	-- leaves the series due for the next pass
 	UPDATE evmgmt.forecast_series s SET predicted_at = v_marked
 	FROM pg_temp.evmgmt_predict_series k
 	WHERE k.site_id = s.site_id AND k.queue_id = s.queue_id AND k.pool = s.pool
+	  AND s.changed_at = k.changed_at
 	  AND (s.predicted_at IS NULL OR s.predicted_at < v_marked);
 	-- forecasts of intervals that ended long ago are no longer read
 	DELETE FROM evmgmt.interval_forecast f
@@ -640,7 +645,17 @@ AS $$
 DECLARE
 	v_last timestamptz;
 BEGIN
-	IF NOT EXISTS (SELECT FROM evmgmt.forecast_series) THEN
+	-- nothing to project: no forecast interval ahead within the longest
+	-- horizon and no open prediction (only old forecasts to forget, maybe)
+	IF NOT EXISTS (SELECT FROM evmgmt.interval_forecast f
+				   WHERE f.interval_start > p_now - interval '1 hour' AND f.interval_start < p_now + interval '2 days'
+					 AND f.interval_start + f.interval_minutes * interval '1 minute' > p_now)
+	   AND NOT EXISTS (SELECT FROM evmgmt.prediction_state s WHERE s.status = 'predicted') THEN
+		IF EXISTS (SELECT FROM evmgmt.interval_forecast f
+				   WHERE f.interval_start < p_now - evmgmt.setting_interval('evmgmt.forecast_retention', interval '35 days')) THEN
+			due_at := p_now;
+			full_pass := false;
+		END IF;
 		RETURN;
 	END IF;
 	SELECT pg_catalog.max(r.started_at) INTO v_last FROM evmgmt.prediction_run r WHERE r.full_pass;
@@ -656,7 +671,7 @@ BEGIN
 	END IF;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.prediction_due(timestamptz) IS 'When the next prediction pass is due and whether it is a full one (NULL when no series has a forecast)';
+COMMENT ON FUNCTION evmgmt.prediction_due(timestamptz) IS 'When the next prediction pass is due and whether it is a full one (NULL when no forecast interval lies ahead within two days, no prediction is open and no forecast is older than evmgmt.forecast_retention)';
 
 -- The outcome of every predicted event and every missed breach, for the
 -- maturity figures: predicted events confirmed, averted or not confirmed

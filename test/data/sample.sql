@@ -253,3 +253,44 @@ BEGIN
 	END IF;
 END
 $listener$;
+
+-- Prediction and rule-driven response (0.2.0; the upgrade test loads this
+-- file into 0.1.0 too): a forecast, a prediction pass and what it recorded,
+-- a response rule and a firing held back by the kill switch, a runbook with
+-- a step done.
+DO $prediction$
+DECLARE
+	v_event bigint;
+BEGIN
+	IF pg_catalog.to_regclass('evmgmt.interval_forecast') IS NULL THEN
+		RETURN;
+	END IF;
+	INSERT INTO evmgmt.prediction_policy (operation_id, horizon) SELECT operation_id, '3 hours' FROM evmgmt.operation ORDER BY 1 LIMIT 1;
+	INSERT INTO evmgmt.interval_forecast (site_id, queue_id, pool, interval_start, interval_minutes, forecast_offered, forecast_aht, scheduled)
+	SELECT s.site_id, s.queue_id, s.pool, date_trunc('day', now()) - interval '2 days' + k * interval '15 minutes', 15, 40, 300, 20
+	FROM (SELECT * FROM evmgmt.interval_series ORDER BY 1, 2, 3 LIMIT 1) s, generate_series(1, 4) k;
+	INSERT INTO evmgmt.prediction_run (started_at, finished_at, full_pass, series, intervals, breaching, decisions, failures)
+	VALUES ('2026-03-03 00:00+08', '2026-03-03 00:00:01+08', true, 1, 4, 0, 0, 0);
+	SELECT e.event_id INTO v_event FROM evmgmt.event e ORDER BY 1 LIMIT 1;
+	INSERT INTO evmgmt.prediction_state (site_id, queue_id, pool, status, event_id, severity, predicted_at, breach_starts_at,
+										 breach_ends_at, projected_service_level, agents_needed)
+	SELECT s.site_id, s.queue_id, s.pool, 'not_confirmed', v_event, 'sev3', '2026-03-02 13:00+08', '2026-03-02 13:30+08',
+		   '2026-03-02 14:30+08', 0.41, 3
+	FROM (SELECT * FROM evmgmt.interval_series ORDER BY 1, 2, 3 LIMIT 1) s;
+	INSERT INTO evmgmt.prediction_log (site_id, queue_id, pool, decision, event_id, severity, event_type, subtype, breach_starts_at, evidence)
+	SELECT site_id, queue_id, pool, 'predicted', event_id, severity, 'capacity', 'staffing_shortfall', breach_starts_at, '{"agents_needed": 3}'
+	FROM evmgmt.prediction_state;
+	INSERT INTO evmgmt.response_rule (rule_id, operation_id, event_types, least_severe, lever, max_per_hour, instruction)
+	SELECT 'sev3-overtime', operation_id, '{capacity}', 'sev3', 'overtime', 5, 'Offer voluntary overtime' FROM evmgmt.operation ORDER BY 1 LIMIT 1;
+	PERFORM evmgmt.set_response_rules(true, 'rules in service');
+	INSERT INTO evmgmt.response_rule_firing (rule_id, event_id, pool, lever, outcome, fired_at, severity, detail)
+	SELECT 'sev3-overtime', pc.event_id, pc.pool, 'overtime', 'switched_off', '2026-03-02 14:06+08', pc.severity, 'response rules are switched off'
+	FROM evmgmt.pool_condition pc ORDER BY 1, 2 LIMIT 1;
+	INSERT INTO evmgmt.runbook (operation_id, event_type, name) SELECT operation_id, event_type, 'Standard checklist' FROM evmgmt.event WHERE event_id = v_event;
+	INSERT INTO evmgmt.runbook_step (runbook_id, step_no, instruction, lever)
+	SELECT runbook_id, 1, 'Check adherence and offline activities', 'cancel_offline_activities' FROM evmgmt.runbook;
+	INSERT INTO evmgmt.runbook_progress (event_id, pool, runbook_id, step_no, outcome, note, recorded_by, recorded_at)
+	SELECT v_event, pc.pool, rb.runbook_id, 1, 'done', 'Training postponed', 'evmgmt_admin', '2026-03-02 14:08+08'
+	FROM evmgmt.runbook rb, evmgmt.pool_condition pc WHERE pc.event_id = v_event ORDER BY pc.pool LIMIT 1;
+END
+$prediction$;
