@@ -6827,13 +6827,15 @@ COMMENT ON VIEW evmgmt.effective_prediction_policy IS 'Prediction settings in fo
 -- interval long); no volume meets the target; no agents for some volume
 -- answers nothing.  Agents needed are those of Erlang C also where Erlang A
 -- projects the service level (patience lets some callers go, which the
--- staffing should not count on).
+-- staffing should not count on).  No SET clause: PostgreSQL inlines the
+-- function into the projection's query (a SET would make it a call per row,
+-- 15 times slower), and its BEGIN ATOMIC body was bound to evmgmt's and
+-- pg_catalog's objects when it was created, so no search_path reaches it.
 CREATE FUNCTION evmgmt.project_interval(offered double precision, aht double precision, scheduled double precision,
 										patience double precision, interval_minutes integer,
 										target_sl double precision, target_seconds double precision)
 RETURNS TABLE (traffic double precision, service_level double precision, asa double precision, agents_needed integer)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	SELECT t.traffic,
 		   CASE WHEN project_interval.offered <= 0 THEN 1
@@ -6853,7 +6855,7 @@ BEGIN ATOMIC
 		   CASE WHEN project_interval.offered <= 0 THEN 0
 				ELSE evmgmt.agents_required(t.traffic, project_interval.aht, project_interval.target_sl,
 											project_interval.target_seconds) END
-	FROM (SELECT project_interval.offered * project_interval.aht / (project_interval.interval_minutes * 60.0) AS traffic) t;
+	FROM (SELECT project_interval.offered * project_interval.aht / (project_interval.interval_minutes * 60)::double precision AS traffic) t;
 END;
 COMMENT ON FUNCTION evmgmt.project_interval(double precision, double precision, double precision, double precision, integer, double precision, double precision) IS 'Traffic (Erlangs), projected service level and ASA at the scheduled agents (whole agents; Erlang A when a patience is given, else Erlang C) and the agents Erlang C needs for the target';
 
@@ -7298,63 +7300,82 @@ BEGIN
 	GET DIAGNOSTICS v_series = ROW_COUNT;
 	ANALYZE pg_temp.evmgmt_predict_series;
 
-	v_intervals := 0;
+	-- every projected interval of the series with the tier it reaches, once
+	IF pg_catalog.to_regclass('pg_temp.evmgmt_predict_tiers') IS NULL THEN
+		CREATE TEMPORARY TABLE evmgmt_predict_tiers (
+			operation_id text, site_id text COLLATE "C", queue_id text COLLATE "C", pool evmgmt.pool,
+			interval_start timestamptz, interval_minutes integer, scheduled real, drive text,
+			driving_service_level double precision, driving_agents_needed integer, offered double precision,
+			projected_service_level double precision, corrected_service_level double precision,
+			volume_ratio double precision, aht_ratio double precision, below boolean, tier evmgmt.severity,
+			run_started_at timestamptz
+		) ON COMMIT DELETE ROWS;
+	END IF;
+	DELETE FROM pg_temp.evmgmt_predict_tiers;
+	INSERT INTO pg_temp.evmgmt_predict_tiers
+	WITH proj AS (
+		SELECT p.*,
+			   ARRAY[th.sev1_threshold, th.sev2_threshold, th.sev3_threshold] AS thresholds,
+			   ARRAY[th.sev1_sustain, th.sev2_sustain, th.sev3_sustain] AS sustains
+		FROM evmgmt.forecast_projection_at(p_now) p
+		JOIN pg_temp.evmgmt_predict_series k ON k.site_id = p.site_id AND k.queue_id = p.queue_id AND k.pool = p.pool
+		JOIN evmgmt.severity_thresholds th ON th.operation_id = p.operation_id
+		JOIN evmgmt.effective_prediction_policy pol ON pol.operation_id = p.operation_id
+		WHERE pol.enabled
+	), runs AS (
+		SELECT x.*, evmgmt.sustained_runs_below(x.driving_service_level, x.thresholds, x.interval_start, x.interval_minutes)
+						OVER (PARTITION BY x.site_id, x.queue_id, x.pool ORDER BY x.interval_start) AS r
+		FROM proj x
+	), tiers AS (
+		SELECT y.*, evmgmt.classify_sustained_runs(y.r[1], y.r[2], y.r[3], y.sustains[1], y.sustains[2], y.sustains[3]) AS tier
+		FROM runs y
+	)
+	SELECT t.operation_id, t.site_id, t.queue_id, t.pool, t.interval_start, t.interval_minutes, t.scheduled, t.drive,
+		   t.driving_service_level, t.driving_agents_needed,
+		   CASE t.drive WHEN 'forecast' THEN t.forecast_offered::float8 ELSE t.corrected_offered END,
+		   t.projected_service_level, t.corrected_service_level, t.volume_ratio, t.aht_ratio,
+		   COALESCE(t.driving_service_level < GREATEST(t.thresholds[1], t.thresholds[2], t.thresholds[3])
+					OR (t.driving_service_level <= 0 AND 0 = ANY (t.thresholds)), false),
+		   t.tier,
+		   CASE WHEN t.tier IS NOT NULL THEN
+				t.interval_start + t.interval_minutes * interval '1 minute'
+				- t.r[CASE t.tier WHEN 'sev1' THEN 1 WHEN 'sev2' THEN 2 ELSE 3 END] * interval '1 minute' END
+	FROM tiers t;
+	GET DIAGNOSTICS v_intervals = ROW_COUNT;
+	SELECT pg_catalog.count(DISTINCT (t.site_id, t.queue_id, t.pool)) INTO v_breaching
+	FROM pg_temp.evmgmt_predict_tiers t WHERE t.tier IS NOT NULL;
+
+	-- the series that breach or have an open prediction, each with its
+	-- intervals as the evidence, acted on one by one
 	FOR c IN
-		WITH proj AS MATERIALIZED (
-			SELECT p.*,
-				   ARRAY[th.sev1_threshold, th.sev2_threshold, th.sev3_threshold] AS thresholds,
-				   ARRAY[th.sev1_sustain, th.sev2_sustain, th.sev3_sustain] AS sustains
-			FROM evmgmt.forecast_projection_at(p_now) p
-			JOIN pg_temp.evmgmt_predict_series k ON k.site_id = p.site_id AND k.queue_id = p.queue_id AND k.pool = p.pool
-			JOIN evmgmt.severity_thresholds th ON th.operation_id = p.operation_id
-			JOIN evmgmt.effective_prediction_policy pol ON pol.operation_id = p.operation_id
-			WHERE pol.enabled
-		), runs AS (
-			SELECT x.*, evmgmt.sustained_runs_below(x.driving_service_level, x.thresholds, x.interval_start, x.interval_minutes)
-							OVER (PARTITION BY x.site_id, x.queue_id, x.pool ORDER BY x.interval_start) AS r
-			FROM proj x
-		), tiers AS (
-			SELECT y.*, evmgmt.classify_sustained_runs(y.r[1], y.r[2], y.r[3], y.sustains[1], y.sustains[2], y.sustains[3]) AS tier
-			FROM runs y
-		)
-		SELECT t.operation_id, t.site_id, t.queue_id, t.pool, pg_catalog.count(*)::integer AS n,
-			   pg_catalog.bool_or(t.tier IS NOT NULL) AS breaching,
+		SELECT t.operation_id, t.site_id, t.queue_id, t.pool,
 			   pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 				   'interval_start', t.interval_start, 'interval_minutes', t.interval_minutes,
 				   'service_level', t.driving_service_level, 'agents_needed', t.driving_agents_needed,
-				   'scheduled', t.scheduled, 'drive', t.drive,
-				   'offered', CASE t.drive WHEN 'forecast' THEN t.forecast_offered::float8 ELSE t.corrected_offered END,
+				   'scheduled', t.scheduled, 'drive', t.drive, 'offered', t.offered,
 				   'forecast_service_level', t.projected_service_level, 'corrected_service_level', t.corrected_service_level,
-				   'volume_ratio', t.volume_ratio, 'aht_ratio', t.aht_ratio,
-				   'below', COALESCE(t.driving_service_level < GREATEST(t.thresholds[1], t.thresholds[2], t.thresholds[3])
-									 OR (t.driving_service_level <= 0 AND 0 = ANY (t.thresholds)), false),
-				   'tier', t.tier,
-				   'run_started_at', CASE WHEN t.tier IS NOT NULL THEN
-						t.interval_start + t.interval_minutes * interval '1 minute'
-						- t.r[CASE t.tier WHEN 'sev1' THEN 1 WHEN 'sev2' THEN 2 ELSE 3 END] * interval '1 minute' END))
+				   'volume_ratio', t.volume_ratio, 'aht_ratio', t.aht_ratio, 'below', t.below, 'tier', t.tier,
+				   'run_started_at', t.run_started_at))
 				   ORDER BY t.interval_start) AS rows
-		FROM tiers t
+		FROM pg_temp.evmgmt_predict_tiers t
+		WHERE (t.site_id, t.queue_id, t.pool) IN (SELECT x.site_id, x.queue_id, x.pool FROM pg_temp.evmgmt_predict_tiers x
+												  WHERE x.tier IS NOT NULL
+												  UNION
+												  SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.prediction_state s
+												  WHERE s.status = 'predicted')
 		GROUP BY t.operation_id, t.site_id, t.queue_id, t.pool
 		ORDER BY t.site_id, t.queue_id, t.pool
 	LOOP
-		v_intervals := v_intervals + c.n;
-		IF c.breaching THEN
-			v_breaching := v_breaching + 1;
-		END IF;
-		IF c.breaching OR EXISTS (SELECT FROM evmgmt.prediction_state s
-								  WHERE s.site_id = c.site_id AND s.queue_id = c.queue_id AND s.pool = c.pool
-									AND s.status = 'predicted') THEN
-			BEGIN
-				v_decision := evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, c.rows);
-				IF v_decision IS NOT NULL THEN
-					v_decisions := v_decisions + 1;
-				END IF;
-			EXCEPTION WHEN OTHERS THEN
-				v_failures := v_failures + 1;
-				RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
-					USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. The other series were predicted; this one is tried again on the next pass.';
-			END;
-		END IF;
+		BEGIN
+			v_decision := evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, c.rows);
+			IF v_decision IS NOT NULL THEN
+				v_decisions := v_decisions + 1;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			v_failures := v_failures + 1;
+			RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
+				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. The other series were predicted; this one is tried again on the next pass.';
+		END;
 	END LOOP;
 	-- open predictions whose forecast has gone beyond the horizon's reach (no
 	-- projected interval left): over once their breach window has passed

@@ -370,7 +370,7 @@ INSERT INTO decision VALUES
 	('function evmgmt.prediction_confirm(text,text,evmgmt.pool,timestamp with time zone,evmgmt.severity)', 'function', '', true, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.prediction_due(timestamp with time zone)', 'function', '', false, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.prediction_pages(bigint,evmgmt.pool)', 'function', '', false, 'search_path=pg_catalog, pg_temp'),
-	('function evmgmt.project_interval(double precision,double precision,double precision,double precision,integer,double precision,double precision)', 'function', 'PUBLIC=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.project_interval(double precision,double precision,double precision,double precision,integer,double precision,double precision)', 'function', 'PUBLIC=X', false, NULL),
 	('function evmgmt.response_rule_matches(evmgmt.response_rule,evmgmt.event,evmgmt.pool,evmgmt.severity)', 'function', 'PUBLIC=X', false, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.response_rules_trigger()', 'function', '', true, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.run_predictions(timestamp with time zone,boolean)', 'function', '', true, 'search_path=pg_catalog, pg_temp jit=off'),

@@ -15,7 +15,7 @@ SET DateStyle = 'ISO, YMD';
 -- the site's clock reads about noon, so that "today" holds the morning's
 -- actuals whenever the test runs
 SELECT (12 - extract(hour FROM now() AT TIME ZONE 'UTC'))::int AS h \gset
-SELECT CASE WHEN :h >= 0 THEN 'Etc/GMT-' || :h ELSE 'Etc/GMT+' || -:h END AS tz \gset
+SELECT CASE WHEN :h >= 0 THEN 'Etc/GMT-' || :h ELSE 'Etc/GMT+' || (-(:h)) END AS tz \gset
 INSERT INTO evmgmt.operation VALUES ('acme', 'Acme Care');
 INSERT INTO evmgmt.calendar VALUES ('std', 'Round the clock');
 INSERT INTO evmgmt.calendar_hours SELECT 'std', d, '00:00', '24:00' FROM generate_series(1, 7) d;
