@@ -169,7 +169,7 @@ SELECT forecast_offered, round(traffic::numeric, 3) AS traffic, round(projected_
 FROM evmgmt.forecast_projection_at(:'p0') WHERE queue_id = 'qcorr';
 SELECT evmgmt.agents_required(44, 330, 0.8, 20) AS by_hand_needed, round(evmgmt.service_level(44, 40, 330, 20)::numeric, 3) AS by_hand_sl;
 -- one actual interval only: not enough to correct (correction_min_intervals 2)
-SELECT intervals, volume_ratio, aht_ratio, round(raw_volume_ratio::numeric, 2) AS raw FROM evmgmt.intraday_ratios(:'p0'::timestamptz - interval '15 minutes') WHERE queue_id = 'qcorr';
+SELECT intervals, volume_ratio, aht_ratio, round(raw_volume_ratio::numeric, 2) AS raw FROM evmgmt.intraday_ratios(:'p0'::timestamptz - interval '30 minutes') WHERE queue_id = 'qcorr';
 -- the operation may let the forecast drive
 INSERT INTO evmgmt.prediction_policy (operation_id, drive) VALUES ('acme', 'forecast');
 SELECT round(driving_service_level::numeric, 3) = round(projected_service_level::numeric, 3) AS forecast_drives
