@@ -7991,7 +7991,7 @@ BEGIN
 	RETURN f;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.event_facts(bigint) IS 'Facts about an event for messages: tier, type, site, pools with severities, title, state, opening time in the site zone, link and, when available, the Power-of-One figures of its queue';
+COMMENT ON FUNCTION evmgmt.event_facts(bigint) IS 'Facts about an event for messages: tier, type, site, pools with severities, title, state, opening time in the site zone, link and, when available, the Power-of-One figures of its queue, detection''s evidence, what prediction foresaw (projected_service_level, breach_starts_at, agents_needed) and the runbook (runbook, runbook_short)';
 
 CREATE OR REPLACE FUNCTION evmgmt.render_message(kind text, channel evmgmt.channel, operation_id text, vars jsonb,
 									  OUT subject text, OUT body text)

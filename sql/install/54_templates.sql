@@ -226,7 +226,7 @@ BEGIN
 	RETURN f;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.event_facts(bigint) IS 'Facts about an event for messages: tier, type, site, pools with severities, title, state, opening time in the site zone, link and, when available, the Power-of-One figures of its queue';
+COMMENT ON FUNCTION evmgmt.event_facts(bigint) IS 'Facts about an event for messages: tier, type, site, pools with severities, title, state, opening time in the site zone, link and, when available, the Power-of-One figures of its queue, detection''s evidence, what prediction foresaw (projected_service_level, breach_starts_at, agents_needed) and the runbook (runbook, runbook_short)';
 
 -- Render a message of a kind for a channel: the operation's template when it
 -- has one, the built-in one otherwise.
