@@ -185,4 +185,5 @@ SELECT evmgmt.restrict_view_to_site_scope(v)
 FROM pg_catalog.unnest(ARRAY['detection_conditions', 'detection_evidence', 'escalation_history', 'escalation_status',
 							 'event_rollup', 'live_power_of_one', 'delivery_attempt_redacted', 'open_event_clocks',
 							 'series_severity', 'notification_redacted', 'forecast_projection', 'prediction_outcome',
-							 'rule_handled_conditions', 'runbook_checklist']) v;
+							 'rule_handled_conditions', 'runbook_checklist',
+							 'bi_open_events', 'bi_event_timeline', 'bi_notification_delivery', 'bi_interval_service_level']) v;

@@ -302,3 +302,42 @@ GRANT EXECUTE ON FUNCTION evmgmt.intraday_ratios(timestamptz), evmgmt.forecast_p
 	evmgmt.set_response_rules(boolean, text) TO evmgmt_admin;
 GRANT EXECUTE ON FUNCTION evmgmt.avert_pool(bigint, evmgmt.pool, text),
 	evmgmt.runbook_step_done(bigint, evmgmt.pool, integer, text, text) TO evmgmt_responder, evmgmt_admin;
+
+-- Views and reports (76_bi_views.sql, 77_reports.sql, 78_event_report.sql):
+-- the BI views are granted to readers by the loop above; every report and the
+-- HTML event report to readers (and so to responders and admins).  The
+-- fatigue report and the event report are SECURITY DEFINER because they read
+-- the outbox and the step history, which readers cannot: they return names,
+-- never addresses, and keep to the acting role's sites themselves.
+REVOKE ALL ON FUNCTION
+	evmgmt.visible_address(text),
+	evmgmt.report_check_period(timestamptz, timestamptz),
+	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
+	evmgmt.hours_class(timestamptz, text),
+	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
+	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
+	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
+	evmgmt.report_maturity(timestamptz, timestamptz, text),
+	evmgmt.event_report_chart(bigint, evmgmt.pool),
+	evmgmt.event_report(bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	evmgmt.visible_address(text),
+	evmgmt.report_check_period(timestamptz, timestamptz),
+	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
+	evmgmt.hours_class(timestamptz, text),
+	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
+	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
+	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
+	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
+	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
+	evmgmt.report_maturity(timestamptz, timestamptz, text),
+	evmgmt.event_report_chart(bigint, evmgmt.pool),
+	evmgmt.event_report(bigint)
+TO evmgmt_reader;

@@ -400,7 +400,27 @@ INSERT INTO decision VALUES
 	('view evmgmt.forecast_projection', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
 	('view evmgmt.prediction_outcome', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
 	('view evmgmt.rule_handled_conditions', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
-	('view evmgmt.runbook_checklist', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL);
+	('view evmgmt.runbook_checklist', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
+	-- views and reports (issue 12): readers read and run all of them; the
+	-- fatigue and HTML reports read the outbox as the owner, by site
+	('function evmgmt.visible_address(text)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_check_period(timestamp with time zone,timestamp with time zone)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.event_window_stats(bigint,evmgmt.pool,timestamp with time zone)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.hours_class(timestamp with time zone,text)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_target_compliance(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type,evmgmt.pool,evmgmt.severity)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_response_times(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type,evmgmt.pool,evmgmt.severity)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_severity_drift(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type,evmgmt.pool)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_blind_spots(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_notification_fatigue(timestamp with time zone,timestamp with time zone,text,bigint)', 'function', 'evmgmt_reader=X', true, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_learning_loop(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_impact(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type,evmgmt.pool,evmgmt.severity,double precision,double precision)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.report_maturity(timestamp with time zone,timestamp with time zone,text)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.event_report_chart(bigint,evmgmt.pool)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
+	('function evmgmt.event_report(bigint)', 'function', 'evmgmt_reader=X', true, 'search_path=pg_catalog, pg_temp'),
+	('view evmgmt.bi_event_timeline', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
+	('view evmgmt.bi_interval_service_level', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
+	('view evmgmt.bi_notification_delivery', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL),
+	('view evmgmt.bi_open_events', 'relation', 'evmgmt_admin=r evmgmt_reader=r', NULL, NULL);
 
 SELECT is_empty($$SELECT object, kind, grants, secdef, config FROM evmgmt_security_now
 				  EXCEPT SELECT object, kind, grants, secdef, config FROM decision$$,
