@@ -568,7 +568,9 @@ BEGIN
 
 	-- process health of the affected series in the 28 days before the
 	-- analysis was recorded and the 28 days after its last action item was
-	-- done (service level, abandonment rate, AHT; events whose items are all done)
+	-- done (service level, abandonment rate, AHT, and the process-health
+	-- figures: repeat contacts per offered, escalations and transfers per
+	-- handled; events whose items are all done)
 	RETURN QUERY
 	WITH e AS (
 		SELECT e.event_id, e.site_id, e.queue_id, e.event_type,
@@ -594,7 +596,14 @@ BEGIN
 		SELECT d.event_id, s.interval_start >= d.done_at AS after,
 			   pg_catalog.sum(s.answered_in_threshold)::double precision / NULLIF(pg_catalog.sum(s.offered), 0) AS sl,
 			   pg_catalog.sum(s.abandoned)::double precision / NULLIF(pg_catalog.sum(s.offered), 0) AS abandon_rate,
-			   pg_catalog.sum(s.aht_seconds * s.handled) / NULLIF(pg_catalog.sum(s.handled) FILTER (WHERE s.aht_seconds IS NOT NULL), 0) AS aht
+			   pg_catalog.sum(s.aht_seconds * s.handled) / NULLIF(pg_catalog.sum(s.handled) FILTER (WHERE s.aht_seconds IS NOT NULL), 0) AS aht,
+			   -- the process-health columns where the feed carries them
+			   pg_catalog.sum(s.repeat_contacts)::double precision
+				/ NULLIF(pg_catalog.sum(s.offered) FILTER (WHERE s.repeat_contacts IS NOT NULL), 0) AS repeat_rate,
+			   pg_catalog.sum(s.escalated)::double precision
+				/ NULLIF(pg_catalog.sum(s.handled) FILTER (WHERE s.escalated IS NOT NULL), 0) AS escalation_rate,
+			   pg_catalog.sum(s.transferred)::double precision
+				/ NULLIF(pg_catalog.sum(s.handled) FILTER (WHERE s.transferred IS NOT NULL), 0) AS transfer_rate
 		FROM done d
 		JOIN evmgmt.interval_stat s ON s.site_id = d.site_id AND (d.queue_id IS NULL OR s.queue_id = d.queue_id)
 			AND ((s.interval_start >= d.recorded_at - interval '28 days' AND s.interval_start < d.recorded_at)
@@ -619,11 +628,23 @@ BEGIN
 		SELECT 'aht_seconds', b.aht, a.aht, 3
 		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
 		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
+		UNION ALL
+		SELECT 'repeat_contact_rate', b.repeat_rate, a.repeat_rate, 4
+		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
+		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
+		UNION ALL
+		SELECT 'escalation_rate', b.escalation_rate, a.escalation_rate, 5
+		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
+		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
+		UNION ALL
+		SELECT 'transfer_rate', b.transfer_rate, a.transfer_rate, 6
+		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
+		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
 	) k
 	ORDER BY d.event_id, k.o;
 END
 $$;
-COMMENT ON FUNCTION evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type) IS 'Learning loop: missing_analysis rows (sev1 and recurring sev2 without a complete analysis, with its gaps), open_action_item and overdue_action_item rows, recurrence rows (chain root and length), process_health rows (service level, abandonment rate, AHT of the affected series 28 days before the analysis and 28 days after its last action item was done)';
+COMMENT ON FUNCTION evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type) IS 'Learning loop: missing_analysis rows (sev1 and recurring sev2 without a complete analysis, with its gaps), open_action_item and overdue_action_item rows, recurrence rows (chain root and length), process_health rows (service level, abandonment rate, AHT, repeat-contact, escalation and transfer rates of the affected series 28 days before the analysis and 28 days after its last action item was done)';
 
 ------------------------------------------------------------------------------
 -- Multi-objective impact

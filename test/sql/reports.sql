@@ -124,9 +124,11 @@ FROM evmgmt.report_notification_fatigue('2025-01-01', '2025-04-01');
 --   analysis at 2025-01-20 13:00): 12 intervals of 20 offered, 10 answered,
 --   2 abandoned: SL 0.5, abandonment 24/240 = 0.1, AHT 300; after (from
 --   2025-01-22): 4 intervals of 20 offered, 18 answered: SL 0.9,
---   abandonment 0, AHT 300.
+--   abandonment 0, AHT 300.  Repeat contacts per offered 4/20 = 0.2 before,
+--   1/20 = 0.05 after; escalations per handled 3/18 = 0.1667 before, 1/20 =
+--   0.05 after; transfers 6/18 = 0.3333 before, 2/20 = 0.1 after.
 SELECT finding, event_id, event_type, severity, detail, gaps, item_id, owner, due_date, overdue_days > 300 AS long_overdue,
-	   chain_root, chain_length, metric, before_value, after_value
+	   chain_root, chain_length, metric, round(before_value::numeric, 4) AS before_value, round(after_value::numeric, 4) AS after_value
 FROM evmgmt.report_learning_loop('2025-01-01', '2025-02-01');
 
 -- Impact, January, at 1000 per outage hour and 50 per overtime hour.
