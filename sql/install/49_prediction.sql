@@ -315,8 +315,8 @@ BEGIN
 			END IF;
 			IF v_decision IS NOT NULL THEN
 				PERFORM evmgmt.avert_pool(ps.event_id, p_pool,
-					CASE v_decision WHEN 'averted' THEN pg_catalog.format('averted: the projection of %s is healthy again before the breach predicted for %s', p_pool, ps.breach_starts_at)
-									ELSE pg_catalog.format('not confirmed: the predicted intervals of %s passed without a breach in the actuals', p_pool) END);
+					CASE v_decision WHEN 'averted' THEN pg_catalog.format('rule:prediction: averted, the projection of %s is healthy again before the breach predicted for %s', p_pool, ps.breach_starts_at)
+									ELSE pg_catalog.format('rule:prediction: not confirmed, the predicted intervals of %s passed without a breach in the actuals', p_pool) END);
 				UPDATE evmgmt.prediction_state s SET status = v_decision, updated_at = pg_catalog.clock_timestamp()
 				WHERE s.site_id = p_site AND s.queue_id = p_queue AND s.pool = p_pool;
 				INSERT INTO evmgmt.prediction_log (site_id, queue_id, pool, decision, event_id, severity, breach_starts_at, evidence)
@@ -350,12 +350,13 @@ BEGIN
 	END IF;
 
 	-- the type: forecast volume well above the series' normal (the mean
-	-- actual volume of the same interval of day over the last 7 days) is
+	-- actual volume of the same intervals on the days of the last 7 that
+	-- have actuals) is
 	-- demand, otherwise too few scheduled against required is capacity
 	SELECT * INTO v_pol FROM evmgmt.effective_detection_policy p WHERE p.operation_id = p_operation;
 	SELECT pg_catalog.sum((x ->> 'offered')::float8) INTO v_offered FROM pg_catalog.jsonb_array_elements(p_rows) x
 	WHERE (x ->> 'interval_start')::timestamptz >= v_start AND (x ->> 'below')::boolean;
-	SELECT pg_catalog.sum(h.offered)::float8 / 7 INTO v_normal
+	SELECT pg_catalog.sum(h.offered)::float8 / NULLIF(pg_catalog.count(DISTINCT k), 0) INTO v_normal
 	FROM pg_catalog.jsonb_array_elements(p_rows) x
 	CROSS JOIN pg_catalog.generate_series(1, 7) k
 	JOIN evmgmt.interval_stat h

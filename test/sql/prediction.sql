@@ -125,7 +125,7 @@ SELECT 'S1', 'qshort', 'spec', :'f0'::timestamptz + k * interval '15 minutes', 1
 SELECT count(*) AS qshort_rows FROM evmgmt.interval_forecast WHERE queue_id = 'qshort';
 SELECT evmgmt.run_predictions(:'p0'::timestamptz + interval '5 minutes', false) AS run \gset
 SELECT decisions FROM evmgmt.prediction_run WHERE run_id = :run;
-SELECT ps.queue_id, ps.status, pc.state, left(pc.resolution_note, 9) AS note FROM evmgmt.prediction_state ps
+SELECT ps.queue_id, ps.status, pc.state, left(pc.resolution_note, 24) AS note FROM evmgmt.prediction_state ps
 JOIN evmgmt.pool_condition pc ON pc.event_id = ps.event_id AND pc.pool = ps.pool ORDER BY 1;
 SELECT count(*) FILTER (WHERE x.state = 'active') AS active_escalations
 FROM evmgmt.event e JOIN evmgmt.escalation x ON x.event_id = e.event_id WHERE e.queue_id = 'qshort';
