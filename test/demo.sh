@@ -8,7 +8,10 @@
 # different severities with its timeline and analysis, the people and
 # escalation plan behind it, and the quarantine path of the ingest; then a
 # second event walked through the lifecycle, and a live escalation that the
-# background worker delivers to local sinks until someone acknowledges.
+# background worker delivers to local sinks until someone acknowledges; last,
+# the complete day of test/demo/40_complete.sh (detection, prediction, a
+# response rule, paging, an SMS-reply acknowledgment through the listener,
+# resolution, analysis and the post-event report as HTML).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
