@@ -9145,6 +9145,74 @@ END
 $$;
 COMMENT ON FUNCTION evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz) IS 'Interval evidence of one pool condition from detection to resolution (or until): intervals, minutes below the queue target, abandoned, answered beyond threshold, outage minutes, overtime hours (staffed above scheduled), worst interval, longest run below each tier threshold (minutes)';
 
+-- The same evidence for every classified pool condition of the events
+-- detected in a period, set-based: the reports over a month or a year read
+-- each condition's intervals in one join instead of one query per condition.
+CREATE FUNCTION evmgmt.condition_window_stats(from_at timestamptz, to_at timestamptz)
+RETURNS TABLE (event_id bigint, pool evmgmt.pool, intervals integer, minutes_below_target double precision,
+			   abandoned bigint, beyond_threshold bigint, outage_minutes double precision, overtime_hours double precision,
+			   worst_service_level double precision, worst_interval timestamptz,
+			   sev1_run double precision, sev2_run double precision, sev3_run double precision)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	WITH c AS (
+		SELECT e.event_id, pc.pool, e.site_id, e.queue_id, e.detected_at AS w_from,
+			   COALESCE(pc.resolved_at, e.closed_at, e.cancelled_at, condition_window_stats.to_at) AS w_to,
+			   th.sev1_threshold AS t1, th.sev2_threshold AS t2, th.sev3_threshold AS t3
+		FROM evmgmt.event e
+		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
+		JOIN evmgmt.severity_thresholds th ON th.operation_id = e.operation_id
+		WHERE e.detected_at >= condition_window_stats.from_at AND e.detected_at < condition_window_stats.to_at
+		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled'
+	), w AS (
+		SELECT c.event_id, c.pool, c.t1, c.t2, c.t3, s.interval_start, s.interval_minutes::double precision AS m, s.offered,
+			   s.handled, s.abandoned, s.answered_in_threshold, s.staffed, s.scheduled, q.sl_target,
+			   evmgmt.interval_service_level(s.answered_in_threshold, s.offered) AS sl
+		FROM c
+		JOIN evmgmt.interval_stat s
+		  ON s.interval_start >= c.w_from - interval '1 hour' AND s.interval_start < c.w_to
+		 AND s.interval_start + s.interval_minutes * interval '1 minute' > c.w_from
+		 AND s.site_id = c.site_id AND (c.queue_id IS NULL OR s.queue_id = c.queue_id) AND s.pool = c.pool
+		JOIN evmgmt.queue q ON q.queue_id = s.queue_id
+	), b AS (
+		-- per threshold, consecutive runs of intervals below it
+		SELECT w.event_id, w.pool, w.interval_start, w.m, x.tier,
+			   w.sl IS NOT NULL AND (CASE WHEN x.thr <= 0 THEN w.sl <= 0 ELSE w.sl < x.thr END) AS below
+		FROM w CROSS JOIN LATERAL (VALUES (1, w.t1), (2, w.t2), (3, w.t3)) AS x(tier, thr)
+		WHERE x.thr IS NOT NULL
+	), r AS (
+		SELECT b.*, pg_catalog.sum(CASE WHEN b.below THEN 0 ELSE 1 END)
+					OVER (PARTITION BY b.event_id, b.pool, b.tier ORDER BY b.interval_start) AS grp
+		FROM b
+	), runs AS (
+		SELECT g.event_id, g.pool,
+			   pg_catalog.max(g.minutes) FILTER (WHERE g.tier = 1) AS r1,
+			   pg_catalog.max(g.minutes) FILTER (WHERE g.tier = 2) AS r2,
+			   pg_catalog.max(g.minutes) FILTER (WHERE g.tier = 3) AS r3
+		FROM (SELECT r.event_id, r.pool, r.tier, r.grp, pg_catalog.sum(r.m) AS minutes FROM r WHERE r.below
+			  GROUP BY r.event_id, r.pool, r.tier, r.grp) g
+		GROUP BY g.event_id, g.pool
+	), agg AS (
+		SELECT w.event_id, w.pool, pg_catalog.count(*)::integer AS n,
+			   COALESCE(pg_catalog.sum(w.m) FILTER (WHERE w.sl < w.sl_target), 0) AS below_target,
+			   COALESCE(pg_catalog.sum(w.abandoned), 0) AS abandoned,
+			   COALESCE(pg_catalog.sum(w.handled - w.answered_in_threshold), 0) AS beyond,
+			   COALESCE(pg_catalog.sum(w.m) FILTER (WHERE w.offered > 0 AND w.answered_in_threshold = 0), 0) AS outage,
+			   COALESCE(pg_catalog.sum(GREATEST(w.staffed - w.scheduled, 0) * w.m / 60.0), 0) AS overtime,
+			   pg_catalog.min(w.sl) AS worst,
+			   (pg_catalog.array_agg(w.interval_start ORDER BY w.sl, w.interval_start) FILTER (WHERE w.sl IS NOT NULL))[1] AS worst_at
+		FROM w GROUP BY w.event_id, w.pool
+	)
+	SELECT c.event_id, c.pool, COALESCE(a.n, 0), COALESCE(a.below_target, 0), COALESCE(a.abandoned, 0)::bigint,
+		   COALESCE(a.beyond, 0)::bigint, COALESCE(a.outage, 0), COALESCE(a.overtime, 0), a.worst, a.worst_at,
+		   COALESCE(x.r1, 0), COALESCE(x.r2, 0), COALESCE(x.r3, 0)
+	FROM c
+	LEFT JOIN agg a ON a.event_id = c.event_id AND a.pool = c.pool
+	LEFT JOIN runs x ON x.event_id = c.event_id AND x.pool = c.pool;
+END;
+COMMENT ON FUNCTION evmgmt.condition_window_stats(timestamptz, timestamptz) IS 'The interval evidence of event_window_stats for every pool condition (not cancelled) of the events detected in [from_at, to_at), computed in one pass; unresolved conditions up to to_at';
+
 ------------------------------------------------------------------------------
 -- Response and resolution target compliance
 ------------------------------------------------------------------------------
@@ -9328,7 +9396,8 @@ BEGIN
 		   pg_catalog.format('%s interval(s); longest run below the sev1/sev2/sev3 thresholds: %s/%s/%s min',
 							 w.intervals, w.sev1_run, w.sev2_run, w.sev3_run)
 	FROM c
-	CROSS JOIN LATERAL evmgmt.event_window_stats(c.event_id, c.pool, report_severity_drift.to_at) w
+	JOIN evmgmt.condition_window_stats(report_severity_drift.from_at, report_severity_drift.to_at) w
+	  ON w.event_id = c.event_id AND w.pool = c.pool
 	JOIN evmgmt.severity_thresholds th ON th.operation_id = c.operation_id
 	CROSS JOIN LATERAL (SELECT evmgmt.classify_sustained_runs(w.sev1_run, w.sev2_run, w.sev3_run,
 															  th.sev1_sustain, th.sev2_sustain, th.sev3_sustain) AS implied) x
@@ -9651,31 +9720,13 @@ BEGIN
 		   NULL::text[], NULL::bigint, NULL::text, NULL::date, NULL::integer, NULL::bigint, NULL::integer,
 		   k.metric, k.before_value, k.after_value
 	FROM done d
-	CROSS JOIN LATERAL (
-		SELECT 'service_level'::text AS metric, b.sl AS before_value, a.sl AS after_value, 1 AS o
-		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
-		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
-		UNION ALL
-		SELECT 'abandon_rate', b.abandon_rate, a.abandon_rate, 2
-		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
-		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
-		UNION ALL
-		SELECT 'aht_seconds', b.aht, a.aht, 3
-		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
-		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
-		UNION ALL
-		SELECT 'repeat_contact_rate', b.repeat_rate, a.repeat_rate, 4
-		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
-		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
-		UNION ALL
-		SELECT 'escalation_rate', b.escalation_rate, a.escalation_rate, 5
-		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
-		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
-		UNION ALL
-		SELECT 'transfer_rate', b.transfer_rate, a.transfer_rate, 6
-		FROM (SELECT * FROM m WHERE m.event_id = d.event_id AND NOT m.after) b
-		FULL JOIN (SELECT * FROM m WHERE m.event_id = d.event_id AND m.after) a ON true
-	) k
+	LEFT JOIN m b ON b.event_id = d.event_id AND NOT b.after
+	LEFT JOIN m a ON a.event_id = d.event_id AND a.after
+	CROSS JOIN LATERAL (VALUES ('service_level'::text, b.sl, a.sl, 1), ('abandon_rate', b.abandon_rate, a.abandon_rate, 2),
+							   ('aht_seconds', b.aht, a.aht, 3), ('repeat_contact_rate', b.repeat_rate, a.repeat_rate, 4),
+							   ('escalation_rate', b.escalation_rate, a.escalation_rate, 5),
+							   ('transfer_rate', b.transfer_rate, a.transfer_rate, 6)) AS k(metric, before_value, after_value, o)
+	WHERE b.event_id IS NOT NULL OR a.event_id IS NOT NULL
 	ORDER BY d.event_id, k.o;
 END
 $$;
@@ -9710,10 +9761,12 @@ BEGIN
 	END IF;
 	RETURN QUERY
 	WITH c AS (
-		SELECT e.event_id, pc.pool, e.site_id, e.event_type, pc.severity, w.*
+		SELECT e.event_id, pc.pool, e.site_id, e.event_type, pc.severity, w.intervals, w.minutes_below_target, w.abandoned,
+			   w.beyond_threshold, w.outage_minutes, w.overtime_hours
 		FROM evmgmt.event e
 		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
-		CROSS JOIN LATERAL evmgmt.event_window_stats(e.event_id, pc.pool, report_impact.to_at) w
+		JOIN evmgmt.condition_window_stats(report_impact.from_at, report_impact.to_at) w
+		  ON w.event_id = e.event_id AND w.pool = pc.pool
 		WHERE e.detected_at >= report_impact.from_at AND e.detected_at < report_impact.to_at
 		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled'
 		  AND (report_impact.site_filter IS NULL OR e.site_id = report_impact.site_filter)
@@ -10216,35 +10269,28 @@ $issue12$;
 -- fatigue report and the event report are SECURITY DEFINER because they read
 -- the outbox and the step history, which readers cannot: they return names,
 -- never addresses, and keep to the acting role's sites themselves.
-REVOKE ALL ON FUNCTION
-	evmgmt.visible_address(text),
-	evmgmt.report_check_period(timestamptz, timestamptz),
-	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
-	evmgmt.hours_class(timestamptz, text),
-	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
-	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
-	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
-	evmgmt.report_maturity(timestamptz, timestamptz, text),
-	evmgmt.event_report_chart(bigint, evmgmt.pool),
-	evmgmt.event_report(bigint)
-FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-	evmgmt.visible_address(text),
-	evmgmt.report_check_period(timestamptz, timestamptz),
-	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
-	evmgmt.hours_class(timestamptz, text),
-	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
-	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
-	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
-	evmgmt.report_maturity(timestamptz, timestamptz, text),
-	evmgmt.event_report_chart(bigint, evmgmt.pool),
-	evmgmt.event_report(bigint)
-TO evmgmt_reader;
+DO $reports$
+DECLARE
+	f text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'evmgmt.visible_address(text)',
+		'evmgmt.report_check_period(timestamptz, timestamptz)',
+		'evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz)',
+		'evmgmt.condition_window_stats(timestamptz, timestamptz)',
+		'evmgmt.hours_class(timestamptz, text)',
+		'evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
+		'evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
+		'evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool)',
+		'evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type)',
+		'evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint)',
+		'evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type)',
+		'evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision)',
+		'evmgmt.report_maturity(timestamptz, timestamptz, text)',
+		'evmgmt.event_report_chart(bigint, evmgmt.pool)',
+		'evmgmt.event_report(bigint)'] LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO evmgmt_reader', f);
+	END LOOP;
+END
+$reports$;

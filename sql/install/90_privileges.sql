@@ -309,35 +309,28 @@ GRANT EXECUTE ON FUNCTION evmgmt.avert_pool(bigint, evmgmt.pool, text),
 -- fatigue report and the event report are SECURITY DEFINER because they read
 -- the outbox and the step history, which readers cannot: they return names,
 -- never addresses, and keep to the acting role's sites themselves.
-REVOKE ALL ON FUNCTION
-	evmgmt.visible_address(text),
-	evmgmt.report_check_period(timestamptz, timestamptz),
-	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
-	evmgmt.hours_class(timestamptz, text),
-	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
-	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
-	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
-	evmgmt.report_maturity(timestamptz, timestamptz, text),
-	evmgmt.event_report_chart(bigint, evmgmt.pool),
-	evmgmt.event_report(bigint)
-FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-	evmgmt.visible_address(text),
-	evmgmt.report_check_period(timestamptz, timestamptz),
-	evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz),
-	evmgmt.hours_class(timestamptz, text),
-	evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity),
-	evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool),
-	evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint),
-	evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type),
-	evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision),
-	evmgmt.report_maturity(timestamptz, timestamptz, text),
-	evmgmt.event_report_chart(bigint, evmgmt.pool),
-	evmgmt.event_report(bigint)
-TO evmgmt_reader;
+DO $reports$
+DECLARE
+	f text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'evmgmt.visible_address(text)',
+		'evmgmt.report_check_period(timestamptz, timestamptz)',
+		'evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz)',
+		'evmgmt.condition_window_stats(timestamptz, timestamptz)',
+		'evmgmt.hours_class(timestamptz, text)',
+		'evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
+		'evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
+		'evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool)',
+		'evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type)',
+		'evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint)',
+		'evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type)',
+		'evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision)',
+		'evmgmt.report_maturity(timestamptz, timestamptz, text)',
+		'evmgmt.event_report_chart(bigint, evmgmt.pool)',
+		'evmgmt.event_report(bigint)'] LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO evmgmt_reader', f);
+	END LOOP;
+END
+$reports$;

@@ -24,7 +24,8 @@ echo "generated in $(( $(date +%s) - start )) s:"
 psql -X -qAt -d "$db" -F ' ' -c "SELECT 'events', count(*) FROM evmgmt.event UNION ALL SELECT 'timeline', count(*) FROM evmgmt.event_timeline
 	UNION ALL SELECT 'notifications', count(*) FROM evmgmt.notification UNION ALL SELECT 'intervals', count(*) FROM evmgmt.interval_stat"
 
-psql -X -qAt -d "$db" <<'SQL'
+# one psql per report, so that each line is printed as soon as it is measured
+bench_sql=$(cat <<'SQL'
 SET TimeZone = 'UTC';
 CREATE FUNCTION pg_temp.best_ms(q text, runs integer DEFAULT 3) RETURNS numeric LANGUAGE plpgsql AS $$
 DECLARE
@@ -40,11 +41,19 @@ BEGIN
 	END LOOP;
 	RETURN round(best, 1);
 END $$;
-SELECT rpad('report', 30) || lpad('month (ms)', 12) || lpad('year (ms)', 12) || '  month < 1 s';
-SELECT rpad(r, 30) || lpad(m::text, 12) || lpad(y::text, 12) || '  ' || CASE WHEN m < 1000 THEN 'yes' ELSE 'NO' END
-FROM (VALUES ('report_target_compliance'), ('report_response_times'), ('report_severity_drift'), ('report_blind_spots'),
-			 ('report_notification_fatigue'), ('report_learning_loop'), ('report_impact'), ('report_maturity')) AS v(r),
-LATERAL (SELECT pg_temp.best_ms(format('SELECT * FROM evmgmt.%s(%L, %L)', r, '2025-06-01', '2025-07-01')) AS m,
-				pg_temp.best_ms(format('SELECT * FROM evmgmt.%s(%L, %L)', r, '2025-01-01', '2026-01-01'), 1) AS y) t;
+SQL
+)
+printf '%-30s%12s%12s  %s\n' report 'month (ms)' 'year (ms)' 'month < 1 s'
+for r in report_target_compliance report_response_times report_severity_drift report_blind_spots \
+		 report_notification_fatigue report_learning_loop report_impact report_maturity; do
+	psql -X -qAt -d "$db" -v r="$r" <<SQL
+$bench_sql
+SELECT rpad(:'r', 30) || lpad(m::text, 12) || lpad(y::text, 12) || '  ' || CASE WHEN m < 1000 THEN 'yes' ELSE 'NO' END
+FROM (SELECT pg_temp.best_ms(format('SELECT * FROM evmgmt.%s(%L, %L)', :'r', '2025-06-01', '2025-07-01')) AS m,
+			 pg_temp.best_ms(format('SELECT * FROM evmgmt.%s(%L, %L)', :'r', '2025-01-01', '2026-01-01'), 1) AS y) t;
+SQL
+done
+psql -X -qAt -d "$db" <<SQL
+$bench_sql
 SELECT rpad('event_report (one event)', 30) || lpad(pg_temp.best_ms('SELECT 1 WHERE length(evmgmt.event_report(' || (SELECT max(event_id) / 2 FROM evmgmt.event) || ')) > 0')::text, 12);
 SQL
