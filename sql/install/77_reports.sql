@@ -26,140 +26,58 @@ END
 $$;
 COMMENT ON FUNCTION evmgmt.report_check_period(timestamptz, timestamptz) IS 'Raises 22023 unless from_at < to_at, both finite (22004 when either is NULL); used by every report';
 
--- The interval evidence of one pool condition: the intervals of the event's
--- site (and queue, when the event has one) and pool that overlap the window
--- from detection to resolution (or to_at while unresolved).
-CREATE FUNCTION evmgmt.event_window_stats(event_id bigint, pool evmgmt.pool, until timestamptz,
-	OUT intervals integer, OUT minutes_below_target double precision, OUT abandoned bigint,
-	OUT beyond_threshold bigint, OUT outage_minutes double precision, OUT overtime_hours double precision,
-	OUT worst_service_level double precision, OUT worst_interval timestamptz,
-	OUT sev1_run double precision, OUT sev2_run double precision, OUT sev3_run double precision)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-	v_from timestamptz;
-	v_to timestamptz;
-	v_site text;
-	v_queue text;
-	v_op text;
-	t1 double precision;
-	t2 double precision;
-	t3 double precision;
-BEGIN
-	SELECT e.detected_at, COALESCE(pc.resolved_at, e.closed_at, e.cancelled_at, event_window_stats.until),
-		   e.site_id, e.queue_id, e.operation_id
-	INTO v_from, v_to, v_site, v_queue, v_op
-	FROM evmgmt.event e JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id AND pc.pool = event_window_stats.pool
-	WHERE e.event_id = event_window_stats.event_id;
-	IF NOT FOUND THEN
-		RETURN;
-	END IF;
-	SELECT th.sev1_threshold, th.sev2_threshold, th.sev3_threshold INTO t1, t2, t3
-	FROM evmgmt.severity_thresholds th WHERE th.operation_id = v_op;
 
-	WITH w AS (
-		SELECT s.interval_start, s.interval_minutes::double precision AS m, s.offered, s.handled, s.abandoned,
-			   s.answered_in_threshold, s.staffed, s.scheduled, q.sl_target,
-			   evmgmt.interval_service_level(s.answered_in_threshold, s.offered) AS sl
-		FROM evmgmt.interval_stat s
-		JOIN evmgmt.queue q ON q.queue_id = s.queue_id
-		WHERE s.interval_start >= v_from - interval '1 hour' AND s.interval_start < v_to
-		  AND s.interval_start + s.interval_minutes * interval '1 minute' > v_from
-		  AND s.site_id = v_site AND (v_queue IS NULL OR s.queue_id = v_queue)
-		  AND s.pool = event_window_stats.pool
-	),
-	-- per threshold: consecutive runs of intervals below it (a gap or an
-	-- interval without signal ends a run)
-	b AS (
-		SELECT w.*, tier, thr,
-			   w.sl IS NOT NULL AND (CASE WHEN thr <= 0 THEN w.sl <= 0 ELSE w.sl < thr END) AS below
-		FROM w CROSS JOIN (VALUES (1, t1), (2, t2), (3, t3)) AS x(tier, thr)
-		WHERE thr IS NOT NULL
-	),
-	r AS (
-		SELECT b.*, pg_catalog.sum(CASE WHEN b.below THEN 0 ELSE 1 END)
-					OVER (PARTITION BY b.tier ORDER BY b.interval_start) AS grp
-		FROM b
-	),
-	runs AS (
-		SELECT r.tier, pg_catalog.max(s.minutes) AS longest
-		FROM (SELECT r.tier, r.grp, pg_catalog.sum(r.m) AS minutes FROM r WHERE r.below GROUP BY r.tier, r.grp) s
-		JOIN (SELECT DISTINCT r.tier FROM r) r ON r.tier = s.tier
-		GROUP BY r.tier
-	)
-	SELECT pg_catalog.count(*)::integer,
-		   COALESCE(pg_catalog.sum(w.m) FILTER (WHERE w.sl < w.sl_target), 0),
-		   COALESCE(pg_catalog.sum(w.abandoned), 0),
-		   COALESCE(pg_catalog.sum(w.handled - w.answered_in_threshold), 0),
-		   COALESCE(pg_catalog.sum(w.m) FILTER (WHERE w.offered > 0 AND w.answered_in_threshold = 0), 0),
-		   COALESCE(pg_catalog.sum(GREATEST(w.staffed - w.scheduled, 0) * w.m / 60.0), 0),
-		   pg_catalog.min(w.sl),
-		   (SELECT w2.interval_start FROM w w2 WHERE w2.sl IS NOT NULL ORDER BY w2.sl, w2.interval_start LIMIT 1),
-		   COALESCE((SELECT runs.longest FROM runs WHERE runs.tier = 1), 0),
-		   COALESCE((SELECT runs.longest FROM runs WHERE runs.tier = 2), 0),
-		   COALESCE((SELECT runs.longest FROM runs WHERE runs.tier = 3), 0)
-	INTO intervals, minutes_below_target, abandoned, beyond_threshold, outage_minutes, overtime_hours,
-		 worst_service_level, worst_interval, sev1_run, sev2_run, sev3_run
-	FROM w;
-	-- an overlapping interval from before detection belongs to the window; the
-	-- hour of slack above only lets the index range start early enough
-	RETURN;
-END
-$$;
-COMMENT ON FUNCTION evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz) IS 'Interval evidence of one pool condition from detection to resolution (or until): intervals, minutes below the queue target, abandoned, answered beyond threshold, outage minutes, overtime hours (staffed above scheduled), worst interval, longest run below each tier threshold (minutes)';
-
--- The same evidence for every classified pool condition of the events
--- detected in a period, set-based: the reports over a month or a year read
--- each condition's intervals in one join instead of one query per condition.
-CREATE FUNCTION evmgmt.condition_window_stats(from_at timestamptz, to_at timestamptz)
+-- The interval evidence of every pool condition of the events detected in
+-- a period (or of one event), set-based: the reports over a month or a year
+-- read each condition's intervals in one join and one window pass instead
+-- of one query per condition.  The window of a condition: its site's (and
+-- queue's, when the event has one) intervals of its pool that overlap
+-- detection to resolution (or until, while unresolved).
+CREATE FUNCTION evmgmt.condition_window_stats(from_at timestamptz, to_at timestamptz, only_event bigint DEFAULT NULL,
+											 until timestamptz DEFAULT NULL)
 RETURNS TABLE (event_id bigint, pool evmgmt.pool, intervals integer, minutes_below_target double precision,
 			   abandoned bigint, beyond_threshold bigint, outage_minutes double precision, overtime_hours double precision,
 			   worst_service_level double precision, worst_interval timestamptz,
 			   sev1_run double precision, sev2_run double precision, sev3_run double precision)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 BEGIN ATOMIC
 	WITH c AS (
 		SELECT e.event_id, pc.pool, e.site_id, e.queue_id, e.detected_at AS w_from,
-			   COALESCE(pc.resolved_at, e.closed_at, e.cancelled_at, condition_window_stats.to_at) AS w_to,
+			   COALESCE(pc.resolved_at, e.closed_at, e.cancelled_at, condition_window_stats.until, condition_window_stats.to_at) AS w_to,
 			   th.sev1_threshold AS t1, th.sev2_threshold AS t2, th.sev3_threshold AS t3
 		FROM evmgmt.event e
 		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
 		JOIN evmgmt.severity_thresholds th ON th.operation_id = e.operation_id
 		WHERE e.detected_at >= condition_window_stats.from_at AND e.detected_at < condition_window_stats.to_at
-		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled'
+		  AND (condition_window_stats.only_event IS NULL OR e.event_id = condition_window_stats.only_event)
+		  AND (condition_window_stats.only_event IS NOT NULL OR (e.cancelled_at IS NULL AND pc.state <> 'cancelled'))
 	), w AS (
-		SELECT c.event_id, c.pool, c.t1, c.t2, c.t3, s.interval_start, s.interval_minutes::double precision AS m, s.offered,
+		SELECT c.event_id, c.pool, c.t1, c.t2, c.t3, s.queue_id, s.interval_start, s.interval_minutes,
+			   s.interval_minutes::double precision AS m, s.offered,
 			   s.handled, s.abandoned, s.answered_in_threshold, s.staffed, s.scheduled, q.sl_target,
 			   evmgmt.interval_service_level(s.answered_in_threshold, s.offered) AS sl
 		FROM c
-		JOIN evmgmt.interval_stat s
-		  ON s.interval_start >= c.w_from - interval '1 hour' AND s.interval_start < c.w_to
-		 AND s.interval_start + s.interval_minutes * interval '1 minute' > c.w_from
-		 AND s.site_id = c.site_id AND (c.queue_id IS NULL OR s.queue_id = c.queue_id) AND s.pool = c.pool
+		-- each condition probes its own intervals by the key (time leads it);
+		-- OFFSET 0 keeps the planner from hashing all intervals of a site
+		CROSS JOIN LATERAL (SELECT x.* FROM evmgmt.interval_stat x
+							WHERE x.interval_start >= c.w_from - interval '1 hour' AND x.interval_start < c.w_to
+							  AND x.interval_start + x.interval_minutes * interval '1 minute' > c.w_from
+							  AND x.site_id = c.site_id AND (c.queue_id IS NULL OR x.queue_id = c.queue_id)
+							  AND x.pool = c.pool
+							OFFSET 0) s
 		JOIN evmgmt.queue q ON q.queue_id = s.queue_id
-	), b AS (
-		-- per threshold, consecutive runs of intervals below it
-		SELECT w.event_id, w.pool, w.interval_start, w.m, x.tier,
-			   w.sl IS NOT NULL AND (CASE WHEN x.thr <= 0 THEN w.sl <= 0 ELSE w.sl < x.thr END) AS below
-		FROM w CROSS JOIN LATERAL (VALUES (1, w.t1), (2, w.t2), (3, w.t3)) AS x(tier, thr)
-		WHERE x.thr IS NOT NULL
 	), r AS (
-		SELECT b.*, pg_catalog.sum(CASE WHEN b.below THEN 0 ELSE 1 END)
-					OVER (PARTITION BY b.event_id, b.pool, b.tier ORDER BY b.interval_start) AS grp
-		FROM b
-	), runs AS (
-		SELECT g.event_id, g.pool,
-			   pg_catalog.max(g.minutes) FILTER (WHERE g.tier = 1) AS r1,
-			   pg_catalog.max(g.minutes) FILTER (WHERE g.tier = 2) AS r2,
-			   pg_catalog.max(g.minutes) FILTER (WHERE g.tier = 3) AS r3
-		FROM (SELECT r.event_id, r.pool, r.tier, r.grp, pg_catalog.sum(r.m) AS minutes FROM r WHERE r.below
-			  GROUP BY r.event_id, r.pool, r.tier, r.grp) g
-		GROUP BY g.event_id, g.pool
+		-- the trailing run below each tier's threshold at every interval, by
+		-- the C aggregate detection uses (a missing interval breaks a run),
+		-- per series: one sort for the three tiers
+		SELECT w.*, evmgmt.sustained_runs_below(w.sl, ARRAY[w.t1, w.t2, w.t3], w.interval_start, w.interval_minutes)
+						OVER (PARTITION BY w.event_id, w.pool, w.queue_id ORDER BY w.interval_start) AS run
+		FROM w
 	), agg AS (
 		SELECT w.event_id, w.pool, pg_catalog.count(*)::integer AS n,
+			   pg_catalog.max(w.run[1]) AS r1, pg_catalog.max(w.run[2]) AS r2, pg_catalog.max(w.run[3]) AS r3,
 			   COALESCE(pg_catalog.sum(w.m) FILTER (WHERE w.sl < w.sl_target), 0) AS below_target,
 			   COALESCE(pg_catalog.sum(w.abandoned), 0) AS abandoned,
 			   COALESCE(pg_catalog.sum(w.handled - w.answered_in_threshold), 0) AS beyond,
@@ -167,16 +85,35 @@ BEGIN ATOMIC
 			   COALESCE(pg_catalog.sum(GREATEST(w.staffed - w.scheduled, 0) * w.m / 60.0), 0) AS overtime,
 			   pg_catalog.min(w.sl) AS worst,
 			   (pg_catalog.array_agg(w.interval_start ORDER BY w.sl, w.interval_start) FILTER (WHERE w.sl IS NOT NULL))[1] AS worst_at
-		FROM w GROUP BY w.event_id, w.pool
+		FROM r w GROUP BY w.event_id, w.pool
 	)
 	SELECT c.event_id, c.pool, COALESCE(a.n, 0), COALESCE(a.below_target, 0), COALESCE(a.abandoned, 0)::bigint,
 		   COALESCE(a.beyond, 0)::bigint, COALESCE(a.outage, 0), COALESCE(a.overtime, 0), a.worst, a.worst_at,
-		   COALESCE(x.r1, 0), COALESCE(x.r2, 0), COALESCE(x.r3, 0)
+		   COALESCE(a.r1, 0), COALESCE(a.r2, 0), COALESCE(a.r3, 0)
 	FROM c
-	LEFT JOIN agg a ON a.event_id = c.event_id AND a.pool = c.pool
-	LEFT JOIN runs x ON x.event_id = c.event_id AND x.pool = c.pool;
+	LEFT JOIN agg a ON a.event_id = c.event_id AND a.pool = c.pool;
 END;
-COMMENT ON FUNCTION evmgmt.condition_window_stats(timestamptz, timestamptz) IS 'The interval evidence of event_window_stats for every pool condition (not cancelled) of the events detected in [from_at, to_at), computed in one pass; unresolved conditions up to to_at';
+COMMENT ON FUNCTION evmgmt.condition_window_stats(timestamptz, timestamptz, bigint, timestamptz) IS 'Interval evidence of every pool condition (not cancelled) of the events detected in [from_at, to_at), in one pass (or of one event''s conditions, cancelled ones too): intervals, minutes below the queue target, abandoned, answered beyond threshold, outage minutes, overtime hours (staffed above scheduled), worst interval, longest run below each tier threshold (minutes, per series, a missing interval breaking a run); an unresolved condition counts up to until (default to_at)';
+
+-- The interval evidence of one pool condition: the intervals of the event's
+-- site (and queue, when the event has one) and pool that overlap the window
+-- from detection to resolution (or until, while unresolved).
+CREATE FUNCTION evmgmt.event_window_stats(event_id bigint, pool evmgmt.pool, until timestamptz,
+	OUT intervals integer, OUT minutes_below_target double precision, OUT abandoned bigint,
+	OUT beyond_threshold bigint, OUT outage_minutes double precision, OUT overtime_hours double precision,
+	OUT worst_service_level double precision, OUT worst_interval timestamptz,
+	OUT sev1_run double precision, OUT sev2_run double precision, OUT sev3_run double precision)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT w.intervals, w.minutes_below_target, w.abandoned, w.beyond_threshold, w.outage_minutes, w.overtime_hours,
+		   w.worst_service_level, w.worst_interval, w.sev1_run, w.sev2_run, w.sev3_run
+	FROM evmgmt.event e
+	CROSS JOIN LATERAL evmgmt.condition_window_stats(e.detected_at, e.detected_at + interval '1 microsecond',
+													 e.event_id, event_window_stats.until) w
+	WHERE e.event_id = event_window_stats.event_id AND w.pool = event_window_stats.pool;
+END;
+COMMENT ON FUNCTION evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz) IS 'Interval evidence of one pool condition from detection to resolution (or until): condition_window_stats for one condition';
 
 ------------------------------------------------------------------------------
 -- Response and resolution target compliance

@@ -317,7 +317,7 @@ BEGIN
 		'evmgmt.visible_address(text)',
 		'evmgmt.report_check_period(timestamptz, timestamptz)',
 		'evmgmt.event_window_stats(bigint, evmgmt.pool, timestamptz)',
-		'evmgmt.condition_window_stats(timestamptz, timestamptz)',
+		'evmgmt.condition_window_stats(timestamptz, timestamptz, bigint, timestamptz)',
 		'evmgmt.hours_class(timestamptz, text)',
 		'evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
 		'evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
