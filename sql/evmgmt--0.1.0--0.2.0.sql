@@ -9095,7 +9095,8 @@ BEGIN ATOMIC
 			   evmgmt.interval_service_level(s.answered_in_threshold, s.offered) AS sl
 		FROM c
 		-- each condition probes its own intervals by the key (time leads it);
-		-- OFFSET 0 keeps the planner from hashing all intervals of a site
+		-- OFFSET 0 keeps the planner from joining every interval of a site
+		-- with every condition there
 		CROSS JOIN LATERAL (SELECT x.* FROM evmgmt.interval_stat x
 							WHERE x.interval_start >= c.w_from - interval '1 hour' AND x.interval_start < c.w_to
 							  AND x.interval_start + x.interval_minutes * interval '1 minute' > c.w_from
@@ -9119,7 +9120,9 @@ BEGIN ATOMIC
 			   COALESCE(pg_catalog.sum(w.m) FILTER (WHERE w.offered > 0 AND w.answered_in_threshold = 0), 0) AS outage,
 			   COALESCE(pg_catalog.sum(GREATEST(w.staffed - w.scheduled, 0) * w.m / 60.0), 0) AS overtime,
 			   pg_catalog.min(w.sl) AS worst,
-			   (pg_catalog.array_agg(w.interval_start ORDER BY w.sl, w.interval_start) FILTER (WHERE w.sl IS NOT NULL))[1] AS worst_at
+			   -- the earliest interval at the lowest service level, without a sort per group
+			   pg_catalog.to_timestamp((pg_catalog.min(ARRAY[w.sl, EXTRACT(epoch FROM w.interval_start)::double precision])
+										FILTER (WHERE w.sl IS NOT NULL))[2]) AS worst_at
 		FROM r w GROUP BY w.event_id, w.pool
 	)
 	SELECT c.event_id, c.pool, COALESCE(a.n, 0), COALESCE(a.below_target, 0), COALESCE(a.abandoned, 0)::bigint,
@@ -9421,10 +9424,13 @@ COMMENT ON FUNCTION evmgmt.report_blind_spots(timestamptz, timestamptz, text, ev
 
 -- PagerDuty's hours: business 08:00-18:00 Monday to Friday, sleep 22:00-08:00
 -- every day, off hours the rest (evenings and weekend days), local time.
+-- No SET clause and not STRICT, so that PostgreSQL inlines it into the
+-- fatigue report's query (once per notification); its body was bound to
+-- pg_catalog's functions when it was created.
 CREATE FUNCTION evmgmt.hours_class(at timestamptz, time_zone text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
+	WHEN at IS NULL OR time_zone IS NULL THEN NULL
 	WHEN pg_catalog.date_part('hour', pg_catalog.timezone(time_zone, at)) >= 22
 	  OR pg_catalog.date_part('hour', pg_catalog.timezone(time_zone, at)) < 8 THEN 'sleep'
 	WHEN pg_catalog.date_part('isodow', pg_catalog.timezone(time_zone, at)) <= 5
@@ -9547,11 +9553,14 @@ BEGIN
 	SELECT 'missing_analysis'::text, e.event_id, e.site_id, e.event_type, e.severity,
 		   CASE WHEN e.severity = 'sev1' THEN 'sev1' ELSE 'recurring sev2' END
 			|| CASE WHEN e.closed_at IS NULL THEN ', open' ELSE ', closed' END,
-		   evmgmt.analysis_gaps(e.event_id), NULL::bigint, NULL::text, NULL::date, NULL::integer,
+		   g.gaps, NULL::bigint, NULL::text, NULL::date, NULL::integer,
 		   NULL::bigint, NULL::integer, NULL::text, NULL::double precision, NULL::double precision
-	FROM e
-	WHERE (e.severity = 'sev1' OR (e.severity = 'sev2' AND e.recurrence_of IS NOT NULL))
-	  AND NOT evmgmt.analysis_complete(e.event_id)
+	-- what the analysis lacks, asked once per sev1 or recurring sev2 (empty:
+	-- complete; OFFSET 0 keeps the call from being repeated in the filter)
+	FROM (SELECT x.*, evmgmt.analysis_gaps(x.event_id) AS gaps FROM e x
+		  WHERE x.severity = 'sev1' OR (x.severity = 'sev2' AND x.recurrence_of IS NOT NULL) OFFSET 0) e
+	CROSS JOIN LATERAL (SELECT e.gaps) g
+	WHERE pg_catalog.cardinality(g.gaps) > 0
 	ORDER BY e.event_id;
 
 	-- action items not done, overdue ones with their days overdue

@@ -13,14 +13,20 @@ events=${1:-200000}
 tl=${2:-10}
 nf=${3:-25}
 sites=${4:-10}
-db="evmgmt_bench_reports_$$"
-trap 'dropdb --if-exists "$db" >/dev/null 2>&1 || true' EXIT
-createdb "$db"
-psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION evmgmt'
-start=$(date +%s)
-psql -X -q -v ON_ERROR_STOP=1 -d "$db" -v events="$events" -v timeline_per_event="$tl" -v notifs_per_event="$nf" -v sites="$sites" \
-	-f test/tools/synthetic_year.sql >/dev/null
-echo "generated in $(( $(date +%s) - start )) s:"
+# EVMGMT_BENCH_DB=NAME keeps the generated database (and reuses it when it
+# exists) for looking at plans afterwards
+db=${EVMGMT_BENCH_DB:-evmgmt_bench_reports_$$}
+if [ -z "${EVMGMT_BENCH_DB:-}" ]; then
+	trap 'dropdb --if-exists "$db" >/dev/null 2>&1 || true' EXIT
+fi
+if ! psql -X -qAt -d "$db" -c 'SELECT 1' >/dev/null 2>&1; then
+	createdb "$db"
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION evmgmt'
+	start=$(date +%s)
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -v events="$events" -v timeline_per_event="$tl" -v notifs_per_event="$nf" -v sites="$sites" \
+		-f test/tools/synthetic_year.sql >/dev/null
+	echo "generated in $(( $(date +%s) - start )) s:"
+fi
 psql -X -qAt -d "$db" -F ' ' -c "SELECT 'events', count(*) FROM evmgmt.event UNION ALL SELECT 'timeline', count(*) FROM evmgmt.event_timeline
 	UNION ALL SELECT 'notifications', count(*) FROM evmgmt.notification UNION ALL SELECT 'intervals', count(*) FROM evmgmt.interval_stat"
 
