@@ -9793,9 +9793,12 @@ BEGIN
 	-- the level-3 share: sev3 conditions a response rule handled and that
 	-- resolved without ROC intervention (72_response_rules.sql)
 	s3 AS (
+		-- (the note response_rules_trigger writes, which rule_handled_conditions
+		-- reads; looked up here by the timeline's event index)
 		SELECT pc.event_id, pc.pool,
-			   EXISTS (SELECT FROM evmgmt.rule_handled_conditions h
-					   WHERE h.event_id = pc.event_id AND h.pool = pc.pool AND h.handled_without_roc) AS by_rules
+			   EXISTS (SELECT FROM evmgmt.event_timeline t
+					   WHERE t.event_id = pc.event_id AND t.pool = pc.pool AND t.actor = 'rule:response'
+						 AND (t.details ->> 'handled_without_roc')::boolean) AS by_rules
 		FROM ev JOIN evmgmt.pool_condition pc ON pc.event_id = ev.event_id
 		WHERE pc.severity = 'sev3' AND pc.state <> 'cancelled'
 	)

@@ -13,11 +13,17 @@ events=${1:-200000}
 tl=${2:-10}
 nf=${3:-25}
 sites=${4:-10}
+# The worker is off while the benchmark runs: the synthetic year is in the
+# past, and its delivery-history purge and target timers would work on it.
+psql -X -q -d postgres -c "ALTER SYSTEM SET evmgmt.worker_enabled = off" -c "SELECT pg_reload_conf()" >/dev/null
+worker_back() { psql -X -q -d postgres -c "ALTER SYSTEM RESET evmgmt.worker_enabled" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true; }
 # EVMGMT_BENCH_DB=NAME keeps the generated database (and reuses it when it
 # exists) for looking at plans afterwards
 db=${EVMGMT_BENCH_DB:-evmgmt_bench_reports_$$}
 if [ -z "${EVMGMT_BENCH_DB:-}" ]; then
-	trap 'dropdb --if-exists "$db" >/dev/null 2>&1 || true' EXIT
+	trap 'worker_back; dropdb --if-exists "$db" >/dev/null 2>&1 || true' EXIT
+else
+	trap worker_back EXIT
 fi
 if ! psql -X -qAt -d "$db" -c 'SELECT 1' >/dev/null 2>&1; then
 	createdb "$db"
