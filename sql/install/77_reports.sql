@@ -490,6 +490,27 @@ COMMENT ON FUNCTION evmgmt.report_notification_fatigue(timestamptz, timestamptz,
 -- Learning loop
 ------------------------------------------------------------------------------
 
+-- The events a learning-loop report looks at: detected in the period, not
+-- cancelled, with the most severe live tier.  No SET clause: each of the
+-- report's queries inlines it (its BEGIN ATOMIC body was bound at creation).
+CREATE FUNCTION evmgmt.learning_loop_events(from_at timestamptz, to_at timestamptz, site_filter text,
+											type_filter evmgmt.event_type)
+RETURNS TABLE (event_id bigint, site_id text, queue_id text, event_type evmgmt.event_type, severity evmgmt.severity,
+			   recurrence_of bigint, detected_at timestamptz, closed_at timestamptz)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+	SELECT e.event_id, e.site_id, e.queue_id, e.event_type,
+		   (SELECT pg_catalog.min(pc.severity) FROM evmgmt.pool_condition pc
+			WHERE pc.event_id = e.event_id AND pc.state <> 'cancelled'),
+		   e.recurrence_of, e.detected_at, e.closed_at
+	FROM evmgmt.event e
+	WHERE e.detected_at >= learning_loop_events.from_at AND e.detected_at < learning_loop_events.to_at
+	  AND e.cancelled_at IS NULL
+	  AND (learning_loop_events.site_filter IS NULL OR e.site_id = learning_loop_events.site_filter)
+	  AND (learning_loop_events.type_filter IS NULL OR e.event_type = learning_loop_events.type_filter);
+END;
+COMMENT ON FUNCTION evmgmt.learning_loop_events(timestamptz, timestamptz, text, evmgmt.event_type) IS 'The events of a learning-loop report: detected in [from_at, to_at), not cancelled, of the site and type when given, with their most severe live tier';
+
 CREATE FUNCTION evmgmt.report_learning_loop(from_at timestamptz, to_at timestamptz,
 	site_filter text DEFAULT NULL, type_filter evmgmt.event_type DEFAULT NULL)
 RETURNS TABLE (finding text, event_id bigint, site_id text, event_type evmgmt.event_type, severity evmgmt.severity,
@@ -505,15 +526,8 @@ BEGIN
 	-- sev1 and recurring sev2 whose analysis is missing or incomplete
 	RETURN QUERY
 	WITH e AS (
-		SELECT e.event_id, e.site_id, e.queue_id, e.event_type,
-			   (SELECT pg_catalog.min(pc.severity) FROM evmgmt.pool_condition pc
-				WHERE pc.event_id = e.event_id AND pc.state <> 'cancelled') AS severity,
-			   e.recurrence_of, e.detected_at, e.closed_at
-		FROM evmgmt.event e
-		WHERE e.detected_at >= report_learning_loop.from_at AND e.detected_at < report_learning_loop.to_at
-		  AND e.cancelled_at IS NULL
-		  AND (report_learning_loop.site_filter IS NULL OR e.site_id = report_learning_loop.site_filter)
-		  AND (report_learning_loop.type_filter IS NULL OR e.event_type = report_learning_loop.type_filter)
+		SELECT * FROM evmgmt.learning_loop_events(report_learning_loop.from_at, report_learning_loop.to_at,
+												  report_learning_loop.site_filter, report_learning_loop.type_filter)
 	)
 	SELECT 'missing_analysis'::text, e.event_id, e.site_id, e.event_type, e.severity,
 		   CASE WHEN e.severity = 'sev1' THEN 'sev1' ELSE 'recurring sev2' END
@@ -531,15 +545,8 @@ BEGIN
 	-- action items not done, overdue ones with their days overdue
 	RETURN QUERY
 	WITH e AS (
-		SELECT e.event_id, e.site_id, e.queue_id, e.event_type,
-			   (SELECT pg_catalog.min(pc.severity) FROM evmgmt.pool_condition pc
-				WHERE pc.event_id = e.event_id AND pc.state <> 'cancelled') AS severity,
-			   e.recurrence_of, e.detected_at, e.closed_at
-		FROM evmgmt.event e
-		WHERE e.detected_at >= report_learning_loop.from_at AND e.detected_at < report_learning_loop.to_at
-		  AND e.cancelled_at IS NULL
-		  AND (report_learning_loop.site_filter IS NULL OR e.site_id = report_learning_loop.site_filter)
-		  AND (report_learning_loop.type_filter IS NULL OR e.event_type = report_learning_loop.type_filter)
+		SELECT * FROM evmgmt.learning_loop_events(report_learning_loop.from_at, report_learning_loop.to_at,
+												  report_learning_loop.site_filter, report_learning_loop.type_filter)
 	)
 	SELECT CASE WHEN i.due_date < CURRENT_DATE THEN 'overdue_action_item' ELSE 'open_action_item' END,
 		   e.event_id, e.site_id, e.event_type, e.severity, i.description, NULL::text[], i.item_id, i.owner, i.due_date,
@@ -554,15 +561,8 @@ BEGIN
 	-- with the first event of its chain and its place in it
 	RETURN QUERY
 	WITH RECURSIVE e AS (
-		SELECT e.event_id, e.site_id, e.queue_id, e.event_type,
-			   (SELECT pg_catalog.min(pc.severity) FROM evmgmt.pool_condition pc
-				WHERE pc.event_id = e.event_id AND pc.state <> 'cancelled') AS severity,
-			   e.recurrence_of, e.detected_at, e.closed_at
-		FROM evmgmt.event e
-		WHERE e.detected_at >= report_learning_loop.from_at AND e.detected_at < report_learning_loop.to_at
-		  AND e.cancelled_at IS NULL
-		  AND (report_learning_loop.site_filter IS NULL OR e.site_id = report_learning_loop.site_filter)
-		  AND (report_learning_loop.type_filter IS NULL OR e.event_type = report_learning_loop.type_filter)
+		SELECT * FROM evmgmt.learning_loop_events(report_learning_loop.from_at, report_learning_loop.to_at,
+												  report_learning_loop.site_filter, report_learning_loop.type_filter)
 	),
 	up AS (
 		SELECT e.event_id AS start_id, e.recurrence_of AS prev, 1 AS depth
@@ -588,15 +588,8 @@ BEGIN
 	-- handled; events whose items are all done)
 	RETURN QUERY
 	WITH e AS (
-		SELECT e.event_id, e.site_id, e.queue_id, e.event_type,
-			   (SELECT pg_catalog.min(pc.severity) FROM evmgmt.pool_condition pc
-				WHERE pc.event_id = e.event_id AND pc.state <> 'cancelled') AS severity,
-			   e.recurrence_of, e.detected_at, e.closed_at
-		FROM evmgmt.event e
-		WHERE e.detected_at >= report_learning_loop.from_at AND e.detected_at < report_learning_loop.to_at
-		  AND e.cancelled_at IS NULL
-		  AND (report_learning_loop.site_filter IS NULL OR e.site_id = report_learning_loop.site_filter)
-		  AND (report_learning_loop.type_filter IS NULL OR e.event_type = report_learning_loop.type_filter)
+		SELECT * FROM evmgmt.learning_loop_events(report_learning_loop.from_at, report_learning_loop.to_at,
+												  report_learning_loop.site_filter, report_learning_loop.type_filter)
 	),
 	done AS (
 		SELECT e.event_id, e.site_id, e.queue_id, e.event_type, e.severity, a.recorded_at,

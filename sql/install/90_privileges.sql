@@ -324,6 +324,7 @@ BEGIN
 		'evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool)',
 		'evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type)',
 		'evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint)',
+		'evmgmt.learning_loop_events(timestamptz, timestamptz, text, evmgmt.event_type)',
 		'evmgmt.report_learning_loop(timestamptz, timestamptz, text, evmgmt.event_type)',
 		'evmgmt.report_impact(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity, double precision, double precision)',
 		'evmgmt.report_maturity(timestamptz, timestamptz, text)',
