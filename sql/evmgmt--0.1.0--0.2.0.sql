@@ -7347,7 +7347,8 @@ BEGIN
 	FROM pg_temp.evmgmt_predict_tiers t WHERE t.tier IS NOT NULL;
 
 	-- the series that breach or have an open prediction, each with its
-	-- intervals as the evidence, acted on one by one
+	-- intervals as the evidence, acted on one by one; and open predictions
+	-- left without projected intervals, with none
 	FOR c IN
 		SELECT t.operation_id, t.site_id, t.queue_id, t.pool,
 			   pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -7365,7 +7366,20 @@ BEGIN
 												  SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.prediction_state s
 												  WHERE s.status = 'predicted')
 		GROUP BY t.operation_id, t.site_id, t.queue_id, t.pool
-		ORDER BY t.site_id, t.queue_id, t.pool
+		UNION ALL
+		-- open predictions whose forecast has gone beyond the horizon's reach
+		-- (no projected interval left): over once their breach window has passed
+		SELECT si.operation_id, s.site_id, s.queue_id, s.pool, '[]'::jsonb
+		FROM evmgmt.prediction_state s
+		JOIN evmgmt.site si ON si.site_id = s.site_id
+		WHERE s.status = 'predicted' AND s.breach_ends_at <= p_now
+		  AND NOT EXISTS (SELECT FROM evmgmt.interval_forecast f
+						  WHERE f.site_id = s.site_id AND f.queue_id = s.queue_id AND f.pool = s.pool
+							AND f.interval_start + f.interval_minutes * interval '1 minute' > p_now
+							AND f.interval_start < p_now + interval '1 hour')
+		  AND NOT EXISTS (SELECT FROM pg_temp.evmgmt_predict_tiers t
+						  WHERE t.site_id = s.site_id AND t.queue_id = s.queue_id AND t.pool = s.pool)
+		ORDER BY 2, 3, 4
 	LOOP
 		BEGIN
 			v_decision := evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, c.rows);
@@ -7376,26 +7390,6 @@ BEGIN
 			v_failures := v_failures + 1;
 			RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
 				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. The other series were predicted; this one is tried again on the next pass.';
-		END;
-	END LOOP;
-	-- open predictions whose forecast has gone beyond the horizon's reach (no
-	-- projected interval left): over once their breach window has passed
-	FOR c IN SELECT s.site_id, s.queue_id, s.pool, si.operation_id FROM evmgmt.prediction_state s
-			 JOIN evmgmt.site si ON si.site_id = s.site_id
-			 WHERE s.status = 'predicted' AND s.breach_ends_at <= p_now
-			   AND NOT EXISTS (SELECT FROM evmgmt.interval_forecast f
-							   WHERE f.site_id = s.site_id AND f.queue_id = s.queue_id AND f.pool = s.pool
-								 AND f.interval_start + f.interval_minutes * interval '1 minute' > p_now
-								 AND f.interval_start < p_now + interval '1 hour')
-	LOOP
-		BEGIN
-			IF evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, '[]') IS NOT NULL THEN
-				v_decisions := v_decisions + 1;
-			END IF;
-		EXCEPTION WHEN OTHERS THEN
-			v_failures := v_failures + 1;
-			RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
-				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '.';
 		END;
 	END LOOP;
 
@@ -9262,6 +9256,25 @@ COMMENT ON FUNCTION evmgmt.report_response_times(timestamptz, timestamptz, text,
 -- Severity calibration audit
 ------------------------------------------------------------------------------
 
+-- The classified pool conditions a drift report looks at, with the month
+-- (UTC) of their detection.  No SET clause: each of the report's queries
+-- inlines it (its BEGIN ATOMIC body was bound at creation).
+CREATE FUNCTION evmgmt.drift_conditions(from_at timestamptz, to_at timestamptz, site_filter text,
+										type_filter evmgmt.event_type, pool_filter evmgmt.pool)
+RETURNS TABLE (event_id bigint, pool evmgmt.pool, severity evmgmt.severity, month date, operation_id text)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+	SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date, e.operation_id
+	FROM evmgmt.event e
+	JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
+	WHERE e.detected_at >= drift_conditions.from_at AND e.detected_at < drift_conditions.to_at
+	  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
+	  AND (drift_conditions.site_filter IS NULL OR e.site_id = drift_conditions.site_filter)
+	  AND (drift_conditions.type_filter IS NULL OR e.event_type = drift_conditions.type_filter)
+	  AND (drift_conditions.pool_filter IS NULL OR pc.pool = drift_conditions.pool_filter);
+END;
+COMMENT ON FUNCTION evmgmt.drift_conditions(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool) IS 'The classified pool conditions (not cancelled) of the events detected in [from_at, to_at), of the site, type and pool when given, with the UTC month of detection: what a severity-drift report counts';
+
 CREATE FUNCTION evmgmt.report_severity_drift(from_at timestamptz, to_at timestamptz,
 	site_filter text DEFAULT NULL, type_filter evmgmt.event_type DEFAULT NULL, pool_filter evmgmt.pool DEFAULT NULL)
 RETURNS TABLE (finding text, month date, severity evmgmt.severity, conditions bigint, share double precision,
@@ -9276,14 +9289,9 @@ BEGIN
 	-- tier mix per month: conditions per current tier and their share of the month
 	RETURN QUERY
 	WITH c AS (
-		SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date AS month, e.operation_id
-		FROM evmgmt.event e
-		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
-		WHERE e.detected_at >= report_severity_drift.from_at AND e.detected_at < report_severity_drift.to_at
-		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
-		  AND (report_severity_drift.site_filter IS NULL OR e.site_id = report_severity_drift.site_filter)
-		  AND (report_severity_drift.type_filter IS NULL OR e.event_type = report_severity_drift.type_filter)
-		  AND (report_severity_drift.pool_filter IS NULL OR pc.pool = report_severity_drift.pool_filter)
+		SELECT * FROM evmgmt.drift_conditions(report_severity_drift.from_at, report_severity_drift.to_at,
+											  report_severity_drift.site_filter, report_severity_drift.type_filter,
+											  report_severity_drift.pool_filter)
 	)
 	SELECT 'tier_mix'::text, c.month, c.severity, pg_catalog.count(*),
 		   pg_catalog.count(*)::double precision / pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY c.month),
@@ -9296,14 +9304,9 @@ BEGIN
 	-- in each direction (up = more severe), as a share of all conditions
 	RETURN QUERY
 	WITH c AS (
-		SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date AS month, e.operation_id
-		FROM evmgmt.event e
-		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
-		WHERE e.detected_at >= report_severity_drift.from_at AND e.detected_at < report_severity_drift.to_at
-		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
-		  AND (report_severity_drift.site_filter IS NULL OR e.site_id = report_severity_drift.site_filter)
-		  AND (report_severity_drift.type_filter IS NULL OR e.event_type = report_severity_drift.type_filter)
-		  AND (report_severity_drift.pool_filter IS NULL OR pc.pool = report_severity_drift.pool_filter)
+		SELECT * FROM evmgmt.drift_conditions(report_severity_drift.from_at, report_severity_drift.to_at,
+											  report_severity_drift.site_filter, report_severity_drift.type_filter,
+											  report_severity_drift.pool_filter)
 	)
 	SELECT 'reclassification'::text, NULL::date, NULL::evmgmt.severity, pg_catalog.count(DISTINCT (t.event_id, t.pool)),
 		   pg_catalog.count(DISTINCT (t.event_id, t.pool))::double precision / NULLIF((SELECT pg_catalog.count(*) FROM c), 0),
@@ -9321,14 +9324,9 @@ BEGIN
 	-- the rule detection uses) differs from the assigned tier
 	RETURN QUERY
 	WITH c AS (
-		SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date AS month, e.operation_id
-		FROM evmgmt.event e
-		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
-		WHERE e.detected_at >= report_severity_drift.from_at AND e.detected_at < report_severity_drift.to_at
-		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
-		  AND (report_severity_drift.site_filter IS NULL OR e.site_id = report_severity_drift.site_filter)
-		  AND (report_severity_drift.type_filter IS NULL OR e.event_type = report_severity_drift.type_filter)
-		  AND (report_severity_drift.pool_filter IS NULL OR pc.pool = report_severity_drift.pool_filter)
+		SELECT * FROM evmgmt.drift_conditions(report_severity_drift.from_at, report_severity_drift.to_at,
+											  report_severity_drift.site_filter, report_severity_drift.type_filter,
+											  report_severity_drift.pool_filter)
 	)
 	SELECT 'disagreement'::text, c.month, NULL::evmgmt.severity, NULL::bigint, NULL::double precision,
 		   CASE WHEN x.implied IS NULL OR x.implied > c.severity THEN 'over_classified' ELSE 'under_classified' END,
@@ -9786,12 +9784,9 @@ BEGIN
 	-- the level-3 share: sev3 conditions a response rule handled and that
 	-- resolved without ROC intervention (72_response_rules.sql)
 	s3 AS (
-		-- (the note response_rules_trigger writes, which rule_handled_conditions
-		-- reads; looked up here by the timeline's event index)
 		SELECT pc.event_id, pc.pool,
-			   EXISTS (SELECT FROM evmgmt.event_timeline t
-					   WHERE t.event_id = pc.event_id AND t.pool = pc.pool AND t.actor = 'rule:response'
-						 AND (t.details ->> 'handled_without_roc')::boolean) AS by_rules
+			   EXISTS (SELECT FROM evmgmt.rule_handled_conditions h
+					   WHERE h.event_id = pc.event_id AND h.pool = pc.pool AND h.handled_without_roc) AS by_rules
 		FROM ev JOIN evmgmt.pool_condition pc ON pc.event_id = ev.event_id
 		WHERE pc.severity = 'sev3' AND pc.state <> 'cancelled'
 	)
@@ -10079,8 +10074,7 @@ BEGIN
 
 	-- what prediction foresaw and how it turned out (49_prediction.sql)
 	v_rows := '';
-	FOR r IN SELECT ps.*, (SELECT o.outcome FROM evmgmt.prediction_outcome o WHERE o.event_id = ps.event_id LIMIT 1) AS outcome
-			 FROM evmgmt.prediction_state ps WHERE ps.event_id = e.event_id ORDER BY ps.pool LOOP
+	FOR r IN SELECT ps.* FROM evmgmt.prediction_state ps WHERE ps.event_id = e.event_id ORDER BY ps.pool LOOP
 		v_rows := v_rows || pg_catalog.format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s%%</td><td>%s</td><td>%s</td></tr>',
 			r.pool, pg_catalog.to_char(r.predicted_at, 'YYYY-MM-DD HH24:MI'), r.severity,
 			pg_catalog.to_char(r.breach_starts_at, 'YYYY-MM-DD HH24:MI'),
@@ -10223,6 +10217,7 @@ BEGIN
 		'evmgmt.hours_class(timestamptz, text)',
 		'evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
 		'evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
+		'evmgmt.drift_conditions(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool)',
 		'evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool)',
 		'evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type)',
 		'evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint)',

@@ -586,7 +586,8 @@ BEGIN
 	FROM pg_temp.evmgmt_predict_tiers t WHERE t.tier IS NOT NULL;
 
 	-- the series that breach or have an open prediction, each with its
-	-- intervals as the evidence, acted on one by one
+	-- intervals as the evidence, acted on one by one; and open predictions
+	-- left without projected intervals, with none
 	FOR c IN
 		SELECT t.operation_id, t.site_id, t.queue_id, t.pool,
 			   pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -604,7 +605,20 @@ BEGIN
 												  SELECT s.site_id, s.queue_id, s.pool FROM evmgmt.prediction_state s
 												  WHERE s.status = 'predicted')
 		GROUP BY t.operation_id, t.site_id, t.queue_id, t.pool
-		ORDER BY t.site_id, t.queue_id, t.pool
+		UNION ALL
+		-- open predictions whose forecast has gone beyond the horizon's reach
+		-- (no projected interval left): over once their breach window has passed
+		SELECT si.operation_id, s.site_id, s.queue_id, s.pool, '[]'::jsonb
+		FROM evmgmt.prediction_state s
+		JOIN evmgmt.site si ON si.site_id = s.site_id
+		WHERE s.status = 'predicted' AND s.breach_ends_at <= p_now
+		  AND NOT EXISTS (SELECT FROM evmgmt.interval_forecast f
+						  WHERE f.site_id = s.site_id AND f.queue_id = s.queue_id AND f.pool = s.pool
+							AND f.interval_start + f.interval_minutes * interval '1 minute' > p_now
+							AND f.interval_start < p_now + interval '1 hour')
+		  AND NOT EXISTS (SELECT FROM pg_temp.evmgmt_predict_tiers t
+						  WHERE t.site_id = s.site_id AND t.queue_id = s.queue_id AND t.pool = s.pool)
+		ORDER BY 2, 3, 4
 	LOOP
 		BEGIN
 			v_decision := evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, c.rows);
@@ -615,26 +629,6 @@ BEGIN
 			v_failures := v_failures + 1;
 			RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
 				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '. The other series were predicted; this one is tried again on the next pass.';
-		END;
-	END LOOP;
-	-- open predictions whose forecast has gone beyond the horizon's reach (no
-	-- projected interval left): over once their breach window has passed
-	FOR c IN SELECT s.site_id, s.queue_id, s.pool, si.operation_id FROM evmgmt.prediction_state s
-			 JOIN evmgmt.site si ON si.site_id = s.site_id
-			 WHERE s.status = 'predicted' AND s.breach_ends_at <= p_now
-			   AND NOT EXISTS (SELECT FROM evmgmt.interval_forecast f
-							   WHERE f.site_id = s.site_id AND f.queue_id = s.queue_id AND f.pool = s.pool
-								 AND f.interval_start + f.interval_minutes * interval '1 minute' > p_now
-								 AND f.interval_start < p_now + interval '1 hour')
-	LOOP
-		BEGIN
-			IF evmgmt.predict_series(c.site_id, c.queue_id, c.pool, c.operation_id, p_now, '[]') IS NOT NULL THEN
-				v_decisions := v_decisions + 1;
-			END IF;
-		EXCEPTION WHEN OTHERS THEN
-			v_failures := v_failures + 1;
-			RAISE WARNING 'evmgmt prediction failed for series % % %: %', c.site_id, c.queue_id, c.pool, SQLERRM
-				USING DETAIL = 'SQLSTATE ' || SQLSTATE || '.';
 		END;
 	END LOOP;
 

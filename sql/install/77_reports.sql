@@ -227,6 +227,25 @@ COMMENT ON FUNCTION evmgmt.report_response_times(timestamptz, timestamptz, text,
 -- Severity calibration audit
 ------------------------------------------------------------------------------
 
+-- The classified pool conditions a drift report looks at, with the month
+-- (UTC) of their detection.  No SET clause: each of the report's queries
+-- inlines it (its BEGIN ATOMIC body was bound at creation).
+CREATE FUNCTION evmgmt.drift_conditions(from_at timestamptz, to_at timestamptz, site_filter text,
+										type_filter evmgmt.event_type, pool_filter evmgmt.pool)
+RETURNS TABLE (event_id bigint, pool evmgmt.pool, severity evmgmt.severity, month date, operation_id text)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+	SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date, e.operation_id
+	FROM evmgmt.event e
+	JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
+	WHERE e.detected_at >= drift_conditions.from_at AND e.detected_at < drift_conditions.to_at
+	  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
+	  AND (drift_conditions.site_filter IS NULL OR e.site_id = drift_conditions.site_filter)
+	  AND (drift_conditions.type_filter IS NULL OR e.event_type = drift_conditions.type_filter)
+	  AND (drift_conditions.pool_filter IS NULL OR pc.pool = drift_conditions.pool_filter);
+END;
+COMMENT ON FUNCTION evmgmt.drift_conditions(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool) IS 'The classified pool conditions (not cancelled) of the events detected in [from_at, to_at), of the site, type and pool when given, with the UTC month of detection: what a severity-drift report counts';
+
 CREATE FUNCTION evmgmt.report_severity_drift(from_at timestamptz, to_at timestamptz,
 	site_filter text DEFAULT NULL, type_filter evmgmt.event_type DEFAULT NULL, pool_filter evmgmt.pool DEFAULT NULL)
 RETURNS TABLE (finding text, month date, severity evmgmt.severity, conditions bigint, share double precision,
@@ -241,14 +260,9 @@ BEGIN
 	-- tier mix per month: conditions per current tier and their share of the month
 	RETURN QUERY
 	WITH c AS (
-		SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date AS month, e.operation_id
-		FROM evmgmt.event e
-		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
-		WHERE e.detected_at >= report_severity_drift.from_at AND e.detected_at < report_severity_drift.to_at
-		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
-		  AND (report_severity_drift.site_filter IS NULL OR e.site_id = report_severity_drift.site_filter)
-		  AND (report_severity_drift.type_filter IS NULL OR e.event_type = report_severity_drift.type_filter)
-		  AND (report_severity_drift.pool_filter IS NULL OR pc.pool = report_severity_drift.pool_filter)
+		SELECT * FROM evmgmt.drift_conditions(report_severity_drift.from_at, report_severity_drift.to_at,
+											  report_severity_drift.site_filter, report_severity_drift.type_filter,
+											  report_severity_drift.pool_filter)
 	)
 	SELECT 'tier_mix'::text, c.month, c.severity, pg_catalog.count(*),
 		   pg_catalog.count(*)::double precision / pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY c.month),
@@ -261,14 +275,9 @@ BEGIN
 	-- in each direction (up = more severe), as a share of all conditions
 	RETURN QUERY
 	WITH c AS (
-		SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date AS month, e.operation_id
-		FROM evmgmt.event e
-		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
-		WHERE e.detected_at >= report_severity_drift.from_at AND e.detected_at < report_severity_drift.to_at
-		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
-		  AND (report_severity_drift.site_filter IS NULL OR e.site_id = report_severity_drift.site_filter)
-		  AND (report_severity_drift.type_filter IS NULL OR e.event_type = report_severity_drift.type_filter)
-		  AND (report_severity_drift.pool_filter IS NULL OR pc.pool = report_severity_drift.pool_filter)
+		SELECT * FROM evmgmt.drift_conditions(report_severity_drift.from_at, report_severity_drift.to_at,
+											  report_severity_drift.site_filter, report_severity_drift.type_filter,
+											  report_severity_drift.pool_filter)
 	)
 	SELECT 'reclassification'::text, NULL::date, NULL::evmgmt.severity, pg_catalog.count(DISTINCT (t.event_id, t.pool)),
 		   pg_catalog.count(DISTINCT (t.event_id, t.pool))::double precision / NULLIF((SELECT pg_catalog.count(*) FROM c), 0),
@@ -286,14 +295,9 @@ BEGIN
 	-- the rule detection uses) differs from the assigned tier
 	RETURN QUERY
 	WITH c AS (
-		SELECT e.event_id, pc.pool, pc.severity, pg_catalog.date_trunc('month', e.detected_at, 'UTC')::date AS month, e.operation_id
-		FROM evmgmt.event e
-		JOIN evmgmt.pool_condition pc ON pc.event_id = e.event_id
-		WHERE e.detected_at >= report_severity_drift.from_at AND e.detected_at < report_severity_drift.to_at
-		  AND e.cancelled_at IS NULL AND pc.state <> 'cancelled' AND pc.severity IS NOT NULL
-		  AND (report_severity_drift.site_filter IS NULL OR e.site_id = report_severity_drift.site_filter)
-		  AND (report_severity_drift.type_filter IS NULL OR e.event_type = report_severity_drift.type_filter)
-		  AND (report_severity_drift.pool_filter IS NULL OR pc.pool = report_severity_drift.pool_filter)
+		SELECT * FROM evmgmt.drift_conditions(report_severity_drift.from_at, report_severity_drift.to_at,
+											  report_severity_drift.site_filter, report_severity_drift.type_filter,
+											  report_severity_drift.pool_filter)
 	)
 	SELECT 'disagreement'::text, c.month, NULL::evmgmt.severity, NULL::bigint, NULL::double precision,
 		   CASE WHEN x.implied IS NULL OR x.implied > c.severity THEN 'over_classified' ELSE 'under_classified' END,
@@ -751,12 +755,9 @@ BEGIN
 	-- the level-3 share: sev3 conditions a response rule handled and that
 	-- resolved without ROC intervention (72_response_rules.sql)
 	s3 AS (
-		-- (the note response_rules_trigger writes, which rule_handled_conditions
-		-- reads; looked up here by the timeline's event index)
 		SELECT pc.event_id, pc.pool,
-			   EXISTS (SELECT FROM evmgmt.event_timeline t
-					   WHERE t.event_id = pc.event_id AND t.pool = pc.pool AND t.actor = 'rule:response'
-						 AND (t.details ->> 'handled_without_roc')::boolean) AS by_rules
+			   EXISTS (SELECT FROM evmgmt.rule_handled_conditions h
+					   WHERE h.event_id = pc.event_id AND h.pool = pc.pool AND h.handled_without_roc) AS by_rules
 		FROM ev JOIN evmgmt.pool_condition pc ON pc.event_id = ev.event_id
 		WHERE pc.severity = 'sev3' AND pc.state <> 'cancelled'
 	)

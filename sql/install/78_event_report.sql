@@ -207,8 +207,7 @@ BEGIN
 
 	-- what prediction foresaw and how it turned out (49_prediction.sql)
 	v_rows := '';
-	FOR r IN SELECT ps.*, (SELECT o.outcome FROM evmgmt.prediction_outcome o WHERE o.event_id = ps.event_id LIMIT 1) AS outcome
-			 FROM evmgmt.prediction_state ps WHERE ps.event_id = e.event_id ORDER BY ps.pool LOOP
+	FOR r IN SELECT ps.* FROM evmgmt.prediction_state ps WHERE ps.event_id = e.event_id ORDER BY ps.pool LOOP
 		v_rows := v_rows || pg_catalog.format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s%%</td><td>%s</td><td>%s</td></tr>',
 			r.pool, pg_catalog.to_char(r.predicted_at, 'YYYY-MM-DD HH24:MI'), r.severity,
 			pg_catalog.to_char(r.breach_starts_at, 'YYYY-MM-DD HH24:MI'),

@@ -321,6 +321,7 @@ BEGIN
 		'evmgmt.hours_class(timestamptz, text)',
 		'evmgmt.report_target_compliance(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
 		'evmgmt.report_response_times(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool, evmgmt.severity)',
+		'evmgmt.drift_conditions(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool)',
 		'evmgmt.report_severity_drift(timestamptz, timestamptz, text, evmgmt.event_type, evmgmt.pool)',
 		'evmgmt.report_blind_spots(timestamptz, timestamptz, text, evmgmt.event_type)',
 		'evmgmt.report_notification_fatigue(timestamptz, timestamptz, text, bigint)',

@@ -7,27 +7,8 @@
 # Run by test/demo.sh inside the demo cluster (PG* variables set).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-db=evmgmt_demo
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-q() { command psql -X -q -At -d "$db" -v ON_ERROR_STOP=1 "$@"; }
-show() { command psql -X -q -d "$db" -P pager=off -v ON_ERROR_STOP=1 "$@"; }
-wait_until() {  # seconds sql: poll until the query returns t
-	local end=$((SECONDS + $1))
-	until [ "$(q -c "$2")" = "t" ]; do
-		[ $SECONDS -lt $end ] || { echo "demo: timed out waiting for: $2" >&2; exit 1; }
-		sleep 0.2
-	done
-}
-
-python3 test/tools/sink_http.py --port-file "$work/http.port" --log "$work/http.log" --secret 'whsec_ZGVtby1zaWduaW5nLXNlY3JldA==' & pids+=($!)
-python3 test/tools/sink_smtp.py --port-file "$work/smtp.port" --log "$work/smtp.log" & pids+=($!)
-for f in http smtp; do
-	for _ in $(seq 50); do [ -s "$work/$f.port" ] && break; sleep 0.1; done
-done
-http=$(cat "$work/http.port")
-smtp=$(cat "$work/smtp.port")
+. test/demo/lib.bash
+start_sinks 'whsec_ZGVtby1zaWduaW5nLXNlY3JldA=='
 
 echo
 echo "== Escalation, live: local sinks on 127.0.0.1:$http (HTTP APIs) and :$smtp (SMTP) stand in for the providers"

@@ -21,33 +21,10 @@
 # listener needs a restart of that cluster.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-db=evmgmt_demo
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-	command psql -X -q -d postgres -c "DROP ROLE IF EXISTS fabrikam_etl" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-q() { command psql -X -q -At -d "$db" -v ON_ERROR_STOP=1 "$@"; }
-show() { command psql -X -q -d "$db" -P pager=off -v ON_ERROR_STOP=1 "$@"; }
-wait_until() {  # seconds sql: poll until the query returns t
-	local end=$((SECONDS + $1))
-	until [ "$(q -c "$2" 2>/dev/null)" = "t" ]; do
-		[ $SECONDS -lt $end ] || { echo "demo: timed out waiting for: $2" >&2; exit 1; }
-		sleep 0.2
-	done
-}
+. test/demo/lib.bash
+trap 'demo_cleanup; command psql -X -q -d postgres -c "DROP ROLE IF EXISTS fabrikam_etl" >/dev/null 2>&1 || true' EXIT
 started=$SECONDS
-
-python3 test/tools/sink_http.py --port-file "$work/http.port" --log "$work/http.log" --secret 'whsec_bm9ydGh3aW5kLXdmbQ==' & pids+=($!)
-python3 test/tools/sink_smtp.py --port-file "$work/smtp.port" --log "$work/smtp.log" & pids+=($!)
-for f in http smtp; do
-	for _ in $(seq 50); do [ -s "$work/$f.port" ] && break; sleep 0.1; done
-done
-http=$(cat "$work/http.port")
-smtp=$(cat "$work/smtp.port")
+start_sinks 'whsec_bm9ydGh3aW5kLXdmbQ=='
 lport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$lport"
 

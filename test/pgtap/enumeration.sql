@@ -408,6 +408,7 @@ INSERT INTO decision VALUES
 	('function evmgmt.event_window_stats(bigint,evmgmt.pool,timestamp with time zone)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.condition_window_stats(timestamp with time zone,timestamp with time zone,bigint,timestamp with time zone)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp jit=off'),
 	('function evmgmt.hours_class(timestamp with time zone,text)', 'function', 'evmgmt_reader=X', false, NULL),
+	('function evmgmt.drift_conditions(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type,evmgmt.pool)', 'function', 'evmgmt_reader=X', false, NULL),
 	('function evmgmt.learning_loop_events(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type)', 'function', 'evmgmt_reader=X', false, NULL),
 	('function evmgmt.report_target_compliance(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type,evmgmt.pool,evmgmt.severity)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
 	('function evmgmt.report_response_times(timestamp with time zone,timestamp with time zone,text,evmgmt.event_type,evmgmt.pool,evmgmt.severity)', 'function', 'evmgmt_reader=X', false, 'search_path=pg_catalog, pg_temp'),
